@@ -1,0 +1,1 @@
+export * from './backupctl-error.js';

@@ -1,0 +1,47 @@
+/**
+ * The one storage interface of backupctl. The engines see storage only through it; each
+ * concrete backend (a local directory, S3) implements it, and the same backend test suite
+ * (`testing/backend-suite.ts`) runs against every one.
+ *
+ * Keys are repository-relative, '/'-separated, never starting with '/' and never holding
+ * '..' segments (e.g. `config`, `data/ab/ab12…`, `snapshots/…`). A backend maps them to
+ * its own namespace (a folder, or a bucket prefix).
+ *
+ * Objects are immutable: there is no overwrite and no delete. That is what lets a device
+ * key be unable to destroy backups.
+ */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
+
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+export type PutResult = 'created' | 'exists';
+
+export interface Backend {
+  /** Human-readable location, e.g. `/home/me/backups` or `s3://bucket/prefix`. */
+  readonly location: string;
+  /** Creates the object unless one already exists under the key (then: 'exists', untouched). */
+  putIfAbsent(key: string, body: Uint8Array): Promise<PutResult>;
+  /** Reads an object, or a byte range of it. Throws `OBJECT_NOT_FOUND` when missing. */
+  get(key: string, range?: ByteRange): Promise<Buffer>;
+  /** Lists objects whose key starts with `prefix` (repository-relative). */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Size of an object, or undefined when it does not exist. */
+  stat(key: string): Promise<ObjectInfo | undefined>;
+}
+
+export function assertValidKey(key: string): void {
+  if (
+    key.length === 0 ||
+    key.startsWith('/') ||
+    key.includes('\\') ||
+    key.split('/').some((part) => part === '' || part === '.' || part === '..')
+  ) {
+    throw new Error(`invalid repository key: ${JSON.stringify(key)}`);
+  }
+}
