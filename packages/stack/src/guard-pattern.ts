@@ -1,0 +1,65 @@
+/**
+ * The guard's CloudWatch Logs metric filter: which CloudTrail events count as a
+ * backupctl device misbehaving. See docs/guard-pattern.md for the reasoning.
+ *
+ * Matched: events of an IAM user under the path `/backupctl/` (any partition:
+ * `aws`, `aws-cn`, `aws-us-gov`, …) whose call failed authorization, or whose
+ * call was `GetCallerIdentity` (a device never calls STS; a thief's first call).
+ *
+ * Authorization-failure spellings covered (seen in real CloudTrail records,
+ * /work/shared/cloudtrail):
+ * - `AccessDenied*`          — every service but EC2 (`AccessDenied`, and
+ *                              `AccessDeniedException` should a service log that);
+ * - `*UnauthorizedOperation` — EC2 (`Client.UnauthorizedOperation`, `UnauthorizedOperation`);
+ * - `VpceAccessDenied`       — S3 through a VPC endpoint whose policy denies. Matches
+ *                              neither CIS spelling, but it is a denial of a backupctl
+ *                              user's call all the same, so the guard counts it.
+ * Not covered, on purpose: authentication failures (`InvalidClientTokenId`,
+ * `ExpiredToken`, …: the caller is not proven to be the user) and ordinary errors
+ * (`NoSuchKey`, `Client.DryRunOperation`, …).
+ */
+
+/** CloudWatch metric namespace of the guard's metric filter. */
+export const GUARD_METRIC_NAMESPACE = 'backupctl';
+/** CloudWatch metric name of the guard's metric filter. */
+export const GUARD_METRIC_NAME = 'DeniedOrIdentityCalls';
+/** Name of the metric dimension carrying the IAM user name. */
+export const GUARD_METRIC_DIMENSION_NAME = 'User';
+/** Selector whose value fills the `User` dimension. */
+export const GUARD_METRIC_DIMENSION_SELECTOR = '$.userIdentity.userName';
+/** The metric filter's dimensions, as CloudFormation's `AWS::Logs::MetricFilter` wants them. */
+export const GUARD_METRIC_DIMENSIONS: Readonly<Record<string, string>> = Object.freeze({
+  [GUARD_METRIC_DIMENSION_NAME]: GUARD_METRIC_DIMENSION_SELECTOR,
+});
+/** Value emitted per matched event. */
+export const GUARD_METRIC_VALUE = '1';
+/** IAM path of every backupctl device user. */
+export const GUARD_IAM_PATH = '/backupctl/';
+/** CloudWatch Logs' maximum filter pattern length. */
+export const FILTER_PATTERN_MAX_LENGTH = 1024;
+
+const ACCOUNT_ID = /^\d{12}$/;
+
+export interface GuardFilterPatternOptions {
+  /**
+   * 12-digit account id to pin the user ARN to. Without it any account matches
+   * (`*`), which is what a log group receiving one account's trail needs anyway.
+   */
+  accountId?: string;
+}
+
+/** The guard's metric filter pattern (CloudWatch Logs JSON filter-pattern syntax). */
+export function guardFilterPattern(options: GuardFilterPatternOptions = {}): string {
+  const { accountId } = options;
+  if (accountId !== undefined && !ACCOUNT_ID.test(accountId)) {
+    throw new TypeError(`accountId must be 12 digits, got ${JSON.stringify(accountId)}`);
+  }
+  const account = accountId ?? '*';
+  const user = `($.userIdentity.arn = "arn:aws*:iam::${account}:user/backupctl/*")`;
+  const denied =
+    '($.errorCode = "AccessDenied*") || ($.errorCode = "*UnauthorizedOperation") || ' +
+    '($.errorCode = "VpceAccessDenied")';
+  const identity = '($.eventName = "GetCallerIdentity")';
+  // `&&` binds tighter than `||` in CloudWatch Logs: the parentheses are needed.
+  return `{ ${user} && (${denied} || ${identity}) }`;
+}
