@@ -1,0 +1,130 @@
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  paginateListObjectsV2,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { BackupctlError, ErrorCodes } from '../errors/index.js';
+import { assertValidKey, type Backend, type ByteRange, type ObjectInfo, type PutResult } from './backend.js';
+
+export interface S3Location {
+  bucket: string;
+  /** Key prefix of the repository inside the bucket, without leading or trailing '/'. */
+  prefix: string;
+}
+
+/**
+ * A repository under a prefix of an S3 bucket (AWS or any S3-compatible store).
+ *
+ * It makes exactly four kinds of request — PutObject with `If-None-Match: *`, GetObject
+ * (optionally ranged), HeadObject, ListObjectsV2 under the prefix — the ones the device's
+ * access manifest grants. Objects are bounded by the pack size (MiBs), so a single PUT
+ * carries each: no multipart upload, hence no multipart permissions and fewer requests.
+ */
+export class S3Backend implements Backend {
+  readonly location: string;
+
+  constructor(
+    private readonly client: S3Client,
+    private readonly where: S3Location,
+  ) {
+    this.location = `s3://${where.bucket}/${where.prefix}`;
+  }
+
+  private keyOf(key: string): string {
+    assertValidKey(key);
+    return this.where.prefix ? `${this.where.prefix}/${key}` : key;
+  }
+
+  async putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.where.bucket,
+          Key: this.keyOf(key),
+          Body: body,
+          ContentLength: body.byteLength,
+          IfNoneMatch: '*',
+        }),
+      );
+      return 'created';
+    } catch (error) {
+      // 412: an object exists under the key. 409: a concurrent conditional write won.
+      const status = httpStatus(error);
+      if (status === 412 || status === 409) return 'exists';
+      throw error;
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Buffer> {
+    try {
+      const response = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.where.bucket,
+          Key: this.keyOf(key),
+          Range: range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined,
+        }),
+      );
+      if (!response.Body) return Buffer.alloc(0);
+      const bytes = await response.Body.transformToByteArray();
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    } catch (error) {
+      if (isNotFound(error)) {
+        throw new BackupctlError(ErrorCodes.objectNotFound, `object not found: ${key}`, {
+          source: 'toolkit',
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const base = this.where.prefix ? `${this.where.prefix}/` : '';
+    const pages = paginateListObjectsV2(
+      { client: this.client, pageSize: 1000 },
+      { Bucket: this.where.bucket, Prefix: base + prefix },
+    );
+    for await (const page of pages) {
+      for (const object of page.Contents ?? []) {
+        if (!object.Key) continue;
+        yield { key: object.Key.slice(base.length), size: object.Size ?? 0 };
+      }
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const response = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.where.bucket, Key: this.keyOf(key) }),
+      );
+      return { key, size: response.ContentLength ?? 0 };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+}
+
+function httpStatus(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+function isNotFound(error: unknown): boolean {
+  const name = (error as { name?: string })?.name;
+  return (
+    name === 'NoSuchKey' || name === 'NotFound' || (httpStatus(error) === 404 && name !== 'NoSuchBucket')
+  );
+}
+
+/** Parses `s3://bucket/some/prefix` into bucket and prefix. */
+export function parseS3Url(url: string): S3Location {
+  const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+  if (!match?.[1]) {
+    throw new BackupctlError(ErrorCodes.usage, `not an S3 URL: ${url}`, {
+      resolution: 'Write it as s3://BUCKET/PREFIX, e.g. s3://my-backups/devices/laptop',
+    });
+  }
+  return { bucket: match[1], prefix: (match[2] ?? '').replace(/\/+$/, '') };
+}
