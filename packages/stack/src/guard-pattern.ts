@@ -6,14 +6,14 @@
  * `aws`, `aws-cn`, `aws-us-gov`, …) whose call failed authorization, or whose
  * call was `GetCallerIdentity` (a device never calls STS; a thief's first call).
  *
- * Authorization-failure spellings covered (seen in real CloudTrail records,
- * /work/shared/cloudtrail):
- * - `AccessDenied*`          — every service but EC2 (`AccessDenied`, and
- *                              `AccessDeniedException` should a service log that);
- * - `*UnauthorizedOperation` — EC2 (`Client.UnauthorizedOperation`, `UnauthorizedOperation`);
- * - `VpceAccessDenied`       — S3 through a VPC endpoint whose policy denies. Matches
- *                              neither CIS spelling, but it is a denial of a backupctl
- *                              user's call all the same, so the guard counts it.
+ * Authorization-failure spellings covered (as seen in real CloudTrail records, see
+ * shared/cloudtrail/README.md):
+ * - `*AccessDenied*`         — `AccessDenied` (every service but EC2), `AccessDeniedException`
+ *                              (should a service log the SDK's spelling), and `VpceAccessDenied`
+ *                              (S3 through a VPC endpoint whose policy denies). The CIS
+ *                              `AccessDenied*` misses the last one, which is a denial of a
+ *                              backupctl user's call all the same.
+ * - `*UnauthorizedOperation` — EC2 (`Client.UnauthorizedOperation`, `UnauthorizedOperation`).
  * Not covered, on purpose: authentication failures (`InvalidClientTokenId`,
  * `ExpiredToken`, …: the caller is not proven to be the user) and ordinary errors
  * (`NoSuchKey`, `Client.DryRunOperation`, …).
@@ -48,18 +48,26 @@ export interface GuardFilterPatternOptions {
   accountId?: string;
 }
 
-/** The guard's metric filter pattern (CloudWatch Logs JSON filter-pattern syntax). */
+/**
+ * The guard's metric filter pattern (CloudWatch Logs JSON filter-pattern syntax).
+ *
+ * CloudWatch Logs honours `*` only at the start and/or end of a string value: a `*`
+ * in the middle is a literal character (AWS: "Ev*ent will only match the actual string
+ * Ev*ent"). So the user test is a contains-match on the ARN's tail, which is the same in
+ * every partition (`arn:aws:`, `arn:aws-cn:`, `arn:aws-us-gov:`, …):
+ * `*:user/backupctl/*`, or `*:iam::<account>:user/backupctl/*` when pinned. Session
+ * names of assumed roles cannot contain `/` or `:`, so only IAM user ARNs contain
+ * `:user/backupctl/`; `$.userIdentity.type = "IAMUser"` says so once more.
+ */
 export function guardFilterPattern(options: GuardFilterPatternOptions = {}): string {
   const { accountId } = options;
   if (accountId !== undefined && !ACCOUNT_ID.test(accountId)) {
     throw new TypeError(`accountId must be 12 digits, got ${JSON.stringify(accountId)}`);
   }
-  const account = accountId ?? '*';
-  const user = `($.userIdentity.arn = "arn:aws*:iam::${account}:user/backupctl/*")`;
-  const denied =
-    '($.errorCode = "AccessDenied*") || ($.errorCode = "*UnauthorizedOperation") || ' +
-    '($.errorCode = "VpceAccessDenied")';
-  const identity = '($.eventName = "GetCallerIdentity")';
+  const arnTail = accountId === undefined ? ':user/backupctl/' : `:iam::${accountId}:user/backupctl/`;
+  const user = `$.userIdentity.type = "IAMUser" && $.userIdentity.arn = "*${arnTail}*"`;
+  const denied = '$.errorCode = "*AccessDenied*" || $.errorCode = "*UnauthorizedOperation"';
+  const identity = '$.eventName = "GetCallerIdentity"';
   // `&&` binds tighter than `||` in CloudWatch Logs: the parentheses are needed.
-  return `{ ${user} && (${denied} || ${identity}) }`;
+  return `{ (${user}) && (${denied} || ${identity}) }`;
 }
