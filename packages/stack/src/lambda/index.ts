@@ -1,0 +1,2 @@
+export * from './quarantine-event.js';
+export * from './quarantine-handler-source.js';
