@@ -1,1 +1,2 @@
 export * from './guard-pattern.js';
+export * from './filter-pattern/index.js';
