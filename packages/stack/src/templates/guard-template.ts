@@ -1,0 +1,256 @@
+import {
+  GUARD_IAM_PATH,
+  GUARD_METRIC_DIMENSION_NAME,
+  GUARD_METRIC_DIMENSION_SELECTOR,
+  GUARD_METRIC_NAME,
+  GUARD_METRIC_NAMESPACE,
+  GUARD_METRIC_VALUE,
+  guardFilterPattern,
+} from '../guard-pattern.js';
+import { QUARANTINE_HANDLER_SOURCE } from '../lambda/quarantine-handler-source.js';
+import { type CfnTemplate, getAtt, ref, sub } from './cfn.js';
+import { logEventsConsoleUrl } from './console-links.js';
+
+/** Version of the guard and device templates; bump on every change to either. */
+export const TEMPLATE_VERSION = '1.0.0';
+
+/** A Lambda runtime with years of support left (nodejs20.x is deprecated). */
+export const QUARANTINE_LAMBDA_RUNTIME = 'nodejs24.x';
+
+/** Retention values CloudWatch Logs accepts for `RetentionInDays`. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/** Logical ids and output names other code relies on (deploy, recover, device stacks). */
+export const GuardIds = {
+  metricFilter: 'GuardMetricFilter',
+  topic: 'GuardTopic',
+  subscription: 'GuardEmailSubscription',
+  functionLogGroup: 'QuarantineLogGroup',
+  role: 'QuarantineRole',
+  function: 'QuarantineFunction',
+  invokeConfig: 'QuarantineInvokeConfig',
+} as const;
+
+export const GuardOutputs = {
+  functionArn: 'QuarantineFunctionArn',
+  topicArn: 'GuardTopicArn',
+  eventsConsoleUrl: 'GuardEventsConsoleUrl',
+  templateVersion: 'TemplateVersion',
+  metricNamespace: 'GuardMetricNamespace',
+  metricName: 'GuardMetricName',
+} as const;
+
+/** The export a device stack imports to find the quarantine Lambda. */
+export function guardFunctionExportName(guardStackName: string): string {
+  return `${guardStackName}-${GuardOutputs.functionArn}`;
+}
+
+export const DEFAULT_GUARD_STACK_NAME = 'backupctl-guard';
+export const DEFAULT_TRAIL_LOG_GROUP = 'backupctl-cloudtrail';
+
+export interface GuardTemplateOptions {
+  /** Default of the `TrailLogGroupName` parameter: the trail's CloudWatch Logs group. */
+  trailLogGroupName?: string;
+  /** Default of the `NotificationEmail` parameter; empty means no subscription. */
+  notificationEmail?: string;
+  /** Default of `LogRetentionInDays` for the Lambda's own log group (365). */
+  logRetentionDays?: (typeof LOG_RETENTION_DAYS)[number];
+  /** Pin the metric filter to this account's users (see guardFilterPattern). */
+  accountId?: string;
+  /** How far back the Lambda looks for the offending events, in minutes (60). */
+  lookbackMinutes?: number;
+}
+
+/**
+ * The guard stack, one per account and region of the trail's log group: the metric
+ * filter with the `User` dimension, the quarantine Lambda with its own log group and a
+ * least-privilege role, the SNS topic and the outputs.
+ */
+export function guardTemplate(options: GuardTemplateOptions = {}): CfnTemplate {
+  const pattern = guardFilterPattern(options.accountId === undefined ? {} : { accountId: options.accountId });
+  const lookback = options.lookbackMinutes ?? 60;
+  if (!Number.isInteger(lookback) || lookback < 1 || lookback > 1440) {
+    throw new TypeError(`lookbackMinutes must be an integer from 1 to 1440, got ${lookback}`);
+  }
+  const denyAllArn = sub('arn:${AWS::Partition}:iam::aws:policy/AWSDenyAll');
+  const trailLogGroupArn = sub(
+    'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${TrailLogGroupName}',
+  );
+  return {
+    AWSTemplateFormatVersion: '2010-09-09',
+    Description: `backupctl guard ${TEMPLATE_VERSION}: quarantines a backupctl device user (IAM path ${GUARD_IAM_PATH}) on its first denied or GetCallerIdentity call`,
+    Metadata: { 'backupctl:template': 'guard', 'backupctl:version': TEMPLATE_VERSION },
+    Parameters: {
+      TrailLogGroupName: {
+        Type: 'String',
+        Description: 'The CloudWatch Logs group a multi-region CloudTrail trail delivers to',
+        Default: options.trailLogGroupName ?? DEFAULT_TRAIL_LOG_GROUP,
+        AllowedPattern: '[\\.\\-_/#A-Za-z0-9]{1,512}',
+        ConstraintDescription: 'a CloudWatch Logs group name',
+      },
+      NotificationEmail: {
+        Type: 'String',
+        Description: 'E-mail address told of every quarantine (empty: no subscription)',
+        Default: options.notificationEmail ?? '',
+        AllowedPattern: '^$|^[^@\\s]+@[^@\\s]+$',
+        ConstraintDescription: 'an e-mail address or empty',
+      },
+      LogRetentionInDays: {
+        Type: 'Number',
+        Description: "Retention of the quarantine Lambda's own log group",
+        Default: options.logRetentionDays ?? 365,
+        AllowedValues: [...LOG_RETENTION_DAYS],
+      },
+    },
+    Conditions: {
+      HasNotificationEmail: { 'Fn::Not': [{ 'Fn::Equals': [ref('NotificationEmail'), ''] }] },
+    },
+    Resources: {
+      [GuardIds.metricFilter]: {
+        Type: 'AWS::Logs::MetricFilter',
+        Properties: {
+          FilterName: 'backupctl-guard',
+          LogGroupName: ref('TrailLogGroupName'),
+          FilterPattern: pattern,
+          MetricTransformations: [
+            {
+              MetricValue: GUARD_METRIC_VALUE,
+              MetricNamespace: GUARD_METRIC_NAMESPACE,
+              MetricName: GUARD_METRIC_NAME,
+              Dimensions: [{ Key: GUARD_METRIC_DIMENSION_NAME, Value: GUARD_METRIC_DIMENSION_SELECTOR }],
+              Unit: 'Count',
+            },
+          ],
+        },
+      },
+      [GuardIds.topic]: {
+        Type: 'AWS::SNS::Topic',
+        Properties: { DisplayName: 'backupctl guard' },
+      },
+      [GuardIds.subscription]: {
+        Type: 'AWS::SNS::Subscription',
+        Condition: 'HasNotificationEmail',
+        Properties: { Protocol: 'email', TopicArn: ref(GuardIds.topic), Endpoint: ref('NotificationEmail') },
+      },
+      [GuardIds.functionLogGroup]: {
+        Type: 'AWS::Logs::LogGroup',
+        // The quarantine log is evidence: keep it when the stack goes.
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: { RetentionInDays: ref('LogRetentionInDays') },
+      },
+      [GuardIds.role]: {
+        Type: 'AWS::IAM::Role',
+        Properties: {
+          Description:
+            'backupctl quarantine Lambda: attach AWSDenyAll to backupctl device users, read the trail, notify',
+          AssumeRolePolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+            ],
+          },
+          Policies: [
+            {
+              PolicyName: 'quarantine',
+              PolicyDocument: {
+                Version: '2012-10-17',
+                Statement: [
+                  {
+                    Sid: 'AttachDenyAllToDeviceUsersOnly',
+                    Effect: 'Allow',
+                    Action: 'iam:AttachUserPolicy',
+                    Resource: sub(`arn:\${AWS::Partition}:iam::\${AWS::AccountId}:user${GUARD_IAM_PATH}*`),
+                    Condition: { ArnEquals: { 'iam:PolicyARN': denyAllArn } },
+                  },
+                  {
+                    Sid: 'ReadTheTrail',
+                    Effect: 'Allow',
+                    Action: 'logs:FilterLogEvents',
+                    Resource: [trailLogGroupArn, sub('${Arn}:*', { Arn: trailLogGroupArn })],
+                  },
+                  { Sid: 'Notify', Effect: 'Allow', Action: 'sns:Publish', Resource: ref(GuardIds.topic) },
+                  {
+                    Sid: 'WriteOwnLog',
+                    Effect: 'Allow',
+                    Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+                    Resource: sub(
+                      'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${' +
+                        GuardIds.functionLogGroup +
+                        '}:*',
+                    ),
+                  },
+                ],
+              },
+            },
+          ],
+        },
+      },
+      [GuardIds.function]: {
+        Type: 'AWS::Lambda::Function',
+        Properties: {
+          Description:
+            'backupctl guard: quarantine the device user named by the alarm (AWSDenyAll), then report',
+          Runtime: QUARANTINE_LAMBDA_RUNTIME,
+          Architectures: ['arm64'],
+          Handler: 'index.handler',
+          Role: getAtt(GuardIds.role, 'Arn'),
+          Code: { ZipFile: QUARANTINE_HANDLER_SOURCE },
+          MemorySize: 256,
+          Timeout: 60,
+          // One at a time: a flood of alarms cannot fan out (nor run up a bill).
+          ReservedConcurrentExecutions: 1,
+          LoggingConfig: {
+            LogFormat: 'JSON',
+            LogGroup: ref(GuardIds.functionLogGroup),
+            ApplicationLogLevel: 'INFO',
+            SystemLogLevel: 'WARN',
+          },
+          Environment: {
+            Variables: {
+              TOPIC_ARN: ref(GuardIds.topic),
+              TRAIL_LOG_GROUP: ref('TrailLogGroupName'),
+              GUARD_PATTERN: pattern,
+              DENY_ALL_ARN: denyAllArn,
+              LOOKBACK_MINUTES: String(lookback),
+            },
+          },
+        },
+      },
+      [GuardIds.invokeConfig]: {
+        Type: 'AWS::Lambda::EventInvokeConfig',
+        Properties: {
+          FunctionName: ref(GuardIds.function),
+          Qualifier: '$LATEST',
+          MaximumRetryAttempts: 2,
+          MaximumEventAgeInSeconds: 3600,
+          // When every attempt failed, the owner still hears of it.
+          DestinationConfig: { OnFailure: { Destination: ref(GuardIds.topic) } },
+        },
+      },
+    },
+    Outputs: {
+      [GuardOutputs.functionArn]: {
+        Description: 'ARN of the quarantine Lambda (the device alarms invoke it)',
+        Value: getAtt(GuardIds.function, 'Arn'),
+        Export: { Name: sub(`\${AWS::StackName}-${GuardOutputs.functionArn}`) },
+      },
+      [GuardOutputs.topicArn]: {
+        Description: 'SNS topic told of every quarantine',
+        Value: ref(GuardIds.topic),
+      },
+      [GuardOutputs.eventsConsoleUrl]: {
+        Description: 'CloudWatch console: the trail events that trip the guard',
+        Value: logEventsConsoleUrl(ref('TrailLogGroupName'), pattern),
+      },
+      [GuardOutputs.templateVersion]: {
+        Description: 'backupctl guard template version',
+        Value: TEMPLATE_VERSION,
+      },
+      [GuardOutputs.metricNamespace]: { Description: 'Metric namespace', Value: GUARD_METRIC_NAMESPACE },
+      [GuardOutputs.metricName]: { Description: 'Metric name (dimension User)', Value: GUARD_METRIC_NAME },
+    },
+  };
+}
