@@ -79,7 +79,12 @@ export async function validateTemplate(template: CfnTemplate): Promise<string[]>
   }
 
   const checkRefs = (where: string, value: unknown): void => {
-    if (Array.isArray(value)) return value.forEach((v, i) => checkRefs(`${where}[${i}]`, v));
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => {
+        checkRefs(`${where}[${i}]`, v);
+      });
+      return;
+    }
     if (typeof value !== 'object' || value === null) return;
     for (const [key, inner] of Object.entries(value)) {
       if (key === 'Ref') {
@@ -134,7 +139,10 @@ export async function validateTemplate(template: CfnTemplate): Promise<string[]>
         return;
       case 'array':
         if (!Array.isArray(value)) errors.push(`${where}: expected array`);
-        else value.forEach((v, i) => checkType(`${where}[${i}]`, v, type.element));
+        else
+          value.forEach((v, i) => {
+            checkType(`${where}[${i}]`, v, type.element);
+          });
         return;
       case 'map':
         if (typeof value !== 'object' || value === null || Array.isArray(value))
