@@ -1,0 +1,34 @@
+import { hostname } from 'node:os';
+import path from 'node:path';
+import envPaths from 'env-paths';
+
+/**
+ * The only module that reads the process environment. Everything else receives these
+ * values as arguments, which keeps the SDK testable and its inputs explicit.
+ */
+export interface Environment {
+  configDir: string;
+  cacheDir: string;
+  /** Repository passphrase for scripts and CI (BACKUPCTL_PASSWORD). */
+  password: string | undefined;
+  /** systemd credentials folder (LoadCredential=/LoadCredentialEncrypted=). */
+  credentialsDirectory: string | undefined;
+  /** File that receives one JSON line per AWS request (BACKUPCTL_AWS_TRACE). */
+  awsTraceFile: string | undefined;
+  host: string;
+  /** Where desktop notifications can go (a graphical session), if anywhere. */
+  desktop: boolean;
+}
+
+export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
+  const paths = envPaths('backupctl', { suffix: '' });
+  return {
+    configDir: path.resolve(env.BACKUPCTL_CONFIG_DIR || paths.config),
+    cacheDir: path.resolve(env.BACKUPCTL_CACHE_DIR || paths.cache),
+    password: env.BACKUPCTL_PASSWORD || undefined,
+    credentialsDirectory: env.CREDENTIALS_DIRECTORY || undefined,
+    awsTraceFile: env.BACKUPCTL_AWS_TRACE || undefined,
+    host: env.BACKUPCTL_HOST || hostname(),
+    desktop: Boolean(env.DISPLAY || env.WAYLAND_DISPLAY),
+  };
+}

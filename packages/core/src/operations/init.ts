@@ -1,0 +1,77 @@
+import path from 'node:path';
+import { type DeviceConfig, saveDeviceConfig } from '../config/device-config.js';
+import type { Environment } from '../config/environment.js';
+import { BackupctlError, ErrorCodes } from '../errors/index.js';
+import { Repository } from '../repository/repository.js';
+import { passwordAccount, type SecretStore } from '../secrets/secret-store.js';
+import { isS3Repository, type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
+
+export interface InitOptions extends OpenBackendOptions {
+  env: Environment;
+  repository: string;
+  endpoint?: string;
+  region?: string;
+  paths?: string[];
+  excludes?: string[];
+  password: string;
+  /** Store the passphrase here (the keychain) so timers can run without a person. */
+  keychain?: SecretStore;
+  /** Pack size in bytes (tests use small packs). */
+  packSize?: number;
+  kdf?: { N: number; r: number; p: number };
+}
+
+export interface InitResult {
+  repository: string;
+  repositoryId: string;
+  /** False when an existing repository was joined (a device set up again). */
+  created: boolean;
+  configFile: string;
+  passwordSource: DeviceConfig['passwordSource'];
+}
+
+/**
+ * Sets up this device: creates the repository (or joins an existing one the passphrase
+ * opens) and writes the device config. The config is written last: a failed init leaves
+ * the device as it was.
+ */
+export async function initDevice(options: InitOptions): Promise<InitResult> {
+  if (!options.password) {
+    throw new BackupctlError(ErrorCodes.passwordMissing, 'a repository passphrase is required', {
+      resolution: 'Set BACKUPCTL_PASSWORD or run in a terminal to be asked.',
+    });
+  }
+  const repository = isS3Repository(options.repository)
+    ? options.repository
+    : path.resolve(options.repository);
+  const backend = openBackend({ repository, endpoint: options.endpoint, region: options.region }, options);
+  let repo: Repository;
+  let created = true;
+  try {
+    repo = await Repository.init(backend, options.password, {
+      host: options.env.host,
+      packSize: options.packSize,
+      kdf: options.kdf,
+    });
+  } catch (error) {
+    if (!(BackupctlError.is(error) && error.code === ErrorCodes.repoExists)) throw error;
+    repo = await Repository.open(backend, options.password);
+    created = false;
+  }
+  let passwordSource: DeviceConfig['passwordSource'] = 'environment';
+  if (options.keychain) {
+    await options.keychain.set(passwordAccount(repository), options.password);
+    passwordSource = 'keychain';
+  }
+  const config: DeviceConfig = {
+    version: 1,
+    repository,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.region ? { region: options.region } : {}),
+    paths: (options.paths ?? []).map((p) => path.resolve(p)),
+    excludes: options.excludes ?? [],
+    passwordSource,
+  };
+  const configFile = await saveDeviceConfig(options.env.configDir, config);
+  return { repository, repositoryId: repo.config.id, created, configFile, passwordSource };
+}

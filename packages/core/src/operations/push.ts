@@ -1,0 +1,371 @@
+import { type BigIntStats, createReadStream, promises as fs } from 'node:fs';
+import path from 'node:path';
+import pLimit from 'p-limit';
+import { FileCache, type FileFingerprint } from '../cache/file-cache.js';
+import { acquireLock } from '../cache/lock.js';
+import type { RepoCache } from '../cache/repo-cache.js';
+import { FastCdcChunker } from '../chunk/fastcdc.js';
+import { BackupctlError, ErrorCodes, errorMessage } from '../errors/index.js';
+import {
+  FORMAT_VERSION,
+  keys,
+  type Snapshot,
+  type SnapshotSummary,
+  type Tree,
+  type TreeNode,
+} from '../repository/format.js';
+import { PackWriter } from '../repository/pack.js';
+import type { Repository } from '../repository/repository.js';
+import { Excluder } from '../scan/excludes.js';
+import { loadIndex, recoverUnindexedPacks, saveIndex } from './index-sync.js';
+
+export interface PushOptions {
+  paths: string[];
+  excludes?: string[];
+  host: string;
+  tags?: string[];
+  /** Files read at once (default 4). */
+  fileConcurrency?: number;
+  /** Pack uploads in flight (default 4). */
+  uploadConcurrency?: number;
+}
+
+export interface PushProgress {
+  filesDone: number;
+  bytesDone: number;
+  /** Totals grow while the scanner runs; `scanDone` says when they are final. */
+  filesTotal: number;
+  bytesTotal: number;
+  scanDone: boolean;
+  bytesUploaded: number;
+  currentPath?: string;
+}
+
+export interface PushEvents {
+  onProgress?(progress: PushProgress): void;
+  onWarning?(warning: PushWarning): void;
+  onRecovered?(info: { packs: number; blobs: number }): void;
+}
+
+export interface PushWarning {
+  path: string;
+  message: string;
+}
+
+export interface PushResult {
+  snapshotId: string;
+  snapshot: Snapshot;
+  warnings: PushWarning[];
+  recoveredPacks: number;
+  durationMs: number;
+}
+
+/** Files up to this size are read in one call; larger ones are streamed. */
+const WHOLE_READ_LIMIT = 1024 * 1024;
+const STREAM_BUFFER = 1024 * 1024;
+/** Chunks of one file hashed/encrypted at once, so the thread pool works while we chunk. */
+const CHUNKS_IN_FLIGHT = 4;
+
+/**
+ * Backs up `paths` into a new snapshot. Write ordering: packs → index → snapshot. The
+ * snapshot is the commit point; a push killed before it leaves packs that the next push
+ * finds (stale lock) and indexes, so their content is not uploaded again.
+ */
+export async function push(
+  repo: Repository,
+  cache: RepoCache,
+  options: PushOptions,
+  events: PushEvents = {},
+): Promise<PushResult> {
+  const started = Date.now();
+  const roots = normaliseRoots(options.paths);
+  for (const root of roots) {
+    try {
+      await fs.lstat(root);
+    } catch {
+      throw new BackupctlError(ErrorCodes.pathNotFound, `cannot back up ${root}: it does not exist`, {
+        resolution: 'Check the path, or the `paths` in the device config.',
+      });
+    }
+  }
+  const lock = await acquireLock(cache.file('lock'), 'push');
+  try {
+    await loadIndex(repo, cache);
+    let recoveredPacks = 0;
+    if (lock.stale) {
+      const recovered = await recoverUnindexedPacks(repo, cache);
+      recoveredPacks = recovered.packs;
+      if (recovered.packs > 0) events.onRecovered?.(recovered);
+    }
+    const archiver = new Archiver(repo, cache, options, events);
+    const result = await archiver.run(roots);
+    return { ...result, recoveredPacks, durationMs: Date.now() - started };
+  } finally {
+    await lock.release();
+  }
+}
+
+export function normaliseRoots(paths: string[]): string[] {
+  const absolute = [...new Set(paths.map((p) => path.resolve(p)))].sort();
+  // Drop paths inside another given path: they are backed up with it.
+  return absolute.filter((p) => !absolute.some((q) => q !== p && (q === '/' || p.startsWith(`${q}/`))));
+}
+
+class Archiver {
+  private readonly excluder: Excluder;
+  private readonly packer: PackWriter;
+  private readonly fileLimit: ReturnType<typeof pLimit>;
+  private fileCache!: FileCache;
+  private readonly warnings: PushWarning[] = [];
+  private readonly progress: PushProgress = {
+    filesDone: 0,
+    bytesDone: 0,
+    filesTotal: 0,
+    bytesTotal: 0,
+    scanDone: false,
+    bytesUploaded: 0,
+  };
+  private readonly summary: SnapshotSummary = {
+    files: 0,
+    dirs: 0,
+    bytes: 0,
+    newBytes: 0,
+    newBlobs: 0,
+    packsWritten: 0,
+    bytesUploaded: 0,
+    skipped: 0,
+  };
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly cache: RepoCache,
+    private readonly options: PushOptions,
+    private readonly events: PushEvents,
+  ) {
+    this.excluder = new Excluder(options.excludes ?? []);
+    this.fileLimit = pLimit(options.fileConcurrency ?? 4);
+    this.packer = new PackWriter(repo, options.uploadConcurrency ?? 4, {
+      onPackUploaded: (pack) => {
+        this.progress.bytesUploaded += pack.size;
+        this.report();
+      },
+    });
+  }
+
+  async run(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
+    this.fileCache = await FileCache.load(this.cache.file('files.json'));
+    const scan = this.scanTotals(roots);
+    const rootTree = await this.archiveSelection('/', roots);
+    await scan;
+    await this.packer.flush();
+    await saveIndex(this.repo, this.cache, this.packer.written);
+    this.summary.packsWritten = this.packer.written.length;
+    this.summary.bytesUploaded = this.packer.bytesUploaded;
+    const snapshot: Snapshot = {
+      version: FORMAT_VERSION,
+      time: new Date().toISOString(),
+      host: this.options.host,
+      paths: roots,
+      tags: this.options.tags ?? [],
+      tree: rootTree,
+      summary: this.summary,
+    };
+    const { id: snapshotId, sealed } = await this.repo.saveJson('snapshots/', snapshot);
+    await this.cache.write(keys.snapshot(snapshotId), sealed);
+    await this.fileCache.save(roots);
+    return { snapshotId, snapshot, warnings: this.warnings };
+  }
+
+  private report(currentPath?: string): void {
+    if (currentPath) this.progress.currentPath = currentPath;
+    this.events.onProgress?.({ ...this.progress });
+  }
+
+  private warn(file: string, error: unknown): void {
+    const warning = { path: file, message: errorMessage(error) };
+    this.warnings.push(warning);
+    this.summary.skipped++;
+    this.events.onWarning?.(warning);
+  }
+
+  /** Counts files and bytes ahead of the archiver, for the progress bar's ETA. */
+  private async scanTotals(roots: string[]): Promise<void> {
+    const walk = async (p: string): Promise<void> => {
+      if (this.excluder.excludes(p)) return;
+      let stat: import('node:fs').Stats;
+      try {
+        stat = await fs.lstat(p);
+      } catch {
+        return;
+      }
+      if (stat.isFile()) {
+        this.progress.filesTotal++;
+        this.progress.bytesTotal += stat.size;
+      } else if (stat.isDirectory()) {
+        let names: string[] = [];
+        try {
+          names = await fs.readdir(p);
+        } catch {
+          return;
+        }
+        for (const name of names) await walk(path.join(p, name));
+      }
+    };
+    for (const root of roots) await walk(root);
+    this.progress.scanDone = true;
+  }
+
+  /**
+   * The tree of `dir` holding only the chosen `roots` below it: folders between '/' and a
+   * root are stored with their own metadata but only the entries leading to roots.
+   */
+  private async archiveSelection(dir: string, roots: string[]): Promise<string> {
+    const children = new Map<string, string[]>();
+    for (const root of roots) {
+      const rest = path.relative(dir, root);
+      const [first] = rest.split(path.sep);
+      if (!first) continue;
+      const list = children.get(first) ?? [];
+      list.push(root);
+      children.set(first, list);
+    }
+    const nodes: TreeNode[] = [];
+    for (const [name, under] of [...children].sort(([a], [b]) => compareNames(a, b))) {
+      const child = path.join(dir, name);
+      if (under.includes(child)) {
+        const node = await this.archiveEntry(child, name, true);
+        if (node) nodes.push(node);
+      } else {
+        const stat = await fs.lstat(child, { bigint: true });
+        const subtree = await this.archiveSelection(child, under);
+        nodes.push({ ...metadata(name, 'dir', stat), subtree });
+      }
+    }
+    return this.storeTree({ nodes });
+  }
+
+  private async archiveDir(dir: string): Promise<string> {
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch (error) {
+      this.warn(dir, error);
+      names = [];
+    }
+    names.sort(compareNames);
+    const nodes = await Promise.all(
+      names.map((name) => this.archiveEntry(path.join(dir, name), name, false)),
+    );
+    return this.storeTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) });
+  }
+
+  private async archiveEntry(file: string, name: string, isRoot: boolean): Promise<TreeNode | undefined> {
+    if (!isRoot && this.excluder.excludes(file)) return undefined;
+    let stat: BigIntStats;
+    try {
+      stat = await fs.lstat(file, { bigint: true });
+    } catch (error) {
+      this.warn(file, error);
+      return undefined;
+    }
+    if (stat.isDirectory()) {
+      this.summary.dirs++;
+      const subtree = await this.archiveDir(file);
+      return { ...metadata(name, 'dir', stat), subtree };
+    }
+    if (stat.isSymbolicLink()) {
+      try {
+        const target = await fs.readlink(file);
+        return { ...metadata(name, 'symlink', stat), target };
+      } catch (error) {
+        this.warn(file, error);
+        return undefined;
+      }
+    }
+    if (stat.isFile()) {
+      return this.fileLimit(() => this.archiveFile(file, name, stat));
+    }
+    this.warn(file, new Error('not a regular file, folder or symlink (socket, FIFO or device): skipped'));
+    return undefined;
+  }
+
+  private async archiveFile(file: string, name: string, stat: BigIntStats): Promise<TreeNode | undefined> {
+    const fingerprint: FileFingerprint = {
+      size: Number(stat.size),
+      mtimeNs: stat.mtimeNs.toString(),
+      ctimeNs: stat.ctimeNs.toString(),
+      ino: stat.ino.toString(),
+    };
+    let chunks = this.fileCache.lookup(file, fingerprint);
+    let size = fingerprint.size;
+    if (!chunks || !chunks.every((id) => this.packer.knows(id))) {
+      try {
+        ({ chunks, size } = await this.readAndStore(file, fingerprint.size));
+      } catch (error) {
+        this.warn(file, error);
+        return undefined;
+      }
+    } else {
+      this.progress.bytesDone += size;
+    }
+    this.fileCache.record(file, fingerprint, chunks);
+    this.summary.files++;
+    this.summary.bytes += size;
+    this.progress.filesDone++;
+    this.report(file);
+    return { ...metadata(name, 'file', stat), size, chunks };
+  }
+
+  private async readAndStore(
+    file: string,
+    expectedSize: number,
+  ): Promise<{ chunks: string[]; size: number }> {
+    const chunker = new FastCdcChunker(this.repo.master.chunkerSeed, this.repo.config.chunker);
+    const ids: Promise<string>[] = [];
+    let size = 0;
+    const store = async (chunk: Buffer): Promise<string> => {
+      const id = await this.repo.blobId(chunk);
+      const added = await this.packer.add(id, 'data', chunk);
+      if (added > 0) {
+        this.summary.newBytes += added;
+        this.summary.newBlobs++;
+      }
+      this.progress.bytesDone += chunk.length;
+      return id;
+    };
+    const take = async (chunk: Buffer) => {
+      size += chunk.length;
+      ids.push(store(chunk));
+      // Keep a few chunks in flight; wait for the oldest beyond that (bounded memory).
+      if (ids.length > CHUNKS_IN_FLIGHT) await ids[ids.length - 1 - CHUNKS_IN_FLIGHT];
+    };
+    if (expectedSize <= WHOLE_READ_LIMIT) {
+      const data = await fs.readFile(file);
+      for (const chunk of chunker.push(data)) await take(chunk);
+    } else {
+      const stream = createReadStream(file, { highWaterMark: STREAM_BUFFER });
+      for await (const data of stream) {
+        for (const chunk of chunker.push(data as Buffer)) await take(chunk);
+      }
+    }
+    const last = chunker.finish();
+    if (last) await take(last);
+    return { chunks: await Promise.all(ids), size };
+  }
+
+  private async storeTree(tree: Tree): Promise<string> {
+    const bytes = Buffer.from(JSON.stringify(tree));
+    const id = await this.repo.blobId(bytes);
+    await this.packer.add(id, 'tree', bytes);
+    return id;
+  }
+}
+
+function metadata(name: string, type: TreeNode['type'], stat: BigIntStats): TreeNode {
+  return { name, type, mode: Number(stat.mode & 0o7777n), mtimeNs: stat.mtimeNs.toString() };
+}
+
+/** Byte order of UTF-8 names: stable across locales and platforms. */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}

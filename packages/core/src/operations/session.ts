@@ -1,0 +1,66 @@
+import { RepoCache } from '../cache/repo-cache.js';
+import type { DeviceConfig } from '../config/device-config.js';
+import type { Environment } from '../config/environment.js';
+import { BackupctlError, ErrorCodes } from '../errors/index.js';
+import { Repository } from '../repository/repository.js';
+import { EnvironmentSecretStore, SystemdCredentialStore } from '../secrets/read-only-stores.js';
+import { passwordAccount, type SecretStore, SYSTEMD_PASSWORD_CREDENTIAL } from '../secrets/secret-store.js';
+import type { Backend } from '../storage/backend.js';
+import { type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
+
+export interface Session {
+  env: Environment;
+  config: DeviceConfig;
+  backend: Backend;
+  repo: Repository;
+  cache: RepoCache;
+}
+
+export interface OpenSessionOptions extends OpenBackendOptions {
+  env: Environment;
+  config: DeviceConfig;
+  /** The keychain (or a test double); consulted when the config says the keychain. */
+  keychain?: SecretStore;
+  /** Asks a person (TTY) as a last resort. */
+  promptPassword?: () => Promise<string>;
+}
+
+/**
+ * The passphrase, from the first source that has it: BACKUPCTL_PASSWORD, a systemd
+ * credential, the keychain, then a prompt. Never from a file of ours.
+ */
+export async function resolvePassword(options: OpenSessionOptions): Promise<string> {
+  const account = passwordAccount(options.config.repository);
+  const stores: SecretStore[] = [new EnvironmentSecretStore(() => options.env.password)];
+  if (options.env.credentialsDirectory) {
+    stores.push(
+      new SystemdCredentialStore(options.env.credentialsDirectory, (a) =>
+        a === account ? SYSTEMD_PASSWORD_CREDENTIAL : undefined,
+      ),
+    );
+  }
+  if (options.config.passwordSource === 'keychain' && options.keychain) stores.push(options.keychain);
+  let keychainError: unknown;
+  for (const store of stores) {
+    try {
+      const value = await store.get(account);
+      if (value) return value;
+    } catch (error) {
+      keychainError = error;
+    }
+  }
+  if (options.promptPassword) return options.promptPassword();
+  if (keychainError) throw keychainError;
+  throw new BackupctlError(ErrorCodes.passwordMissing, 'no repository passphrase available', {
+    resolution:
+      'Set BACKUPCTL_PASSWORD, provide the systemd credential "backupctl-password", or run in a terminal to be asked.',
+  });
+}
+
+export async function openSession(options: OpenSessionOptions): Promise<Session> {
+  const backend = openBackend(options.config, options);
+  const password = await resolvePassword(options);
+  const repo = await Repository.open(backend, password);
+  const cache = new RepoCache(options.env.cacheDir, repo.config.id);
+  return { env: options.env, config: options.config, backend, repo, cache };
+}

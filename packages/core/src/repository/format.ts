@@ -1,0 +1,93 @@
+/**
+ * The repository format, version 1. docs/repository-format.md is the prose version of
+ * this file; change both together, and bump FORMAT_VERSION on any incompatible change.
+ */
+export const FORMAT_VERSION = 1;
+
+export type BlobType = 'data' | 'tree';
+
+/** `config`: plaintext, written last by init (its commit point). */
+export interface RepoConfig {
+  version: typeof FORMAT_VERSION;
+  id: string;
+  created: string;
+  chunker: { minSize: number; avgSize: number; maxSize: number };
+  packSize: number;
+}
+
+/** A blob's place in a pack. `length` is the encrypted length, `rawLength` the plaintext's. */
+export interface BlobEntry {
+  id: string;
+  type: BlobType;
+  offset: number;
+  length: number;
+  rawLength: number;
+}
+
+/** `index/<id>`: which blobs each pack holds. */
+export interface IndexFile {
+  version: typeof FORMAT_VERSION;
+  packs: Array<{ id: string; size: number; blobs: BlobEntry[] }>;
+}
+
+export type NodeType = 'file' | 'dir' | 'symlink';
+
+export interface TreeNode {
+  name: string;
+  type: NodeType;
+  /** Permission bits and setuid/setgid/sticky (mode & 0o7777). */
+  mode: number;
+  /** Modification time in nanoseconds since the epoch, as a decimal string. */
+  mtimeNs: string;
+  /** Files: byte size. */
+  size?: number;
+  /** Files: data blob ids in order. */
+  chunks?: string[];
+  /** Directories: tree blob id. */
+  subtree?: string;
+  /** Symlinks: the target, verbatim. */
+  target?: string;
+}
+
+/** A tree blob: one directory's entries, sorted by name. */
+export interface Tree {
+  nodes: TreeNode[];
+}
+
+/** `snapshots/<id>`: the commit point of a push. */
+export interface Snapshot {
+  version: typeof FORMAT_VERSION;
+  time: string;
+  host: string;
+  paths: string[];
+  tags: string[];
+  /** The tree of '/', holding each backed-up path under its absolute path. */
+  tree: string;
+  parent?: string;
+  summary: SnapshotSummary;
+}
+
+export interface SnapshotSummary {
+  files: number;
+  dirs: number;
+  bytes: number;
+  newBytes: number;
+  newBlobs: number;
+  packsWritten: number;
+  bytesUploaded: number;
+  skipped: number;
+}
+
+export const keys = {
+  config: 'config',
+  keyFile: (id: string) => `keys/${id}`,
+  pack: (id: string) => `data/${id.slice(0, 2)}/${id}`,
+  index: (id: string) => `index/${id}`,
+  snapshot: (id: string) => `snapshots/${id}`,
+} as const;
+
+export const prefixes = { keys: 'keys/', data: 'data/', index: 'index/', snapshots: 'snapshots/' } as const;
+
+/** Pack layout: blobs ‖ encrypted header ‖ uint32 LE header length. */
+export const PACK_TRAILER_BYTES = 4;
+export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;

@@ -1,0 +1,120 @@
+import { BackupctlError, ErrorCodes } from '../errors/index.js';
+import { type BlobEntry, type BlobType, type IndexFile, keys, PACK_TRAILER_BYTES } from './format.js';
+import { type Repository, sha256Hex } from './repository.js';
+
+export interface PackEvents {
+  onPackUploaded?(pack: { id: string; size: number; blobs: number }): void;
+}
+
+/**
+ * Gathers encrypted blobs into packs of about `packSize` bytes and uploads each once full,
+ * with at most `uploads` uploads in flight (memory stays bounded by their sum). Blobs that
+ * are being packed count as present, so a push never stores the same content twice.
+ */
+export class PackWriter {
+  private blobs: BlobEntry[] = [];
+  private parts: Buffer[] = [];
+  private size = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown;
+  private readonly pendingIds = new Set<string>();
+  readonly written: IndexFile['packs'] = [];
+  bytesUploaded = 0;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly uploads: number,
+    private readonly events: PackEvents = {},
+  ) {}
+
+  /** True when the blob is stored or on its way: callers skip it. */
+  knows(id: string): boolean {
+    return this.repo.index.has(id) || this.pendingIds.has(id);
+  }
+
+  /**
+   * Adds a blob unless known. Returns the plaintext length added (0 when deduplicated).
+   * The check and the reservation happen in one synchronous step, so two identical
+   * chunks hashed concurrently are stored once.
+   */
+  async add(id: string, type: BlobType, plain: Uint8Array): Promise<number> {
+    if (this.knows(id)) return 0;
+    this.pendingIds.add(id);
+    const sealed = await this.repo.seal(plain);
+    this.blobs.push({ id, type, offset: this.size, length: sealed.length, rawLength: plain.byteLength });
+    this.parts.push(sealed);
+    this.size += sealed.length;
+    if (this.size >= this.repo.config.packSize) await this.cut();
+    return plain.byteLength;
+  }
+
+  /** Uploads what is pending and waits for every upload. */
+  async flush(): Promise<void> {
+    if (this.blobs.length > 0) await this.cut();
+    await Promise.all(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+
+  private async cut(): Promise<void> {
+    const blobs = this.blobs;
+    const parts = this.parts;
+    this.blobs = [];
+    this.parts = [];
+    this.size = 0;
+    const header = await this.repo.seal(Buffer.from(JSON.stringify(blobs)));
+    const trailer = Buffer.alloc(PACK_TRAILER_BYTES);
+    trailer.writeUInt32LE(header.length);
+    const body = Buffer.concat([...parts, header, trailer]);
+    const id = sha256Hex(body);
+    while (this.inFlight.size >= this.uploads) await Promise.race(this.inFlight);
+    if (this.failure) throw this.failure;
+    const upload = this.repo.backend
+      .putIfAbsent(keys.pack(id), body)
+      .then(() => {
+        this.written.push({ id, size: body.length, blobs });
+        this.bytesUploaded += body.length;
+        this.events.onPackUploaded?.({ id, size: body.length, blobs: blobs.length });
+      })
+      .catch((error: unknown) => {
+        this.failure ??= error;
+      })
+      .finally(() => this.inFlight.delete(upload));
+    this.inFlight.add(upload);
+  }
+}
+
+/** Reads a pack's own header: how a pack that no index lists yet is recovered. */
+export async function readPackHeader(repo: Repository, packId: string, size: number): Promise<BlobEntry[]> {
+  const key = keys.pack(packId);
+  if (size < PACK_TRAILER_BYTES) throw damaged(packId, 'too short');
+  const trailer = await repo.backend.get(key, {
+    offset: size - PACK_TRAILER_BYTES,
+    length: PACK_TRAILER_BYTES,
+  });
+  const headerLength = trailer.readUInt32LE(0);
+  if (headerLength + PACK_TRAILER_BYTES > size) throw damaged(packId, 'header length out of range');
+  const sealed = await repo.backend.get(key, {
+    offset: size - PACK_TRAILER_BYTES - headerLength,
+    length: headerLength,
+  });
+  return JSON.parse((await repo.open(sealed, `header of pack ${packId}`)).toString()) as BlobEntry[];
+}
+
+/** Parses a whole pack held in memory; used by `check --read-data`. */
+export async function parsePack(repo: Repository, packId: string, body: Buffer): Promise<BlobEntry[]> {
+  if (body.length < PACK_TRAILER_BYTES) throw damaged(packId, 'too short');
+  const headerLength = body.readUInt32LE(body.length - PACK_TRAILER_BYTES);
+  const start = body.length - PACK_TRAILER_BYTES - headerLength;
+  if (start < 0) throw damaged(packId, 'header length out of range');
+  const plain = await repo.open(
+    body.subarray(start, body.length - PACK_TRAILER_BYTES),
+    `header of pack ${packId}`,
+  );
+  return JSON.parse(plain.toString()) as BlobEntry[];
+}
+
+function damaged(packId: string, why: string): BackupctlError {
+  return new BackupctlError(ErrorCodes.integrity, `pack ${packId} is damaged: ${why}`, {
+    source: 'environment',
+  });
+}

@@ -1,0 +1,3 @@
+export * from './keychain-store.js';
+export * from './read-only-stores.js';
+export * from './secret-store.js';

@@ -1,0 +1,80 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type ChunkerParams, FastCdcChunker } from '../../src/chunk/fastcdc.js';
+
+const seed = Buffer.alloc(32, 7);
+const small: ChunkerParams = { minSize: 2048, avgSize: 8192, maxSize: 32768 };
+
+function chunkAll(data: Buffer, splits: number[], params = small, s: Uint8Array = seed): Buffer[] {
+  const chunker = new FastCdcChunker(s, params);
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const cut of [...splits, data.length]) {
+    out.push(...chunker.push(data.subarray(at, cut)));
+    at = cut;
+  }
+  const last = chunker.finish();
+  if (last) out.push(last);
+  return out;
+}
+
+const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('FastCDC chunker', () => {
+  it('reassembles to the input, with sizes within bounds', () => {
+    const data = randomBytes(1_000_000);
+    const chunks = chunkAll(data, []);
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    for (const c of chunks.slice(0, -1)) {
+      expect(c.length).toBeGreaterThanOrEqual(small.minSize);
+      expect(c.length).toBeLessThanOrEqual(small.maxSize);
+    }
+    const mean = data.length / chunks.length;
+    expect(mean).toBeGreaterThan(small.avgSize * 0.5);
+    expect(mean).toBeLessThan(small.avgSize * 2);
+  });
+
+  it('cuts the same wherever the input is split into buffers', () => {
+    const data = randomBytes(300_000);
+    const reference = chunkAll(data, []).map(digest);
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: data.length - 1 }), { maxLength: 40 }), (cuts) => {
+        const chunks = chunkAll(
+          data,
+          cuts.sort((a, b) => a - b),
+        ).map(digest);
+        expect(chunks).toEqual(reference);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('keeps chunks away from an edit in the middle', () => {
+    const data = randomBytes(2_000_000);
+    const edited = Buffer.from(data);
+    randomBytes(10_000).copy(edited, 1_000_000);
+    const before = new Set(chunkAll(data, []).map(digest));
+    const after = chunkAll(edited, []).map(digest);
+    const changed = after.filter((d) => !before.has(d)).length;
+    expect(changed).toBeGreaterThan(0);
+    expect(changed).toBeLessThanOrEqual(4);
+  });
+
+  it('makes a file smaller than the minimum one chunk, and empty input none', () => {
+    expect(chunkAll(randomBytes(100), [])).toHaveLength(1);
+    expect(chunkAll(Buffer.alloc(0), [])).toHaveLength(0);
+  });
+
+  it('cuts zero-filled data at the maximum size', () => {
+    const chunks = chunkAll(Buffer.alloc(100_000), []);
+    expect(chunks.slice(0, -1).every((c) => c.length === small.maxSize)).toBe(true);
+  });
+
+  it('depends on the seed', () => {
+    const data = randomBytes(500_000);
+    const a = chunkAll(data, []).map((c) => c.length);
+    const b = chunkAll(data, [], small, Buffer.alloc(32, 8)).map((c) => c.length);
+    expect(a).not.toEqual(b);
+  });
+});
