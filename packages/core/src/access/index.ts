@@ -1,0 +1,3 @@
+export * from './guard-middleware.js';
+export * from './manifest.js';
+export * from './policy.js';
