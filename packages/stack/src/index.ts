@@ -1,3 +1,31 @@
+export * from './deploy/index.js';
 export * from './filter-pattern/index.js';
 export * from './guard-pattern.js';
+export * from './lambda/index.js';
 export * from './replay/index.js';
+export {
+  type CfnTemplate,
+  consoleFragmentEncode,
+  DEFAULT_GUARD_STACK_NAME,
+  DEFAULT_TRAIL_LOG_GROUP,
+  DeviceIds,
+  DeviceOutputs,
+  type DeviceTemplateOptions,
+  deviceStackName,
+  deviceTemplate,
+  GuardIds,
+  GuardOutputs,
+  type GuardTemplateOptions,
+  guardAlarmName,
+  guardFunctionExportName,
+  guardTemplate,
+  LOG_RETENTION_DAYS,
+  type PolicyDocument,
+  QUARANTINE_LAMBDA_RUNTIME,
+  type RenderedTemplate,
+  type RenderTemplatesOptions,
+  renderTemplate,
+  renderTemplates,
+  TEMPLATE_VERSION,
+} from './templates/index.js';
+export * from './trail/index.js';

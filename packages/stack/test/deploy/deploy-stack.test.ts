@@ -424,11 +424,9 @@ describe('deployStack', () => {
   });
 
   it('refuses to touch a stack that is busy', async () => {
-    cfnMock
-      .on(DescribeStacksCommand)
-      .resolves({
-        Stacks: [{ StackName: STACK, StackStatus: 'UPDATE_IN_PROGRESS', CreationTime: new Date() }],
-      });
+    cfnMock.on(DescribeStacksCommand).resolves({
+      Stacks: [{ StackName: STACK, StackStatus: 'UPDATE_IN_PROGRESS', CreationTime: new Date() }],
+    });
     await expect(
       deployStack({ cloudFormation: cfn, stackName: STACK, templateBody: '{}', ...fast }),
     ).rejects.toBeInstanceOf(StackBusyError);

@@ -252,15 +252,13 @@ describe('quarantine Lambda (the inline source, run through its real handler)', 
     iam
       .on(iamSdk.AttachUserPolicyCommand)
       .rejects(iamError('NoSuchEntity', 404, 'The user with name laptop cannot be found.'));
-    sns
-      .on(snsSdk.PublishCommand)
-      .rejects(
-        new snsSdk.SNSServiceException({
-          name: 'InternalError',
-          $fault: 'server',
-          $metadata: { httpStatusCode: 500 },
-        }),
-      );
+    sns.on(snsSdk.PublishCommand).rejects(
+      new snsSdk.SNSServiceException({
+        name: 'InternalError',
+        $fault: 'server',
+        $metadata: { httpStatusCode: 500 },
+      }),
+    );
     await expect(mod.handler(alarmEvent('ALARM', { User: 'laptop' }))).rejects.toMatchObject({
       name: 'NoSuchEntity',
     });
@@ -286,14 +284,12 @@ describe('quarantine Lambda (the inline source, run through its real handler)', 
   it('still quarantines (and does not throw) when the notification fails', async () => {
     iam.on(iamSdk.AttachUserPolicyCommand).resolves({});
     logs.on(logsSdk.FilterLogEventsCommand).resolves({ events: [] });
-    sns
-      .on(snsSdk.PublishCommand)
-      .rejects(
-        new snsSdk.AuthorizationErrorException({
-          $metadata: { httpStatusCode: 403 },
-          message: 'not authorized',
-        }),
-      );
+    sns.on(snsSdk.PublishCommand).rejects(
+      new snsSdk.AuthorizationErrorException({
+        $metadata: { httpStatusCode: 403 },
+        message: 'not authorized',
+      }),
+    );
     const result = await mod.handler(alarmEvent('ALARM', { User: 'laptop' }));
     expect(result).toEqual({ action: 'quarantined', user: 'laptop', lookup: 'ok', notified: false });
     expect(iam.commandCalls(iamSdk.AttachUserPolicyCommand)).toHaveLength(1);
