@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { matchesFilterPattern, parseFilterPattern } from '../src/filter-pattern/index.js';
 import {
@@ -7,7 +9,12 @@ import {
   GUARD_METRIC_NAMESPACE,
   guardFilterPattern,
 } from '../src/guard-pattern.js';
-import { type LabelledRecord, loadLabelledRecords, toBackupctlArn } from './support/cloudtrail-records.js';
+import {
+  type LabelledRecord,
+  loadLabelledRecords,
+  repoRoot,
+  toBackupctlArn,
+} from './support/cloudtrail-records.js';
 
 const guard = parseFilterPattern(guardFilterPattern());
 
@@ -272,6 +279,15 @@ describe('guardFilterPattern()', () => {
       expect(strings.length).toBeGreaterThan(3);
       for (const s of strings) expect(s.slice(1, -1)).not.toContain('*');
     }
+  });
+
+  it('docs/guard-pattern.md shows the pattern this function deploys', () => {
+    const doc = readFileSync(path.join(repoRoot, 'docs', 'guard-pattern.md'), 'utf8');
+    expect(doc).toContain(`\n${guardFilterPattern()}\n`);
+    expect(doc).toContain('"*:iam::123456789012:user/backupctl/*"');
+    expect(guardFilterPattern({ accountId: '123456789012' })).toContain(
+      '"*:iam::123456789012:user/backupctl/*"',
+    );
   });
 
   it('rejects an account id that is not 12 digits', () => {
