@@ -24,6 +24,7 @@ export function consoleFragmentEncodeLogGroup(logGroupName: CfnValue): CfnValue 
  */
 export function logEventsConsoleUrl(logGroupName: CfnValue, filterPattern: string): CfnValue {
   const base = sub(
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
     'https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home?region=${AWS::Region}#logsV2:log-groups/log-group/',
   );
   // `?` and `=` of the fragment's query are encoded once, the values twice.

@@ -4,7 +4,7 @@ import {
   GUARD_METRIC_NAME,
   GUARD_METRIC_NAMESPACE,
 } from '../guard-pattern.js';
-import { type CfnTemplate, type CfnValue, getAtt, importValue, ref, sub } from './cfn.js';
+import { type CfnTemplate, type CfnValue, getAtt, importValue, ref } from './cfn.js';
 import { guardFunctionExportName, TEMPLATE_VERSION } from './guard-template.js';
 
 /** An IAM policy document (the device's, generated from core's access manifest). */

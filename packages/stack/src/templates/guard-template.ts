@@ -74,8 +74,10 @@ export function guardTemplate(options: GuardTemplateOptions = {}): CfnTemplate {
   if (!Number.isInteger(lookback) || lookback < 1 || lookback > 1440) {
     throw new TypeError(`lookbackMinutes must be an integer from 1 to 1440, got ${lookback}`);
   }
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
   const denyAllArn = sub('arn:${AWS::Partition}:iam::aws:policy/AWSDenyAll');
   const trailLogGroupArn = sub(
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
     'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${TrailLogGroupName}',
   );
   return {
@@ -169,6 +171,7 @@ export function guardTemplate(options: GuardTemplateOptions = {}): CfnTemplate {
                     Sid: 'ReadTheTrail',
                     Effect: 'Allow',
                     Action: 'logs:FilterLogEvents',
+                    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
                     Resource: [trailLogGroupArn, sub('${Arn}:*', { Arn: trailLogGroupArn })],
                   },
                   { Sid: 'Notify', Effect: 'Allow', Action: 'sns:Publish', Resource: ref(GuardIds.topic) },
@@ -177,6 +180,7 @@ export function guardTemplate(options: GuardTemplateOptions = {}): CfnTemplate {
                     Effect: 'Allow',
                     Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
                     Resource: sub(
+                      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
                       'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${' +
                         GuardIds.functionLogGroup +
                         '}:*',

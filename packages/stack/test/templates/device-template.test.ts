@@ -84,6 +84,7 @@ describe('device template', () => {
     const exportName = guardTemplate().Outputs![GuardOutputs.functionArn]!.Export!.Name as {
       'Fn::Sub': string;
     };
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
     expect(exportName['Fn::Sub'].replace('${AWS::StackName}', 'backupctl-guard')).toBe(
       FUNCTION_IMPORT['Fn::ImportValue'],
     );
