@@ -1,4 +1,6 @@
 // @backupctl/core — the SDK. It prints nothing: operations report through callbacks.
+
+export * from './access/index.js';
 export * from './cache/file-cache.js';
 export * from './cache/lock.js';
 export * from './cache/repo-cache.js';
@@ -6,6 +8,7 @@ export * from './chunk/fastcdc.js';
 export * from './config/device-config.js';
 export * from './config/environment.js';
 export * from './errors/index.js';
+export * from './health/index.js';
 export * from './operations/check.js';
 export * from './operations/find-snapshot.js';
 export * from './operations/index-sync.js';
@@ -15,6 +18,7 @@ export * from './operations/push.js';
 export * from './operations/restore.js';
 export * from './operations/session.js';
 export * from './operations/snapshots.js';
+export * from './operations/status.js';
 export * from './repository/format.js';
 export * from './repository/master-index.js';
 export * from './repository/repository.js';

@@ -1,0 +1,94 @@
+import {
+  BackupctlError,
+  type DeviceConfig,
+  type Environment,
+  errorMessage,
+  KeychainSecretStore,
+  loadDeviceConfig,
+  openSession,
+  readEnvironment,
+  type Session,
+} from '@backupctl/core';
+import { Command, Flags, type Interfaces } from '@oclif/core';
+import { ExitCodes, exitCodeFor } from './exit-codes.js';
+import { promptHidden } from './render/prompt.js';
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof BaseCommand)['baseFlags'] & T['flags']
+>;
+
+/**
+ * Owns what every command shares: `--json` (one JSON document on stdout, the command's
+ * result), the mapping of every error to an exit code and a next step, in one `catch`,
+ * and opening the device's repository. Commands parse, call one SDK function, render.
+ */
+export abstract class BaseCommand extends Command {
+  static override baseFlags = {
+    json: Flags.boolean({ description: 'Print one machine-readable JSON document.', default: false }),
+  };
+
+  protected jsonMode = false;
+  protected warnings: string[] = [];
+
+  override async init(): Promise<void> {
+    this.jsonMode = this.argv.includes('--json');
+    await super.init();
+  }
+
+  protected environment(): Environment {
+    return readEnvironment();
+  }
+
+  protected async deviceConfig(env: Environment): Promise<DeviceConfig> {
+    return loadDeviceConfig(env.configDir);
+  }
+
+  protected async session(env = this.environment()): Promise<Session> {
+    const config = await this.deviceConfig(env);
+    return openSession({
+      env,
+      config,
+      keychain: new KeychainSecretStore(),
+      promptPassword:
+        process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
+    });
+  }
+
+  /** Human output: only when not in --json mode, and on stderr-free stdout. */
+  protected say(message = ''): void {
+    if (!this.jsonMode) this.log(message);
+  }
+
+  protected warnUser(message: string): void {
+    this.warnings.push(message);
+    if (!this.jsonMode) process.stderr.write(`warning: ${message}\n`);
+  }
+
+  protected printJson(value: unknown): void {
+    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {
+    const exitCode = exitCodeFor(error);
+    if (exitCode === ExitCodes.error && !BackupctlError.is(error) && (error as { oclif?: unknown }).oclif) {
+      // oclif's own errors (help, version) carry their own handling.
+      if ((error as { oclif?: { exit?: number } }).oclif?.exit === 0) throw error;
+    }
+    const code = BackupctlError.is(error) ? error.code : exitCode === ExitCodes.usage ? 'USAGE' : 'INTERNAL';
+    const resolution = BackupctlError.is(error) ? error.resolution : undefined;
+    const message = errorMessage(error).split('\nSee more help with')[0] ?? errorMessage(error);
+    if (this.jsonMode) {
+      this.printJson({
+        error: { code, message, resolution, details: BackupctlError.is(error) ? error.details : undefined },
+        exitCode,
+      });
+    } else {
+      process.stderr.write(`error: ${message}\n`);
+      if (resolution) process.stderr.write(`  next: ${resolution}\n`);
+      if (exitCode === ExitCodes.usage) process.stderr.write(`  see: backupctl ${this.id ?? ''} --help\n`);
+      if (code === 'INTERNAL' && process.env.BACKUPCTL_DEBUG) process.stderr.write(`${error.stack}\n`);
+    }
+    process.exitCode = exitCode;
+    this.exit(exitCode);
+  }
+}

@@ -1,0 +1,44 @@
+import { check } from '@backupctl/core';
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../base-command.js';
+import { ExitCodes } from '../exit-codes.js';
+import { ProgressReporter } from '../render/progress.js';
+
+export default class Check extends BaseCommand {
+  static override summary = 'Verify the repository: structure, and with --read-data every byte.';
+  static override description = 'Exit code 0 when the repository is sound, 25 when damage was found.';
+  static override examples = ['<%= config.bin %> check', '<%= config.bin %> check --read-data --json'];
+  static override flags = {
+    'read-data': Flags.boolean({ description: 'Download and verify every pack.', default: false }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Check);
+    const session = await this.session();
+    const progress = ProgressReporter.for('check', this.jsonMode);
+    const result = await check(
+      session.repo,
+      session.cache,
+      { readData: flags['read-data'] },
+      {
+        onProgress: (p) =>
+          p.phase === 'data' &&
+          progress.update({ filesDone: p.done, filesTotal: p.total, bytesDone: p.done, bytesTotal: p.total }),
+      },
+    ).finally(() => progress.stop());
+    if (this.jsonMode) this.printJson(result);
+    else {
+      this.say(
+        `${result.snapshots} snapshots, ${result.packs} packs, ${result.blobs} blobs${flags['read-data'] ? `, ${result.packsRead} packs read` : ''}`,
+      );
+      if (result.unindexedPacks > 0) {
+        this.say(
+          `${result.unindexedPacks} pack(s) from an interrupted push are not indexed yet (harmless; the next push reuses them)`,
+        );
+      }
+      for (const p of result.problems) this.say(`problem: ${p.message}`);
+      this.say(result.ok ? 'no problems found' : `${result.problems.length} problem(s) found`);
+    }
+    if (!result.ok) this.exit(ExitCodes.damaged);
+  }
+}

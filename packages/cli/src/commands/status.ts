@@ -1,0 +1,63 @@
+import { deviceStatus, KeychainSecretStore, recoverySteps } from '@backupctl/core';
+import { BaseCommand } from '../base-command.js';
+import { formatBytes } from '../render/format.js';
+import { promptHidden } from '../render/prompt.js';
+
+export default class Status extends BaseCommand {
+  static override summary = "Show this device's setup, its repository, and whether its key still works.";
+  static override description =
+    `health.state is one of: ok, quarantined, denied, unknown-denied, key-invalid, secret-wrong, clock-skew, bucket-missing, offline, unknown (docs/health-states.md). When quarantined, no AWS request is made: the saved state is shown with the recovery steps.`;
+  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json'];
+
+  async run(): Promise<void> {
+    await this.parse(Status);
+    const env = this.environment();
+    const status = await deviceStatus({
+      env,
+      keychain: new KeychainSecretStore(),
+      promptPassword:
+        process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
+    });
+    if (this.jsonMode) return this.printJson(status);
+    const { device, repository, health, lastPush } = status;
+    this.say(`device      ${device.host} (${device.configFile})`);
+    this.say(`repository  ${device.repository}`);
+    this.say(`paths       ${device.paths.join(', ') || '(none configured)'}`);
+    if (repository.reachable) {
+      this.say(`snapshots   ${repository.snapshots}`);
+      if (repository.latest) {
+        this.say(
+          `latest      ${repository.latest.id.slice(0, 8)} at ${repository.latest.time} (${repository.latest.files} files, ${formatBytes(repository.latest.bytes)})`,
+        );
+      }
+    } else if (repository.error) {
+      this.say(`unreachable ${repository.error.message}`);
+    }
+    if (lastPush) {
+      this.say(
+        `last push   ${lastPush.finished} ${lastPush.ok ? 'ok' : lastPush.error ? `failed: ${lastPush.error.message}` : `with ${lastPush.warnings} warning(s)`}`,
+      );
+    }
+    this.say(
+      `health      ${health.state} (${health.source === 'probe' ? 'checked now' : `as of ${health.time}`})`,
+    );
+    if (health.state === 'quarantined') {
+      this.say('');
+      this.say(`QUARANTINED since ${health.time}`);
+      if (health.request)
+        this.say(
+          `  by the answer to ${health.request.action ?? health.request.command ?? 'a request'} ${health.request.resource ?? ''}`,
+        );
+      if (health.message) this.say(`  AWS said: ${health.message}`);
+      this.say(
+        "  What it means: the guard saw a denied call or a GetCallerIdentity call by this device's IAM user. If you did not make it, the key is probably stolen.",
+      );
+      this.say(`  ${recoverySteps({ policy: health.policy })}`);
+      this.say(
+        '  By hand: delete the access key, detach AWSDenyAll from the user, create a new key and store it with `backupctl init`.',
+      );
+    } else if (health.state !== 'ok' && health.message) {
+      this.say(`  ${health.message}`);
+    }
+  }
+}

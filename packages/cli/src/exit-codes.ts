@@ -1,0 +1,63 @@
+import { BackupctlError, ErrorCodes } from '@backupctl/core';
+
+/**
+ * Every exit code of backupctl, in one place (docs/exit-codes.md repeats this table).
+ * Scripts rely on them: never renumber. Any other non-zero code means failure.
+ */
+export const ExitCodes = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  /** push: the snapshot was written, but some files could not be read. */
+  partial: 3,
+  /** No device config, or no repository at the configured location. */
+  notFound: 10,
+  /** Another push holds the local lock. */
+  locked: 11,
+  /** The passphrase is wrong or missing. */
+  password: 12,
+  /** The device's IAM user has been quarantined (explicit deny): stop, tell the owner. */
+  quarantined: 20,
+  /** A request was denied without an explicit deny: the policy or bucket setup is wrong. */
+  denied: 21,
+  /** The access key is invalid or deleted, the secret is wrong, or the clock is skewed. */
+  credentials: 22,
+  /** The storage cannot be reached (offline, DNS, throttled, 5xx); retry later. */
+  offline: 23,
+  /** The configured bucket does not exist. */
+  bucketMissing: 24,
+  /** `check` found damage. */
+  damaged: 25,
+  /** Interrupted (SIGINT). */
+  interrupted: 130,
+} as const;
+
+const byCode: Record<string, number> = {
+  [ErrorCodes.usage]: ExitCodes.usage,
+  [ErrorCodes.configMissing]: ExitCodes.notFound,
+  [ErrorCodes.repoNotFound]: ExitCodes.notFound,
+  [ErrorCodes.repoLocked]: ExitCodes.locked,
+  [ErrorCodes.wrongPassword]: ExitCodes.password,
+  [ErrorCodes.passwordMissing]: ExitCodes.password,
+  [ErrorCodes.quarantined]: ExitCodes.quarantined,
+  [ErrorCodes.denied]: ExitCodes.denied,
+  [ErrorCodes.keyInvalid]: ExitCodes.credentials,
+  [ErrorCodes.secretWrong]: ExitCodes.credentials,
+  [ErrorCodes.clockSkew]: ExitCodes.credentials,
+  [ErrorCodes.offline]: ExitCodes.offline,
+  [ErrorCodes.bucketMissing]: ExitCodes.bucketMissing,
+  [ErrorCodes.integrity]: ExitCodes.damaged,
+  [ErrorCodes.interrupted]: ExitCodes.interrupted,
+};
+
+export function exitCodeFor(error: unknown): number {
+  if (BackupctlError.is(error)) return byCode[error.code] ?? ExitCodes.error;
+  const oclifExit = (error as { oclif?: { exit?: number } })?.oclif?.exit;
+  if (oclifExit === 2 || isParseError(error)) return ExitCodes.usage;
+  return ExitCodes.error;
+}
+
+function isParseError(error: unknown): boolean {
+  const name = (error as { constructor?: { name?: string } })?.constructor?.name ?? '';
+  return /Parse|Flag|Arg|RequiredArg|Unexpected|NonExistent/.test(name);
+}

@@ -1,0 +1,26 @@
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+
+/** Reads a line from the terminal without echoing it. */
+export function promptHidden(question: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let muted = false;
+    const output = new Writable({
+      write(chunk, _encoding, done) {
+        if (!muted) process.stderr.write(chunk);
+        done();
+      },
+    });
+    const rl = createInterface({ input: process.stdin, output, terminal: true });
+    rl.question(question, (answer) => {
+      rl.close();
+      process.stderr.write('\n');
+      resolve(answer);
+    });
+    muted = true;
+    rl.on('SIGINT', () => {
+      rl.close();
+      reject(new Error('interrupted'));
+    });
+  });
+}

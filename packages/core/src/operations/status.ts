@@ -1,0 +1,121 @@
+import path from 'node:path';
+import { CONFIG_FILE, type DeviceConfig, loadDeviceConfig } from '../config/device-config.js';
+import type { Environment } from '../config/environment.js';
+import { BackupctlError, errorMessage } from '../errors/index.js';
+import { classifyAwsError, type HealthStatus } from '../health/classify.js';
+import { type HealthState, QuarantineStateStore } from '../health/state-store.js';
+import { type LastRun, loadLastRun } from './last-run.js';
+import { type OpenSessionOptions, openSession } from './session.js';
+
+export interface DeviceStatus {
+  device: {
+    configFile: string;
+    repository: string;
+    paths: string[];
+    excludes: string[];
+    host: string;
+    passwordSource: DeviceConfig['passwordSource'];
+  };
+  repository: {
+    reachable: boolean;
+    id?: string;
+    snapshots?: number;
+    latest?: { id: string; time: string; files: number; bytes: number };
+    error?: { code: string; message: string };
+  };
+  health: {
+    state: HealthStatus;
+    /** When this answer was seen. */
+    time: string;
+    /** 'probe': asked just now; 'saved': the last recorded answer (nothing asked now). */
+    source: 'probe' | 'saved';
+    message?: string;
+    request?: HealthState['request'];
+    policy?: HealthState['policy'];
+  };
+  lastPush?: LastRun;
+}
+
+export function healthStore(env: Environment): QuarantineStateStore {
+  return new QuarantineStateStore(env.cacheDir);
+}
+
+/**
+ * How this device stands. Opening the repository is the probe: one allowed request (a GET
+ * of its config) whose answer is classified and saved. When the saved state says
+ * quarantined, no AWS request is made: the saved state is shown as is, until a push's
+ * single probe finds the device recovered.
+ */
+export async function deviceStatus(
+  options: Omit<OpenSessionOptions, 'config'> & { probe?: boolean },
+): Promise<DeviceStatus> {
+  const env = options.env;
+  const config = await loadDeviceConfig(env.configDir);
+  const store = healthStore(env);
+  const saved = await store.load().catch(() => undefined);
+  const status: DeviceStatus = {
+    device: {
+      configFile: path.join(env.configDir, CONFIG_FILE),
+      repository: config.repository,
+      paths: config.paths,
+      excludes: config.excludes,
+      host: env.host,
+      passwordSource: config.passwordSource,
+    },
+    repository: { reachable: false },
+    health: saved
+      ? {
+          state: saved.status,
+          time: saved.time,
+          source: 'saved',
+          message: saved.message,
+          request: saved.request,
+          policy: saved.policy,
+        }
+      : { state: 'ok', time: new Date().toISOString(), source: 'saved' },
+    lastPush: await loadLastRun(env.cacheDir),
+  };
+  if (saved?.status === 'quarantined' && options.probe !== true) return status;
+  try {
+    const session = await openSession({ ...options, config });
+    const snapshots = await session.repo.listSnapshots(session.cache);
+    const latest = snapshots.at(-1);
+    status.repository = {
+      reachable: true,
+      id: session.repo.config.id,
+      snapshots: snapshots.length,
+      ...(latest
+        ? {
+            latest: {
+              id: latest.id,
+              time: latest.time,
+              files: latest.summary.files,
+              bytes: latest.summary.bytes,
+            },
+          }
+        : {}),
+    };
+    const state = await store.record({ status: 'ok', retryable: false }, { action: 's3:GetObject' });
+    status.health = { state: state.status, time: state.time, source: 'probe' };
+  } catch (error) {
+    status.repository.error = {
+      code: BackupctlError.is(error) ? error.code : 'STORAGE',
+      message: errorMessage(error),
+    };
+    if (!BackupctlError.is(error) || error.code === 'QUARANTINED') {
+      const assessment = BackupctlError.is(error)
+        ? classifyAwsError((error as { cause?: unknown }).cause ?? error)
+        : classifyAwsError(error);
+      const state = await store.record(assessment);
+      status.health = {
+        state: state.status,
+        time: state.time,
+        source: 'probe',
+        message: state.message,
+        request: state.request,
+        policy: state.policy,
+      };
+    }
+  }
+  return status;
+}
