@@ -58,7 +58,7 @@ function scriptStack(opts: {
     {
       EventId: 'old-1',
       LogicalResourceId: STACK,
-      ResourceStatus: opts.initial ?? 'REVIEW_IN_PROGRESS',
+      ResourceStatus: (opts.initial ?? 'REVIEW_IN_PROGRESS') as StackEvent['ResourceStatus'],
       StackId: STACK_ID,
       StackName: STACK,
       Timestamp: new Date(0),
