@@ -1,0 +1,5 @@
+export * from './classify.js';
+export * from './probe.js';
+export * from './quarantine-breaker.js';
+export * from './quarantined-error.js';
+export * from './state-store.js';
