@@ -330,3 +330,23 @@ describe('checkCommandAccess', () => {
     }
   });
 });
+
+describe('installDeviceGuards', () => {
+  it('puts the guard first, the breaker inside the retry loop, the trace after signing', async () => {
+    const { installDeviceGuards } = await import('../../src/access/device-guards.js');
+    const client = new S3Client({ region: 'us-east-1' });
+    installDeviceGuards(client, scope, { traceFile: path.join(dir, 'order.jsonl') });
+    const names = client.middlewareStack
+      .concat(new PutObjectCommand({ Bucket: BUCKET, Key: 'x' }).middlewareStack)
+      .identify()
+      .map((n) => n.split(' ')[0]);
+    const at = (name: string) => names.indexOf(name);
+    expect(at('backupctlAccessGuard')).toBe(0);
+    expect(at('retryMiddleware')).toBeLessThan(at('backupctlQuarantineBreaker'));
+    expect(at('backupctlQuarantineBreaker')).toBeLessThan(at('httpSigningMiddleware'));
+    expect(at('backupctlNo403Retry')).toBeGreaterThan(at('retryMiddleware'));
+    expect(at('backupctlNo403Retry')).toBeLessThan(at('httpSigningMiddleware'));
+    expect(at('httpSigningMiddleware')).toBeLessThan(at('backupctlAwsTrace'));
+    expect(at('backupctlAwsTrace')).toBeLessThan(at('deserializerMiddleware'));
+  });
+});
