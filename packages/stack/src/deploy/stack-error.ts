@@ -1,12 +1,11 @@
-/**
- * The error base of the admin-side stack code (templates, deploy, trail). It mirrors
- * `BackupctlError` of `@backupctl/core` — same `Symbol.for('backupctl.error')` brand, so
- * `BackupctlError.is(error)` recognises these too — without importing core, which this
- * package does not depend on yet. Every error has a stable `code` and a `resolution`.
- */
-const BRAND = Symbol.for('backupctl.error');
+import { BackupctlError, type ErrorSource } from '@backupctl/core';
 
-export type StackErrorSource = 'user' | 'environment' | 'toolkit';
+/**
+ * The error base of the admin-side stack code (templates, deploy, trail): a
+ * `BackupctlError` (stable `code`, `resolution`, the cause kept) whose default source is
+ * the environment — AWS said no — rather than the user's input.
+ */
+export type StackErrorSource = ErrorSource;
 
 export interface StackErrorOptions {
   source?: StackErrorSource;
@@ -15,24 +14,9 @@ export interface StackErrorOptions {
   details?: Record<string, unknown>;
 }
 
-export class StackError extends Error {
-  readonly code: string;
-  readonly source: StackErrorSource;
-  readonly resolution: string | undefined;
-  readonly details: Record<string, unknown> | undefined;
-
+export class StackError extends BackupctlError {
   constructor(code: string, message: string, options: StackErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-    this.code = code;
-    this.source = options.source ?? 'environment';
-    this.resolution = options.resolution;
-    this.details = options.details;
-    Object.defineProperty(this, BRAND, { value: true });
-  }
-
-  static is(value: unknown): value is StackError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+    super(code, message, { ...options, source: options.source ?? 'environment' });
   }
 }
 
