@@ -1,5 +1,6 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { type AccessScope, assertValidScope } from '../access/guard-middleware.js';
+import { bucketArn } from '../access/manifest.js';
 import { classifyAwsError, type HealthAssessment } from './classify.js';
 import type { HealthRequest } from './state-store.js';
 
@@ -26,7 +27,11 @@ type AnyHandler = (args: unknown) => Promise<unknown>;
  * cut for this command). Never STS: GetCallerIdentity cannot be denied and is the guard's
  * tripwire.
  */
-export async function probeHealth(client: S3Client, scope: AccessScope): Promise<ProbeResult> {
+export async function probeHealth(
+  client: S3Client,
+  scope: AccessScope,
+  options: { partition?: string } = {},
+): Promise<ProbeResult> {
   const { bucket, prefix } = assertValidScope(scope);
   const command = new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1 });
   (command.middlewareStack as unknown as { addRelativeTo(m: unknown, o: object): void }).addRelativeTo(
@@ -42,7 +47,7 @@ export async function probeHealth(client: S3Client, scope: AccessScope): Promise
   const request: HealthRequest = {
     command: 'ListObjectsV2Command',
     action: 's3:ListBucket',
-    resource: `arn:aws:s3:::${bucket}`,
+    resource: bucketArn(bucket, options.partition),
   };
   try {
     await client.send(command);
