@@ -32,6 +32,5 @@ export function table(rows: string[][]): string {
 
 /** Shows a name on one line: control characters (a newline in a file name) escaped. */
 export function printable(name: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping them is the point
   return name.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

@@ -298,7 +298,7 @@ class Archiver {
     };
     let chunks = this.fileCache.lookup(file, fingerprint);
     let size = fingerprint.size;
-    if (!chunks || !chunks.every((id) => this.packer.knows(id))) {
+    if (!chunks?.every((id) => this.packer.knows(id))) {
       try {
         ({ chunks, size } = await this.readAndStore(file, fingerprint.size));
       } catch (error) {

@@ -12,7 +12,7 @@ import { assertValidKey, type Backend, type ByteRange, type ObjectInfo, type Put
 export class LocalBackend implements Backend {
   readonly location: string;
 
-  constructor(private readonly root: string) {
+  constructor(root: string) {
     this.location = path.resolve(root);
   }
 
