@@ -17,6 +17,7 @@ import {
 import { PackWriter } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { Excluder } from '../scan/excludes.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { loadIndex, recoverUnindexedPacks, saveIndex } from './index-sync.js';
 
 export interface PushOptions {
@@ -91,18 +92,30 @@ export async function push(
   const lock = await acquireLock(cache.file('lock'), 'push');
   try {
     await loadIndex(repo, cache);
+    // The marker says a push began and has not committed: a crash, a kill, or an error
+    // (offline, quarantined) left packs that no index lists yet. Index them first.
+    const unfinished = cache.file('push-unfinished');
     let recoveredPacks = 0;
-    if (lock.stale) {
+    if (lock.stale || (await exists(unfinished))) {
       const recovered = await recoverUnindexedPacks(repo, cache);
       recoveredPacks = recovered.packs;
       if (recovered.packs > 0) events.onRecovered?.(recovered);
     }
+    await writeFileAtomic(unfinished, new Date().toISOString());
     const archiver = new Archiver(repo, cache, options, events);
     const result = await archiver.run(roots);
+    await fs.rm(unfinished, { force: true });
     return { ...result, recoveredPacks, durationMs: Date.now() - started };
   } finally {
     await lock.release();
   }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 export function normaliseRoots(paths: string[]): string[] {
