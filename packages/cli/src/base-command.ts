@@ -69,6 +69,9 @@ export abstract class BaseCommand extends Command {
   }
 
   protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {
+    // `this.exit(n)` (push's 3, check's 25) throws oclif's ExitError: the command has
+    // already rendered its result, so pass the code through untouched.
+    if ((error as { code?: unknown }).code === 'EEXIT') throw error;
     const exitCode = exitCodeFor(error);
     if (exitCode === ExitCodes.error && !BackupctlError.is(error) && (error as { oclif?: unknown }).oclif) {
       // oclif's own errors (help, version) carry their own handling.
@@ -85,7 +88,8 @@ export abstract class BaseCommand extends Command {
     } else {
       process.stderr.write(`error: ${message}\n`);
       if (resolution) process.stderr.write(`  next: ${resolution}\n`);
-      if (exitCode === ExitCodes.usage) process.stderr.write(`  see: backupctl ${this.id ?? ''} --help\n`);
+      if (exitCode === ExitCodes.usage)
+        process.stderr.write(`  see: backupctl ${(this.id ?? '').replaceAll(':', ' ')} --help\n`);
       if (code === 'INTERNAL' && process.env.BACKUPCTL_DEBUG) process.stderr.write(`${error.stack}\n`);
     }
     process.exitCode = exitCode;

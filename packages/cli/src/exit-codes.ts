@@ -48,6 +48,8 @@ const byCode: Record<string, number> = {
   [ErrorCodes.bucketMissing]: ExitCodes.bucketMissing,
   [ErrorCodes.integrity]: ExitCodes.damaged,
   [ErrorCodes.interrupted]: ExitCodes.interrupted,
+  /** @backupctl/stack's FilterPatternSyntaxError (`guard replay --pattern`): the user's input. */
+  FILTER_PATTERN_SYNTAX: ExitCodes.usage,
 };
 
 export function exitCodeFor(error: unknown): number {
