@@ -8,6 +8,7 @@ import {
   openSession,
   readEnvironment,
   type Session,
+  withDeviceHealth,
 } from '@backupctl/core';
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { ExitCodes, exitCodeFor } from './exit-codes.js';
@@ -43,15 +44,26 @@ export abstract class BaseCommand extends Command {
     return loadDeviceConfig(env.configDir);
   }
 
-  protected async session(env = this.environment()): Promise<Session> {
-    const config = await this.deviceConfig(env);
+  protected async session(env = this.environment(), config?: DeviceConfig): Promise<Session> {
     return openSession({
       env,
-      config,
+      config: config ?? (await this.deviceConfig(env)),
       keychain: new KeychainSecretStore(),
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });
+  }
+
+  /**
+   * Opens the device's repository and runs one SDK operation on it, keeping the saved
+   * health state equal to the latest answer and turning AWS failures into coded errors.
+   */
+  protected async withRepository<T>(
+    work: (session: Session) => Promise<T>,
+    env = this.environment(),
+  ): Promise<T> {
+    const config = await this.deviceConfig(env);
+    return withDeviceHealth(env, config, async () => work(await this.session(env, config)));
   }
 
   /** Human output: only when not in --json mode, and on stderr-free stdout. */

@@ -10,6 +10,7 @@ export * from './config/environment.js';
 export * from './errors/index.js';
 export * from './health/index.js';
 export * from './operations/check.js';
+export * from './operations/device-health.js';
 export * from './operations/find-snapshot.js';
 export * from './operations/index-sync.js';
 export * from './operations/init.js';

@@ -14,17 +14,23 @@ export default class Check extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Check);
-    const session = await this.session();
     const progress = ProgressReporter.for('check', this.jsonMode);
-    const result = await check(
-      session.repo,
-      session.cache,
-      { readData: flags['read-data'] },
-      {
-        onProgress: (p) =>
-          p.phase === 'data' &&
-          progress.update({ filesDone: p.done, filesTotal: p.total, bytesDone: p.done, bytesTotal: p.total }),
-      },
+    const result = await this.withRepository((session) =>
+      check(
+        session.repo,
+        session.cache,
+        { readData: flags['read-data'] },
+        {
+          onProgress: (p) =>
+            p.phase === 'data' &&
+            progress.update({
+              filesDone: p.done,
+              filesTotal: p.total,
+              bytesDone: p.done,
+              bytesTotal: p.total,
+            }),
+        },
+      ),
     ).finally(() => progress.stop());
     if (this.jsonMode) this.printJson(result);
     else {

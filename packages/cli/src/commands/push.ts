@@ -3,6 +3,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { ExitCodes } from '../exit-codes.js';
 import { formatBytes, formatDuration, printable } from '../render/format.js';
+import { notifyOwner } from '../render/notify.js';
 import { ProgressReporter } from '../render/progress.js';
 
 export default class Push extends BaseCommand {
@@ -32,8 +33,8 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
   async run(): Promise<void> {
     const { flags, argv } = await this.parse(Push);
     const env = this.environment();
-    const session = await this.session(env);
-    const paths = (argv as string[]).length > 0 ? (argv as string[]) : session.config.paths;
+    const config = await this.deviceConfig(env);
+    const paths = (argv as string[]).length > 0 ? (argv as string[]) : config.paths;
     if (paths.length === 0) {
       throw new BackupctlError(ErrorCodes.usage, 'nothing to back up: no paths given and none configured', {
         resolution:
@@ -42,20 +43,24 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
     }
     const progress = ProgressReporter.for('push', this.jsonMode);
     try {
-      const result = await push(
-        session.repo,
-        session.cache,
-        { paths, excludes: [...session.config.excludes, ...flags.exclude], host: env.host, tags: flags.tag },
-        {
-          onProgress: (p) => progress.update(p),
-          onWarning: (w) => {
-            if (!this.jsonMode) process.stderr.write(`warning: ${printable(w.path)}: ${w.message}\n`);
-          },
-          onRecovered: (r) =>
-            this.say(
-              `Recovered ${r.packs} pack(s) of an interrupted push (${r.blobs} blobs): not uploaded again.`,
-            ),
-        },
+      const result = await this.withRepository(
+        (session) =>
+          push(
+            session.repo,
+            session.cache,
+            { paths, excludes: [...config.excludes, ...flags.exclude], host: env.host, tags: flags.tag },
+            {
+              onProgress: (p) => progress.update(p),
+              onWarning: (w) => {
+                if (!this.jsonMode) process.stderr.write(`warning: ${printable(w.path)}: ${w.message}\n`);
+              },
+              onRecovered: (r) =>
+                this.say(
+                  `Recovered ${r.packs} pack(s) of an interrupted push (${r.blobs} blobs): not uploaded again.`,
+                ),
+            },
+          ),
+        env,
       );
       progress.stop();
       await saveLastRun(env.cacheDir, {
@@ -99,6 +104,13 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
           ok: false,
           error: { code: error.code, message: error.message },
         }).catch(() => undefined);
+        if (error.code === ErrorCodes.quarantined) {
+          await notifyOwner(
+            'backupctl: this device is quarantined',
+            `${error.message} Run \`backupctl status\` for the recovery steps.`,
+            { desktop: env.desktop, journal: env.journal },
+          );
+        }
       }
       throw error;
     }

@@ -29,13 +29,14 @@ export default class Restore extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Restore);
-    const session = await this.session();
     const progress = ProgressReporter.for('restore', this.jsonMode);
-    const result = await restore(
-      session.repo,
-      session.cache,
-      { snapshot: args.snapshot, target: flags.target, include: flags.include },
-      { onProgress: (p) => progress.update(p) },
+    const result = await this.withRepository((session) =>
+      restore(
+        session.repo,
+        session.cache,
+        { snapshot: args.snapshot, target: flags.target, include: flags.include },
+        { onProgress: (p) => progress.update(p) },
+      ),
     ).finally(() => progress.stop());
     if (this.jsonMode) return this.printJson(result);
     this.say(

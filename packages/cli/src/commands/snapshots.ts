@@ -8,8 +8,7 @@ export default class Snapshots extends BaseCommand {
 
   async run(): Promise<void> {
     await this.parse(Snapshots);
-    const session = await this.session();
-    const list = await listSnapshots(session.repo, session.cache);
+    const list = await this.withRepository((session) => listSnapshots(session.repo, session.cache));
     if (this.jsonMode) return this.printJson(list);
     if (list.length === 0) return this.say('No snapshots yet. Run `backupctl push`.');
     this.say(

@@ -1,4 +1,5 @@
 import { deviceStatus, KeychainSecretStore, recoverySteps } from '@backupctl/core';
+import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { formatBytes } from '../render/format.js';
 import { promptHidden } from '../render/prompt.js';
@@ -7,13 +8,24 @@ export default class Status extends BaseCommand {
   static override summary = "Show this device's setup, its repository, and whether its key still works.";
   static override description =
     `health.state is one of: ok, quarantined, denied, unknown-denied, key-invalid, secret-wrong, clock-skew, bucket-missing, offline, unknown (docs/health-states.md). When quarantined, no AWS request is made: the saved state is shown with the recovery steps.`;
-  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json'];
+  static override examples = [
+    '<%= config.bin %> status',
+    '<%= config.bin %> status --json',
+    '<%= config.bin %> status --probe   # ask AWS again even when the saved state is quarantined',
+  ];
+  static override flags = {
+    probe: Flags.boolean({
+      description: 'Make one allowed request even when the saved state says quarantined.',
+      default: false,
+    }),
+  };
 
   async run(): Promise<void> {
-    await this.parse(Status);
+    const { flags } = await this.parse(Status);
     const env = this.environment();
     const status = await deviceStatus({
       env,
+      probe: flags.probe,
       keychain: new KeychainSecretStore(),
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,

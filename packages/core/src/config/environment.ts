@@ -18,6 +18,8 @@ export interface Environment {
   host: string;
   /** Where desktop notifications can go (a graphical session), if anywhere. */
   desktop: boolean;
+  /** stderr is connected to the systemd journal (JOURNAL_STREAM). */
+  journal: boolean;
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
@@ -30,5 +32,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     awsTraceFile: env.BACKUPCTL_AWS_TRACE || undefined,
     host: env.BACKUPCTL_HOST || hostname(),
     desktop: Boolean(env.DISPLAY || env.WAYLAND_DISPLAY),
+    journal: Boolean(env.JOURNAL_STREAM),
   };
 }

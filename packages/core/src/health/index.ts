@@ -1,3 +1,4 @@
+export * from './aws-failure.js';
 export * from './classify.js';
 export * from './probe.js';
 export * from './quarantine-breaker.js';

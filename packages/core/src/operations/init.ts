@@ -44,7 +44,10 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
   const repository = isS3Repository(options.repository)
     ? options.repository
     : path.resolve(options.repository);
-  const backend = openBackend({ repository, endpoint: options.endpoint, region: options.region }, options);
+  const backend = openBackend(
+    { repository, endpoint: options.endpoint, region: options.region },
+    { traceFile: options.env.awsTraceFile, ...options },
+  );
   let repo: Repository;
   let created = true;
   try {

@@ -2,8 +2,10 @@ import path from 'node:path';
 import { CONFIG_FILE, type DeviceConfig, loadDeviceConfig } from '../config/device-config.js';
 import type { Environment } from '../config/environment.js';
 import { BackupctlError, errorMessage } from '../errors/index.js';
-import { classifyAwsError, type HealthStatus } from '../health/classify.js';
-import { type HealthState, QuarantineStateStore } from '../health/state-store.js';
+import { assessmentOf } from '../health/aws-failure.js';
+import type { HealthStatus } from '../health/classify.js';
+import type { HealthState } from '../health/state-store.js';
+import { healthStore } from './device-health.js';
 import { type LastRun, loadLastRun } from './last-run.js';
 import { type OpenSessionOptions, openSession } from './session.js';
 
@@ -34,10 +36,6 @@ export interface DeviceStatus {
     policy?: HealthState['policy'];
   };
   lastPush?: LastRun;
-}
-
-export function healthStore(env: Environment): QuarantineStateStore {
-  return new QuarantineStateStore(env.cacheDir);
 }
 
 /**
@@ -102,10 +100,8 @@ export async function deviceStatus(
       code: BackupctlError.is(error) ? error.code : 'STORAGE',
       message: errorMessage(error),
     };
-    if (!BackupctlError.is(error) || error.code === 'QUARANTINED') {
-      const assessment = BackupctlError.is(error)
-        ? classifyAwsError((error as { cause?: unknown }).cause ?? error)
-        : classifyAwsError(error);
+    const assessment = assessmentOf(error);
+    if (assessment) {
       const state = await store.record(assessment);
       status.health = {
         state: state.status,

@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
+import { installDeviceGuards } from '../access/device-guards.js';
+import type { HealthAssessment } from '../health/classify.js';
 import type { Backend } from './backend.js';
 import { LocalBackend } from './local-backend.js';
 import { parseS3Url, S3Backend, type S3Location } from './s3-backend.js';
@@ -15,6 +17,10 @@ export interface OpenBackendOptions {
   configureS3Client?: (client: S3Client, location: S3Location) => void;
   /** Credentials override (tests, or the device key from the keychain). */
   credentials?: S3Client['config']['credentials'] | { accessKeyId: string; secretAccessKey: string };
+  /** BACKUPCTL_AWS_TRACE: one JSON line per AWS request sent. */
+  traceFile?: string;
+  /** Called at the first explicit deny (the client then refuses every further request). */
+  onQuarantine?: (assessment: HealthAssessment, command: string) => void;
 }
 
 export function isS3Repository(repository: string): boolean {
@@ -30,6 +36,8 @@ export function openBackend(target: BackendTarget, options: OpenBackendOptions =
   const location = parseS3Url(target.repository);
   const client = new S3Client({
     region: target.region ?? (target.endpoint ? 'us-east-1' : undefined),
+    // 403s are never retried (installNo403Retry); other failures get the SDK's backoff.
+    maxAttempts: 4,
     endpoint: target.endpoint,
     forcePathStyle: Boolean(target.endpoint),
     // Our own hashes and authenticated encryption protect the data end to end; skip the
@@ -37,6 +45,12 @@ export function openBackend(target: BackendTarget, options: OpenBackendOptions =
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     ...(options.credentials ? { credentials: options.credentials as S3Client['config']['credentials'] } : {}),
+  });
+  // The invariant: every S3 client the SDK builds refuses, before any network I/O, what the
+  // access manifest does not allow, and stops at the first explicit deny.
+  installDeviceGuards(client, location, {
+    ...(options.traceFile ? { traceFile: options.traceFile } : {}),
+    ...(options.onQuarantine ? { onQuarantine: options.onQuarantine } : {}),
   });
   options.configureS3Client?.(client, location);
   return new S3Backend(client, location);

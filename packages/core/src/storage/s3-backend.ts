@@ -26,8 +26,8 @@ export class S3Backend implements Backend {
   readonly location: string;
 
   constructor(
-    private readonly client: S3Client,
-    private readonly where: S3Location,
+    readonly client: S3Client,
+    readonly where: S3Location,
   ) {
     this.location = `s3://${where.bucket}/${where.prefix}`;
   }
@@ -126,5 +126,15 @@ export function parseS3Url(url: string): S3Location {
       resolution: 'Write it as s3://BUCKET/PREFIX, e.g. s3://my-backups/devices/laptop',
     });
   }
-  return { bucket: match[1], prefix: (match[2] ?? '').replace(/\/+$/, '') };
+  const prefix = (match[2] ?? '').replace(/\/+$/, '');
+  if (!prefix) {
+    throw new BackupctlError(
+      ErrorCodes.usage,
+      `${url} names a whole bucket: a repository lives under a prefix`,
+      {
+        resolution: 'Add a prefix, e.g. s3://my-backups/devices/laptop',
+      },
+    );
+  }
+  return { bucket: match[1], prefix };
 }

@@ -50,6 +50,6 @@ it('sends If-None-Match: * on every PUT', async () => {
 
 it('parses s3:// URLs', () => {
   expect(parseS3Url('s3://b/devices/x/')).toEqual({ bucket: 'b', prefix: 'devices/x' });
-  expect(parseS3Url('s3://b')).toEqual({ bucket: 'b', prefix: '' });
+  expect(() => parseS3Url('s3://b')).toThrow(/whole bucket/);
   expect(() => parseS3Url('http://b')).toThrow(/not an S3 URL/);
 });

@@ -1,0 +1,46 @@
+import type { DeviceConfig } from '../config/device-config.js';
+import type { Environment } from '../config/environment.js';
+import { assessmentOf, toBackupctlError } from '../health/aws-failure.js';
+import { probeHealth } from '../health/probe.js';
+import { QuarantineStateStore } from '../health/state-store.js';
+import { isS3Repository, openBackend } from '../storage/open-backend.js';
+import { S3Backend } from '../storage/s3-backend.js';
+
+export function healthStore(env: Environment): QuarantineStateStore {
+  return new QuarantineStateStore(env.cacheDir);
+}
+
+/**
+ * Runs one device operation against its repository and keeps the saved health state equal
+ * to the latest answer: ok after success; the classified failure otherwise (a device
+ * recovered by hand is healthy again at its next run). AWS failures come out as
+ * BackupctlErrors with stable codes; a body-less 403 (HEAD) is settled by one LIST probe.
+ */
+export async function withDeviceHealth<T>(
+  env: Environment,
+  config: DeviceConfig,
+  work: () => Promise<T>,
+): Promise<T> {
+  if (!isS3Repository(config.repository)) return work();
+  const store = healthStore(env);
+  try {
+    const result = await work();
+    await store.record({ status: 'ok', retryable: false });
+    return result;
+  } catch (error) {
+    let assessment = assessmentOf(error);
+    if (!assessment) throw error;
+    if (assessment.needsProbe) {
+      const backend = openBackend(config, { traceFile: env.awsTraceFile });
+      if (backend instanceof S3Backend) {
+        const probe = await probeHealth(backend.client, {
+          bucket: backend.where.bucket,
+          prefix: backend.where.prefix,
+        });
+        assessment = probe.assessment;
+      }
+    }
+    await store.record(assessment).catch(() => undefined);
+    throw toBackupctlError(error, assessment);
+  }
+}
