@@ -7,7 +7,7 @@ import { promptHidden } from '../render/prompt.js';
 export default class Status extends BaseCommand {
   static override summary = "Show this device's setup, its repository, and whether its key still works.";
   static override description =
-    `health.state is one of: ok, quarantined, denied, unknown-denied, key-invalid, secret-wrong, clock-skew, bucket-missing, offline, unknown (docs/health-states.md). When quarantined, no AWS request is made: the saved state is shown with the recovery steps.`;
+    `health.state is one of: ok, quarantined, denied, unknown-denied, key-invalid, secret-wrong, clock-skew, bucket-missing, offline, unknown (docs/access-manifest.md, "Health states"). When quarantined, no AWS request is made: the saved state is shown with the recovery steps.`;
   static override examples = [
     '<%= config.bin %> status',
     '<%= config.bin %> status --json',
