@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -49,22 +49,28 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
   return env;
 }
 
-/** Runs the real binary (`node packages/cli/bin/run.js ARGS`) to its end. */
-export function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: cleanEnv(options.env),
-      cwd: options.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      uid: options.uid,
-      gid: options.gid,
-    });
+export interface RunningCli {
+  child: ChildProcess;
+  /** Settles when the process has exited and its output is closed. */
+  result: Promise<CliResult>;
+}
+
+/** Starts the real binary (`node packages/cli/bin/run.js ARGS`) without waiting for it. */
+export function spawnCli(args: string[], options: RunOptions = {}): RunningCli {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: cleanEnv(options.env),
+    cwd: options.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    uid: options.uid,
+    gid: options.gid,
+  });
+  const result = new Promise<CliResult>((resolve, reject) => {
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
+    child.stdout?.on('data', (c: Buffer) => {
       stdout += c.toString();
     });
-    child.stderr.on('data', (c: Buffer) => {
+    child.stderr?.on('data', (c: Buffer) => {
       stderr += c.toString();
     });
     child.once('error', reject);
@@ -86,6 +92,12 @@ export function runCli(args: string[], options: RunOptions = {}): Promise<CliRes
       }),
     );
   });
+  return { child, result };
+}
+
+/** Runs the real binary to its end. */
+export function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
+  return spawnCli(args, options).result;
 }
 
 /** A device of its own: config, cache and a passphrase in a temporary folder. */
@@ -94,6 +106,8 @@ export interface Device {
   env: Record<string, string | undefined>;
   /** runCli with this device's environment (plus `env`). */
   run(args: string[], env?: Record<string, string | undefined>, options?: RunOptions): Promise<CliResult>;
+  /** spawnCli with this device's environment. */
+  spawn(args: string[]): RunningCli;
   remove(): Promise<void>;
 }
 
@@ -119,6 +133,7 @@ export async function makeDevice(
     dir,
     env,
     run: (args, extra = {}, runOptions = {}) => runCli(args, { ...runOptions, env: { ...env, ...extra } }),
+    spawn: (args) => spawnCli(args, { env }),
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 }
