@@ -1,4 +1,11 @@
-import { BackupctlError, ErrorCodes, errorMessage, initDevice, KeychainSecretStore } from '@backupctl/core';
+import {
+  BackupctlError,
+  ErrorCodes,
+  errorMessage,
+  initDevice,
+  KeychainSecretStore,
+  withDeviceHealth,
+} from '@backupctl/core';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { promptHidden } from '../render/prompt.js';
@@ -52,16 +59,19 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
         );
       }
     }
-    const result = await initDevice({
-      env,
-      repository: flags.repo,
-      endpoint: flags.endpoint,
-      region: flags.region,
-      paths: flags.path,
-      excludes: flags.exclude,
-      password,
-      keychain,
-    });
+    const target = { repository: flags.repo, endpoint: flags.endpoint, region: flags.region };
+    const result = await withDeviceHealth(env, target, () =>
+      initDevice({
+        env,
+        repository: flags.repo,
+        endpoint: flags.endpoint,
+        region: flags.region,
+        paths: flags.path,
+        excludes: flags.exclude,
+        password,
+        keychain,
+      }),
+    );
     if (this.jsonMode) return this.printJson({ ...result, warnings: this.warnings });
     this.say(
       `${result.created ? 'Created' : 'Joined existing'} repository ${result.repositoryId.slice(0, 8)} at ${result.repository}`,

@@ -1,9 +1,8 @@
-import type { DeviceConfig } from '../config/device-config.js';
 import type { Environment } from '../config/environment.js';
 import { assessmentOf, toBackupctlError } from '../health/aws-failure.js';
 import { probeHealth } from '../health/probe.js';
 import { QuarantineStateStore } from '../health/state-store.js';
-import { isS3Repository, openBackend } from '../storage/open-backend.js';
+import { type BackendTarget, isS3Repository, openBackend } from '../storage/open-backend.js';
 import { S3Backend } from '../storage/s3-backend.js';
 
 export function healthStore(env: Environment): QuarantineStateStore {
@@ -18,7 +17,7 @@ export function healthStore(env: Environment): QuarantineStateStore {
  */
 export async function withDeviceHealth<T>(
   env: Environment,
-  config: DeviceConfig,
+  config: BackendTarget,
   work: () => Promise<T>,
 ): Promise<T> {
   if (!isS3Repository(config.repository)) return work();

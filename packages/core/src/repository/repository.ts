@@ -58,7 +58,12 @@ export class Repository {
     passphrase: string,
     options: RepositoryInitOptions,
   ): Promise<Repository> {
-    if (await backend.stat(keys.config)) {
+    // A GET, not a HEAD: on S3 a denied HEAD has no body to say why (DESIGN.md).
+    const existing = await backend.get(keys.config).catch((error: unknown) => {
+      if (BackupctlError.is(error) && error.code === ErrorCodes.objectNotFound) return undefined;
+      throw error;
+    });
+    if (existing) {
       throw new BackupctlError(ErrorCodes.repoExists, `a repository already exists at ${backend.location}`, {
         resolution: 'Use it as it is, or choose another location.',
       });
