@@ -1,0 +1,76 @@
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Keyring, keyringSkipReason, startKeyring } from '../../../test/fixtures/keyring.js';
+import { assertBuilt, type Device, makeDevice, PASSWORD } from './support/cli.js';
+
+const execFileAsync = promisify(execFile);
+const skip = keyringSkipReason();
+
+describe.skipIf(skip !== undefined)(
+  `the passphrase in the OS keychain (gnome-keyring)${skip ? ` (skipped: ${skip})` : ''}`,
+  () => {
+    let keyring: Keyring;
+    let device: Device;
+    let src: string;
+    let repo: string;
+
+    beforeAll(async () => {
+      assertBuilt();
+      keyring = await startKeyring();
+      device = await makeDevice();
+      src = path.join(device.dir, 'src');
+      repo = path.join(device.dir, 'repo');
+      await mkdir(src, { recursive: true });
+      await writeFile(path.join(src, 'a.txt'), 'from the keychain\n');
+    });
+    afterAll(async () => {
+      await device?.remove();
+      await keyring?.stop();
+    });
+
+    it('init stores the passphrase in the keychain, and push then needs no BACKUPCTL_PASSWORD', async () => {
+      const init = await device.run(['init', '--repo', repo, '--path', src, '--json'], keyring.env);
+      expect(init.code, init.stderr).toBe(0);
+      const doc = init.json<{ passwordSource: string; configFile: string; warnings: string[] }>();
+      expect(doc.passwordSource).toBe('keychain');
+      expect(doc.warnings).toEqual([]);
+      expect(await readFile(doc.configFile, 'utf8')).not.toContain(PASSWORD);
+
+      // It is in the Secret Service itself, under service "backupctl".
+      const { stdout } = await execFileAsync(
+        'secret-tool',
+        ['lookup', 'service', 'backupctl', 'account', `repository-password:${repo}`],
+        { env: { ...process.env, ...keyring.env } },
+      );
+      expect(stdout).toBe(PASSWORD);
+
+      const push = await device.run(['push', '--json'], { ...keyring.env, BACKUPCTL_PASSWORD: undefined });
+      expect(push.code, push.stderr).toBe(0);
+      expect(push.json<{ snapshotId: string }>().snapshotId).toMatch(/^[0-9a-f]{64}$/);
+
+      const status = await device.run(['status', '--json'], {
+        ...keyring.env,
+        BACKUPCTL_PASSWORD: undefined,
+      });
+      expect(status.code, status.stderr).toBe(0);
+      expect(status.json<{ device: { passwordSource: string } }>().device.passwordSource).toBe('keychain');
+    });
+
+    it('without a Secret Service on the bus, push says so and how to fix it', async () => {
+      const bare = await startKeyring({ secretService: false });
+      try {
+        const r = await device.run(['push', '--json'], { ...bare.env, BACKUPCTL_PASSWORD: undefined });
+        expect(r.code).not.toBe(0);
+        const doc = r.json<{ error: { code: string; message: string; resolution?: string } }>();
+        expect(doc.error.code).toBe('SECRET_STORE_UNAVAILABLE');
+        expect(doc.error.message).toMatch(/no Secret Service/);
+        expect(doc.error.resolution).toMatch(/BACKUPCTL_PASSWORD|systemd credentials/);
+      } finally {
+        await bare.stop();
+      }
+    });
+  },
+);
