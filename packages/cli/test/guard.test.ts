@@ -29,9 +29,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-// Independent commands on independent files: run concurrently (global `expect` is fine
-// without snapshots).
-describe.concurrent('guard policy', () => {
+describe('guard policy', () => {
   it('prints the policy generated from the access manifest, the same with or without --json', async () => {
     const expected = renderDevicePolicy({ bucket: 'my-backups', device: 'laptop' });
     const human = await runCli(['guard', 'policy', '--bucket', 'my-backups', '--device', 'laptop']);
@@ -91,7 +89,7 @@ describe.concurrent('guard policy', () => {
   });
 });
 
-describe.concurrent('guard template', () => {
+describe('guard template', () => {
   it('prints {"guard", "device"}: the stack library\'s templates for these flags', async () => {
     const r = await runCli([
       'guard',
@@ -166,7 +164,7 @@ describe.concurrent('guard template', () => {
   });
 });
 
-describe.concurrent('guard replay', () => {
+describe('guard replay', () => {
   const deviceUser = (userName: string, extra: Record<string, unknown>) => ({
     eventVersion: '1.08',
     userIdentity: {
