@@ -21,7 +21,25 @@ export const DEFAULT_CHUNKER_PARAMS: ChunkerParams = {
   maxSize: 4 * 1024 * 1024,
 };
 
+/**
+ * Gear tables by seed: a chunker is made per file, and deriving the table (32 SHA-256
+ * digests) per file was 16% of a push of 10,000 small files (bench/, docs/benchmarks.md).
+ * The tables are only read, so chunkers of one repository share one.
+ */
+const gearTables = new Map<string, Int32Array>();
+
 export function gearTable(seed: Uint8Array): Int32Array {
+  const key = Buffer.from(seed.buffer, seed.byteOffset, seed.byteLength).toString('hex');
+  let table = gearTables.get(key);
+  if (!table) {
+    table = deriveGearTable(seed);
+    if (gearTables.size >= 16) gearTables.clear();
+    gearTables.set(key, table);
+  }
+  return table;
+}
+
+function deriveGearTable(seed: Uint8Array): Int32Array {
   const table = new Int32Array(256);
   let block = Buffer.alloc(0);
   for (let i = 0, counter = 0; i < 256; i++) {
