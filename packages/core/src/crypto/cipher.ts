@@ -1,41 +1,68 @@
-import { randomBytes, webcrypto } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto';
 
 /**
  * Authenticated encryption of every stored object: AES-256-GCM, a random 96-bit nonce per
- * object, stored as nonce ‖ ciphertext ‖ 128-bit tag. WebCrypto runs on libuv's thread
- * pool, so encryption and hashing proceed on the other core while the main thread chunks.
+ * object, stored as nonce ‖ ciphertext ‖ 128-bit tag.
+ *
+ * Node's synchronous crypto (OpenSSL, AES-NI and SHA extensions) runs at GB/s; WebCrypto
+ * would move the work to the thread pool but copies every input first, which cost more
+ * than it saved (profiled: see docs/benchmarks.md). Parallelism comes from the chunking
+ * workers instead.
  */
-const { subtle } = webcrypto;
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
 export const OVERHEAD = NONCE_BYTES + TAG_BYTES;
 
-export function importEncryptionKey(raw: Uint8Array): Promise<webcrypto.CryptoKey> {
-  return subtle.importKey('raw', raw, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
+export type SecretKey = KeyObject;
+
+export async function importEncryptionKey(raw: Uint8Array): Promise<SecretKey> {
+  if (raw.byteLength !== 32) throw new RangeError('AES-256 needs a 32-byte key');
+  return createSecretKey(raw);
 }
 
-export function importIdKey(raw: Uint8Array): Promise<webcrypto.CryptoKey> {
-  return subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+export async function importIdKey(raw: Uint8Array): Promise<SecretKey> {
+  return createSecretKey(raw);
 }
 
-export async function encrypt(key: webcrypto.CryptoKey, plain: Uint8Array): Promise<Buffer> {
+export function encryptSync(key: SecretKey, plain: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(NONCE_BYTES + plain.byteLength + TAG_BYTES);
   const nonce = randomBytes(NONCE_BYTES);
-  const sealed = await subtle.encrypt({ name: 'AES-GCM', iv: nonce }, key, plain);
-  const out = Buffer.allocUnsafe(NONCE_BYTES + sealed.byteLength);
   nonce.copy(out, 0);
-  Buffer.from(sealed).copy(out, NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  let at = NONCE_BYTES;
+  at += cipher.update(plain).copy(out, at);
+  at += cipher.final().copy(out, at);
+  cipher.getAuthTag().copy(out, at);
   return out;
 }
 
+export async function encrypt(key: SecretKey, plain: Uint8Array): Promise<Buffer> {
+  return encryptSync(key, plain);
+}
+
 /** Throws when the data was altered or the key is wrong (GCM tag mismatch). */
-export async function decrypt(key: webcrypto.CryptoKey, sealed: Uint8Array): Promise<Buffer> {
+export async function decrypt(key: SecretKey, sealed: Uint8Array): Promise<Buffer> {
   if (sealed.byteLength < OVERHEAD) throw new Error('ciphertext too short');
   const nonce = sealed.subarray(0, NONCE_BYTES);
-  const plain = await subtle.decrypt({ name: 'AES-GCM', iv: nonce }, key, sealed.subarray(NONCE_BYTES));
-  return Buffer.from(plain);
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+  decipher.setAuthTag(sealed.subarray(sealed.byteLength - TAG_BYTES));
+  const body = decipher.update(sealed.subarray(NONCE_BYTES, sealed.byteLength - TAG_BYTES));
+  const tail = decipher.final();
+  return tail.length === 0 ? body : Buffer.concat([body, tail]);
+}
+
+export function contentIdSync(key: SecretKey, data: Uint8Array): string {
+  return createHmac('sha256', key).update(data).digest('hex');
 }
 
 /** Keyed content id (HMAC-SHA-256), hex. */
-export async function contentId(key: webcrypto.CryptoKey, data: Uint8Array): Promise<string> {
-  return Buffer.from(await subtle.sign('HMAC', key, data)).toString('hex');
+export async function contentId(key: SecretKey, data: Uint8Array): Promise<string> {
+  return contentIdSync(key, data);
 }

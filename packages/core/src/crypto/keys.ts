@@ -1,7 +1,7 @@
-import { randomBytes, scrypt as scryptCallback, type webcrypto } from 'node:crypto';
+import { randomBytes, scrypt as scryptCallback } from 'node:crypto';
 import { promisify } from 'node:util';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
-import { decrypt, encrypt, importEncryptionKey } from './cipher.js';
+import { decrypt, encrypt, importEncryptionKey, type SecretKey } from './cipher.js';
 
 const scrypt = promisify(scryptCallback) as (
   password: string,
@@ -44,7 +44,7 @@ export function newMasterKey(): MasterKey {
   return { encryption: randomBytes(32), id: randomBytes(32), chunkerSeed: randomBytes(32) };
 }
 
-async function deriveWrappingKey(passphrase: string, kdf: KdfParams): Promise<webcrypto.CryptoKey> {
+async function deriveWrappingKey(passphrase: string, kdf: KdfParams): Promise<SecretKey> {
   const raw = await scrypt(passphrase, Buffer.from(kdf.salt, 'base64'), 32, {
     N: kdf.N,
     r: kdf.r,

@@ -4,6 +4,7 @@ import pLimit from 'p-limit';
 import { FileCache, type FileFingerprint } from '../cache/file-cache.js';
 import { acquireLock } from '../cache/lock.js';
 import type { RepoCache } from '../cache/repo-cache.js';
+import { ChunkPool } from '../chunk/chunk-pool.js';
 import { FastCdcChunker } from '../chunk/fastcdc.js';
 import { BackupctlError, ErrorCodes, errorMessage } from '../errors/index.js';
 import {
@@ -64,8 +65,28 @@ export interface PushResult {
 /** Files up to this size are read in one call; larger ones are streamed. */
 const WHOLE_READ_LIMIT = 1024 * 1024;
 const STREAM_BUFFER = 1024 * 1024;
-/** Chunks of one file hashed/encrypted at once, so the thread pool works while we chunk. */
+/** Chunks of one file in flight in the main thread. */
 const CHUNKS_IN_FLIGHT = 4;
+/** Chunks a worker may hand over before the main thread has packed them (bounds memory). */
+const WORKER_CREDITS = 8;
+
+const FILE_READ_ERRORS = new Set([
+  'ENOENT',
+  'EACCES',
+  'EPERM',
+  'EISDIR',
+  'EIO',
+  'ENXIO',
+  'ELOOP',
+  'ETXTBSY',
+  'EBUSY',
+  'ESTALE',
+]);
+
+function isFileReadError(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && FILE_READ_ERRORS.has(code) && !BackupctlError.is(error);
+}
 
 /**
  * Backs up `paths` into a new snapshot. Write ordering: packs → index → snapshot. The
@@ -129,6 +150,7 @@ class Archiver {
   private readonly packer: PackWriter;
   private readonly fileLimit: ReturnType<typeof pLimit>;
   private fileCache!: FileCache;
+  private pool: ChunkPool | undefined;
   private readonly warnings: PushWarning[] = [];
   private readonly progress: PushProgress = {
     filesDone: 0,
@@ -166,6 +188,22 @@ class Archiver {
   }
 
   async run(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
+    if (!ChunkPool.available()) return this.archive(roots);
+    this.pool = new ChunkPool({
+      seed: this.repo.master.chunkerSeed,
+      idKey: this.repo.master.id,
+      encryptionKey: this.repo.master.encryption,
+      params: this.repo.config.chunker,
+      credits: WORKER_CREDITS,
+    });
+    try {
+      return await this.archive(roots);
+    } finally {
+      await this.pool.close();
+    }
+  }
+
+  private async archive(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
     this.fileCache = await FileCache.load(this.cache.file('files.json'));
     const scan = this.scanTotals(roots);
     const rootTree = await this.archiveSelection('/', roots);
@@ -313,8 +351,14 @@ class Archiver {
     let size = fingerprint.size;
     if (!chunks?.every((id) => this.packer.knows(id))) {
       try {
-        ({ chunks, size } = await this.readAndStore(file, fingerprint.size));
+        ({ chunks, size } =
+          this.pool && fingerprint.size > WHOLE_READ_LIMIT
+            ? await this.readInWorker(this.pool, file)
+            : await this.readAndStore(file, fingerprint.size));
       } catch (error) {
+        // A file we cannot read is skipped (exit code 3); anything else — storage,
+        // quarantine, a bug — stops the push.
+        if (!isFileReadError(error)) throw error;
         this.warn(file, error);
         return undefined;
       }
@@ -327,6 +371,20 @@ class Archiver {
     this.progress.filesDone++;
     this.report(file);
     return { ...metadata(name, 'file', stat), size, chunks };
+  }
+
+  private async readInWorker(pool: ChunkPool, file: string): Promise<{ chunks: string[]; size: number }> {
+    const ids: string[] = [];
+    const { size } = await pool.chunkFile(file, async (chunk) => {
+      ids[chunk.index] = chunk.id;
+      const added = await this.packer.addSealed(chunk.id, 'data', chunk.sealed, chunk.rawLength);
+      if (added > 0) {
+        this.summary.newBytes += added;
+        this.summary.newBlobs++;
+      }
+      this.progress.bytesDone += chunk.rawLength;
+    });
+    return { chunks: ids, size };
   }
 
   private async readAndStore(

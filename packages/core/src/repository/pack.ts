@@ -40,12 +40,22 @@ export class PackWriter {
   async add(id: string, type: BlobType, plain: Uint8Array): Promise<number> {
     if (this.knows(id)) return 0;
     this.pendingIds.add(id);
-    const sealed = await this.repo.seal(plain);
-    this.blobs.push({ id, type, offset: this.size, length: sealed.length, rawLength: plain.byteLength });
+    return this.place(id, type, await this.repo.seal(plain), plain.byteLength);
+  }
+
+  /** Like `add`, for a blob a worker already encrypted. */
+  async addSealed(id: string, type: BlobType, sealed: Buffer, rawLength: number): Promise<number> {
+    if (this.knows(id)) return 0;
+    this.pendingIds.add(id);
+    return this.place(id, type, sealed, rawLength);
+  }
+
+  private async place(id: string, type: BlobType, sealed: Buffer, rawLength: number): Promise<number> {
+    this.blobs.push({ id, type, offset: this.size, length: sealed.length, rawLength });
     this.parts.push(sealed);
     this.size += sealed.length;
     if (this.size >= this.repo.config.packSize) await this.cut();
-    return plain.byteLength;
+    return rawLength;
   }
 
   /** Uploads what is pending and waits for every upload. */

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, type webcrypto } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { DEFAULT_CHUNKER_PARAMS } from '../chunk/fastcdc.js';
 import {
   contentId,
@@ -9,6 +9,7 @@ import {
   type KeyFile,
   type MasterKey,
   newMasterKey,
+  type SecretKey,
   unwrapMasterKey,
   wrapMasterKey,
 } from '../crypto/index.js';
@@ -48,8 +49,8 @@ export class Repository {
     readonly backend: Backend,
     readonly config: RepoConfig,
     readonly master: MasterKey,
-    private readonly encKey: webcrypto.CryptoKey,
-    private readonly idKey: webcrypto.CryptoKey,
+    private readonly encKey: SecretKey,
+    private readonly idKey: SecretKey,
   ) {}
 
   /** Creates a repository: key file first, then `config`, the commit point of init. */

@@ -108,3 +108,22 @@ describe('check --read-data', () => {
     expect(result.problems.map((p) => p.kind)).toContain('missing-pack');
   });
 });
+
+describe('storage failures are never mistaken for unreadable files', () => {
+  it('a pack upload failing while a worker chunks a large file fails the push', async () => {
+    const memory = new MemoryBackend();
+    const faulty = new FaultyBackend(memory);
+    const repo = await Repository.init(faulty, 'pw', { host: 't', ...FAST });
+    const source = await tmp('src');
+    await fs.writeFile(path.join(source, 'large.bin'), randomBytes(3 * 1024 * 1024));
+    faulty.plan = {
+      failWrites: {
+        match: /^data\//,
+        error: () => Object.assign(new Error('injected: disk full'), { code: 'ENOSPC' }),
+      },
+    };
+    await expect(
+      push(repo, new RepoCache(await tmp('cache'), repo.config.id), { paths: [source], host: 't' }),
+    ).rejects.toThrow(/disk full/);
+  });
+});
