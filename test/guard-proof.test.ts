@@ -87,22 +87,27 @@ describe('the invariant: a full session through the binary makes no request its 
     big.fill(9, 1024 * 1024, 1024 * 1024 + 4096);
     await writeFile(path.join(src, 'big.bin'), big);
     await ok(['push', '--json']);
-    const status = (await ok(['status', '--json'])).json<{
-      health: { state: string };
-      repository: { snapshots: number };
-    }>();
+    // Read-only commands run two at a time (the trace appends each line in one write).
+    const target = path.join(device.dir, 'restored');
+    const [statusRun, snapshotsRun] = await Promise.all([
+      ok(['status', '--json']),
+      ok(['snapshots', '--json']),
+    ]);
+    const status = statusRun.json<{ health: { state: string }; repository: { snapshots: number } }>();
     expect(status.health.state).toBe('ok');
     expect(status.repository.snapshots).toBe(2);
-    expect((await ok(['snapshots', '--json'])).json<unknown[]>()).toHaveLength(2);
-    const target = path.join(device.dir, 'restored');
-    await ok(['restore', 'latest', '--target', target, '--json']);
+    expect(snapshotsRun.json<unknown[]>()).toHaveLength(2);
+    await Promise.all([
+      ok(['restore', 'latest', '--target', target, '--json']),
+      ok(['check', '--read-data', '--json']),
+    ]);
     // Each backed-up path is restored at its absolute path under the target.
     const restored = await describeTree(path.join(target, src));
     const original = await describeTree(src);
     const sha = (m: Map<string, { sha256?: string }>) =>
       [...m].filter(([, e]) => e.sha256).map(([p, e]) => `${p} ${e.sha256}`);
     expect(sha(restored)).toEqual(sha(original));
-    await ok(['check', '--read-data', '--json']);
+    expect(sha(original)).toHaveLength(3);
 
     trace = await readTrace(traceFile);
     // The trace is complete: one line per request the server side saw.
