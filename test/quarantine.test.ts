@@ -177,6 +177,10 @@ describe('quarantine and the other health states, through the binary', () => {
     const named = await status();
     expect(named.health).toMatchObject({ state: 'quarantined', policy: 'backupctl-guard' });
     expect(proxy.requests).toHaveLength(1);
+    // Asked to, status makes one allowed request — and stops at its deny.
+    const probed = (await run(['status', '--probe', '--json'])).json<StatusDoc>();
+    expect(probed.health).toMatchObject({ state: 'quarantined', source: 'probe' });
+    expect(proxy.requests).toHaveLength(2);
 
     // Recovered by hand (the deny policy detached): the next push's first request is answered
     // by S3 itself, the push succeeds, and the device is healthy again.
