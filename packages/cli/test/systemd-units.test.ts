@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { SYSTEMD_PASSWORD_CREDENTIAL } from '@backupctl/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN, CLI_DIR } from './support/cli.js';
 
 const execFileAsync = promisify(execFile);
@@ -34,7 +34,9 @@ function parseUnit(text: string): Unit {
     const eq = line.indexOf('=');
     if (!section || eq < 0) throw new Error(`not a unit file line: ${line}`);
     const key = line.slice(0, eq).trim();
-    (section[key] ??= []).push(line.slice(eq + 1).trim());
+    const values = section[key] ?? [];
+    values.push(line.slice(eq + 1).trim());
+    section[key] = values;
   }
   return unit;
 }
