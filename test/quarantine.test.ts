@@ -115,7 +115,6 @@ describe('quarantine and the other health states, through the binary', () => {
     );
     const first = await run(['push', '--json']);
     expect(first.code, first.stderr).toBe(0);
-    expect((await status()).health.state).toBe('ok');
   });
   afterAll(async () => {
     await proxy?.stop();
@@ -141,13 +140,11 @@ describe('quarantine and the other health states, through the binary', () => {
     expect(proxy.requests).toHaveLength(1);
     expect(proxy.requests[0]?.answered).toBe(true);
 
-    // status reads the saved state: no request at all.
-    const saved = await status();
+    // status reads the saved state: no request at all (both forms, side by side).
+    const [saved, human] = await Promise.all([status(), run(['status'])]);
     expect(saved.health.state).toBe('quarantined');
     expect(saved.health.source).toBe('saved');
     expect(saved.health.message).toContain(EXPLICIT_PHRASE);
-    expect(proxy.requests).toHaveLength(1);
-    const human = await run(['status']);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/health\s+quarantined/);
     expect(human.stdout).toContain('QUARANTINED since');
@@ -165,6 +162,8 @@ describe('quarantine and the other health states, through the binary', () => {
     proxy.answer({ answer: { status: 403, body: EXPLICIT_DENY_DENYALL, headers: { date: skewedDate() } } });
     const again = await run(['push', '--json']);
     expect(again.code, again.stderr).toBe(20);
+    // Not under systemd (no JOURNAL_STREAM): no priority prefix.
+    expect(again.stderr).not.toMatch(/^<\d>/m);
     const doc = again.json<ErrorDoc>();
     expect(Object.keys(doc).sort()).toEqual(['error', 'exitCode']);
     expect(doc.exitCode).toBe(20);
@@ -223,6 +222,17 @@ describe('quarantine and the other health states, through the binary', () => {
     expect(proxy.requests.filter((r) => r.answered)).toHaveLength(1);
     const after = await status();
     expect(after.health.state).toBe('denied');
+    proxy.reset();
+  });
+
+  it('a bare "Access Denied" (the pre-2024 body): exit 21, state unknown-denied, one request and no probe — never quarantined', async () => {
+    proxy.reset();
+    proxy.answer({ answer: { status: 403, body: awsErrorBody('s3-AccessDenied-generic.xml') } });
+    const push = await run(['push', '--json']);
+    expect(push.code, push.stderr).toBe(21);
+    expect(push.json<ErrorDoc>().error.code).toBe('DENIED');
+    expect(proxy.requests).toHaveLength(1);
+    expect((await status()).health.state).toBe('unknown-denied');
     proxy.reset();
   });
 
