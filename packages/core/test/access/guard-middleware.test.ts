@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -49,9 +50,12 @@ afterAll(async () => {
 beforeEach(() => proxy.reset());
 
 let traceN = 0;
-function guardedClient(options: { maxAttempts?: number } = {}): { client: S3Client; trace: string } {
+function guardedClient(options: { maxAttempts?: number; endpoint?: string } = {}): {
+  client: S3Client;
+  trace: string;
+} {
   const client = new S3Client({
-    endpoint: proxy.endpoint,
+    endpoint: options.endpoint ?? proxy.endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
     credentials: server.credentials,
@@ -266,8 +270,12 @@ describe('access guard and trace: allowed commands', () => {
   });
 
   it('traces a request that got no answer with status null', async () => {
-    const { client, trace } = guardedClient({ maxAttempts: 1 });
-    proxy.answer({ method: 'GET', answer: 'reset' });
+    // A port nobody listens on: the request is sent and gets no answer at all.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const { client, trace } = guardedClient({ maxAttempts: 1, endpoint: `http://127.0.0.1:${port}` });
     await expect(
       client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}config` })),
     ).rejects.toThrow();
@@ -278,11 +286,14 @@ describe('access guard and trace: allowed commands', () => {
   });
 
   it('writes whole lines under concurrency', async () => {
-    const { client, trace } = guardedClient();
+    const { client, trace } = guardedClient({ maxAttempts: 1 });
+    const before = proxy.requests.length;
     await Promise.all(
       Array.from({ length: 40 }, (_, i) => client.send(put(`${PREFIX}data/01/${i}-${'x'.repeat(200)}`))),
     );
     const lines = await traceLines(trace);
+    // One whole JSON line per request sent (traceLines parses each line).
+    expect(lines).toHaveLength(proxy.requests.length - before);
     expect(lines).toHaveLength(40);
     expect(new Set(lines.map((l) => l.resource)).size).toBe(40);
   });
