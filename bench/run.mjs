@@ -46,6 +46,7 @@ const config = {
   issueBigMib: num('BENCH_ISSUE_BIG_MIB', 1024),
   issueHugeMib: num('BENCH_ISSUE_HUGE_MIB', 2048),
   issueSmallFiles: num('BENCH_ISSUE_SMALL_FILES', 10_000),
+  issueRepeat: num('BENCH_ISSUE_REPEAT', 3),
   upstreamTls: env.BENCH_UPSTREAM_TLS !== '0',
   keep: argv.includes('--keep') || env.BENCH_KEEP === '1',
 };
@@ -129,6 +130,7 @@ async function main() {
       bigMib: config.issueBigMib,
       hugeMib: config.issueHugeMib,
       smallFiles: config.issueSmallFiles,
+      repeat: config.issueRepeat,
       log,
     });
   }
