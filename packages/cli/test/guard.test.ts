@@ -276,7 +276,7 @@ describe('guard replay', () => {
     expect(r.json()).toStrictEqual({ scanned: 1, matched: [] });
   });
 
-  it('a bad pattern is a usage error (exit 2) before any file is read', async () => {
+  it('a bad pattern or --account is a usage error (exit 2) before any file is read', async () => {
     const r = await runCli([
       'guard',
       'replay',
@@ -289,6 +289,9 @@ describe('guard replay', () => {
     const doc = r.json<ErrorDocument>();
     expect(doc).toMatchObject({ exitCode: 2, error: { code: 'FILTER_PATTERN_SYNTAX' } });
     expect(doc.error.resolution).toBeTruthy();
+    const account = await runCli(['guard', 'replay', '--json', '--account', '1234', REAL_RECORDS]);
+    expect(account.code).toBe(2);
+    expect(account.json<ErrorDocument>()).toMatchObject({ exitCode: 2, error: { code: 'USAGE' } });
   });
 
   it('a missing file or a file that is not CloudTrail exits 1 naming the file', async () => {

@@ -1,5 +1,5 @@
-import { BackupctlError, ErrorCodes } from '@backupctl/core';
-import { replayCloudTrail } from '@backupctl/stack';
+import { BackupctlError, ErrorCodes, errorMessage } from '@backupctl/core';
+import { guardFilterPattern, replayCloudTrail } from '@backupctl/stack';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
 import { printable, table } from '../../render/format.js';
@@ -30,13 +30,18 @@ Exit codes: 0 whether or not records match; 1 a file cannot be read or is not Cl
 
   async run(): Promise<void> {
     const { flags, argv } = await this.parse(GuardReplay);
+    if (flags.account !== undefined) {
+      // A bad --account is the user's input: checked by the pattern's own builder, up
+      // front, so that no other TypeError is ever mistaken for a usage error.
+      try {
+        guardFilterPattern({ accountId: flags.account });
+      } catch (error) {
+        throw new BackupctlError(ErrorCodes.usage, errorMessage(error), { cause: error });
+      }
+    }
     const result = await replayCloudTrail(argv as string[], {
       pattern: flags.pattern,
       accountId: flags.account,
-    }).catch((error: unknown) => {
-      // A bad --account is the user's input (the pattern's own errors carry their code).
-      if (!(error instanceof TypeError)) throw error;
-      throw new BackupctlError(ErrorCodes.usage, error.message, { cause: error });
     });
     // The JSON contract is exactly these five fields: `location` stays in human output.
     const matched = result.matched.map(({ eventID, eventName, errorCode, user, eventTime }) => ({
