@@ -7,8 +7,7 @@ import type { ChunkWorkerData, FromWorker, ToWorker } from './chunk-worker.js';
 export interface WorkerChunk {
   index: number;
   id: string;
-  sealed: Buffer;
-  rawLength: number;
+  data: Buffer;
 }
 
 interface Job {
@@ -25,8 +24,8 @@ interface WorkerSlot {
 }
 
 /**
- * Worker threads that read, chunk, hash and encrypt files (see chunk-worker.ts). The main
- * thread only deduplicates, packs and uploads. A chunk is acknowledged once `onChunk` has
+ * Worker threads that read, chunk and hash files (see chunk-worker.ts). The main thread
+ * deduplicates, encrypts what is new, packs and uploads. A chunk is acknowledged once `onChunk` has
  * taken it, which is the backpressure that bounds memory.
  */
 export class ChunkPool {
@@ -87,9 +86,9 @@ export class ChunkPool {
     const job = this.jobs.get(message.job);
     if (!job) return;
     if (message.type === 'chunk') {
-      const sealed = Buffer.from(message.sealed.buffer, message.sealed.byteOffset, message.sealed.byteLength);
+      const data = Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
       const work = job
-        .onChunk({ index: message.index, id: message.id, sealed, rawLength: message.rawLength })
+        .onChunk({ index: message.index, id: message.id, data })
         .then(
           () => slot.worker.postMessage({ type: 'ack', job: message.job } satisfies ToWorker),
           (error: unknown) => {

@@ -1,7 +1,7 @@
 /**
- * A worker thread that reads one file at a time, cuts it with FastCDC, and for each chunk
- * computes its keyed id and encrypts it — the CPU-heavy part of a push — so that both
- * cores work while the main thread deduplicates, packs and uploads.
+ * A worker thread that reads one file at a time, cuts it with FastCDC and computes each
+ * chunk's keyed id — the CPU-heavy part of a push — so that both cores work while the main
+ * thread deduplicates, encrypts only the chunks it does not have yet, packs and uploads.
  *
  * Flow control: at most `credits` chunks are in flight to the main thread; each `ack`
  * returns one. Memory stays bounded however large the file.
@@ -10,13 +10,12 @@
 import { createSecretKey } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { contentIdSync, encryptSync, type SecretKey } from '../crypto/cipher.js';
+import { contentIdSync, type SecretKey } from '../crypto/cipher.js';
 import { type ChunkerParams, FastCdcChunker } from './fastcdc.js';
 
 export interface ChunkWorkerData {
   seed: Uint8Array;
   idKey: Uint8Array;
-  encryptionKey: Uint8Array;
   params: ChunkerParams;
   credits: number;
 }
@@ -24,7 +23,7 @@ export interface ChunkWorkerData {
 export type ToWorker = { type: 'file'; job: number; path: string } | { type: 'ack'; job: number };
 
 export type FromWorker =
-  | { type: 'chunk'; job: number; index: number; id: string; sealed: Uint8Array; rawLength: number }
+  | { type: 'chunk'; job: number; index: number; id: string; data: Uint8Array }
   | { type: 'done'; job: number; chunks: number; size: number }
   | { type: 'error'; job: number; message: string; code?: string };
 
@@ -34,7 +33,6 @@ if (parentPort) {
   const port = parentPort;
   const data = workerData as ChunkWorkerData;
   const idKey: SecretKey = createSecretKey(data.idKey);
-  const encKey: SecretKey = createSecretKey(data.encryptionKey);
   let credits = data.credits;
   let waiting: (() => void) | undefined;
   const queue: Array<{ job: number; path: string }> = [];
@@ -54,21 +52,15 @@ if (parentPort) {
     let size = 0;
     const emit = async (chunk: Buffer) => {
       size += chunk.length;
-      const sealed = encryptSync(encKey, chunk);
       const id = contentIdSync(idKey, chunk);
-      const copy = new Uint8Array(sealed.buffer, sealed.byteOffset, sealed.byteLength);
-      // A fresh Buffer from allocUnsafe may share a pooled ArrayBuffer: transfer only whole ones.
-      const whole = sealed.byteOffset === 0 && sealed.byteLength === sealed.buffer.byteLength;
+      // A chunk is usually a view into the read buffer: hand over a copy of its own.
+      const own =
+        chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? chunk : Buffer.from(chunk);
+      const bytes = new Uint8Array(own.buffer, own.byteOffset, own.byteLength);
+      const transferable = own.byteOffset === 0 && own.byteLength === own.buffer.byteLength;
       await send(
-        {
-          type: 'chunk',
-          job,
-          index: index++,
-          id,
-          sealed: whole ? copy : Uint8Array.from(copy),
-          rawLength: chunk.length,
-        },
-        whole ? [sealed.buffer as ArrayBuffer] : [],
+        { type: 'chunk', job, index: index++, id, data: bytes },
+        transferable ? [own.buffer as ArrayBuffer] : [],
       );
     };
     try {

@@ -148,6 +148,7 @@ export function normaliseRoots(paths: string[]): string[] {
 class Archiver {
   private readonly excluder: Excluder;
   private readonly packer: PackWriter;
+  private readonly treePacker: PackWriter;
   private readonly fileLimit: ReturnType<typeof pLimit>;
   private fileCache!: FileCache;
   private pool: ChunkPool | undefined;
@@ -179,12 +180,14 @@ class Archiver {
   ) {
     this.excluder = new Excluder(options.excludes ?? []);
     this.fileLimit = pLimit(options.fileConcurrency ?? 4);
-    this.packer = new PackWriter(repo, options.uploadConcurrency ?? 4, {
-      onPackUploaded: (pack) => {
-        this.progress.bytesUploaded += pack.size;
-        this.report();
-      },
-    });
+    const onPackUploaded = (pack: { size: number }) => {
+      this.progress.bytesUploaded += pack.size;
+      this.report();
+    };
+    this.packer = new PackWriter(repo, options.uploadConcurrency ?? 4, { onPackUploaded });
+    // Trees go to packs of their own (as restic does): restore and check then fetch all of
+    // a snapshot's trees with a few GETs instead of one ranged GET per folder.
+    this.treePacker = new PackWriter(repo, 1, { onPackUploaded });
   }
 
   async run(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
@@ -192,7 +195,6 @@ class Archiver {
     this.pool = new ChunkPool({
       seed: this.repo.master.chunkerSeed,
       idKey: this.repo.master.id,
-      encryptionKey: this.repo.master.encryption,
       params: this.repo.config.chunker,
       credits: WORKER_CREDITS,
     });
@@ -208,10 +210,13 @@ class Archiver {
     const scan = this.scanTotals(roots);
     const rootTree = await this.archiveSelection('/', roots);
     await scan;
-    await this.packer.flush();
-    await saveIndex(this.repo, this.cache, this.packer.written);
-    this.summary.packsWritten = this.packer.written.length;
-    this.summary.bytesUploaded = this.packer.bytesUploaded;
+    await Promise.all([this.packer.flush(), this.treePacker.flush()]);
+    const written = [...this.packer.written, ...this.treePacker.written];
+    await saveIndex(this.repo, this.cache, written);
+    this.summary.packsWritten = written.length;
+    this.summary.bytesUploaded = this.packer.bytesUploaded + this.treePacker.bytesUploaded;
+    this.lastReport = 0;
+    this.report();
     const snapshot: Snapshot = {
       version: FORMAT_VERSION,
       time: new Date().toISOString(),
@@ -227,9 +232,16 @@ class Archiver {
     return { snapshotId, snapshot, warnings: this.warnings };
   }
 
+  private lastReport = 0;
+
+  /** At most ten progress events a second: per-file events cost more than small files. */
   private report(currentPath?: string): void {
+    if (!this.events.onProgress) return;
+    const now = Date.now();
+    if (now - this.lastReport < 100) return;
+    this.lastReport = now;
     if (currentPath) this.progress.currentPath = currentPath;
-    this.events.onProgress?.({ ...this.progress });
+    this.events.onProgress({ ...this.progress });
   }
 
   private warn(file: string, error: unknown): void {
@@ -377,12 +389,13 @@ class Archiver {
     const ids: string[] = [];
     const { size } = await pool.chunkFile(file, async (chunk) => {
       ids[chunk.index] = chunk.id;
-      const added = await this.packer.addSealed(chunk.id, 'data', chunk.sealed, chunk.rawLength);
+      // Encrypt only what the repository lacks: an edited file re-read is mostly known.
+      const added = await this.packer.add(chunk.id, 'data', chunk.data);
       if (added > 0) {
         this.summary.newBytes += added;
         this.summary.newBlobs++;
       }
-      this.progress.bytesDone += chunk.rawLength;
+      this.progress.bytesDone += chunk.data.length;
     });
     return { chunks: ids, size };
   }
@@ -427,7 +440,7 @@ class Archiver {
   private async storeTree(tree: Tree): Promise<string> {
     const bytes = Buffer.from(JSON.stringify(tree));
     const id = await this.repo.blobId(bytes);
-    await this.packer.add(id, 'tree', bytes);
+    await this.treePacker.add(id, 'tree', bytes);
     return id;
   }
 }

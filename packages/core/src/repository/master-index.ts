@@ -6,10 +6,17 @@ export type LocatedBlob = BlobEntry & { pack: string };
 export class MasterIndex {
   private readonly blobs = new Map<string, LocatedBlob>();
   private readonly packs = new Map<string, number>();
+  private readonly treePacks = new Map<string, LocatedBlob[]>();
 
   add(file: IndexFile): void {
     for (const pack of file.packs) {
       this.packs.set(pack.id, pack.size);
+      if (pack.blobs.length > 0 && pack.blobs.every((b) => b.type === 'tree')) {
+        this.treePacks.set(
+          pack.id,
+          pack.blobs.map((b) => ({ ...b, pack: pack.id })),
+        );
+      }
       for (const blob of pack.blobs) {
         if (!this.blobs.has(blob.id)) this.blobs.set(blob.id, { ...blob, pack: pack.id });
       }
@@ -22,6 +29,11 @@ export class MasterIndex {
 
   get(id: string): LocatedBlob | undefined {
     return this.blobs.get(id);
+  }
+
+  /** The blobs of a pack that holds only trees, or undefined for any other pack. */
+  treePack(id: string): LocatedBlob[] | undefined {
+    return this.treePacks.get(id);
   }
 
   hasPack(id: string): boolean {

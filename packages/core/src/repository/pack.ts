@@ -43,13 +43,6 @@ export class PackWriter {
     return this.place(id, type, await this.repo.seal(plain), plain.byteLength);
   }
 
-  /** Like `add`, for a blob a worker already encrypted. */
-  async addSealed(id: string, type: BlobType, sealed: Buffer, rawLength: number): Promise<number> {
-    if (this.knows(id)) return 0;
-    this.pendingIds.add(id);
-    return this.place(id, type, sealed, rawLength);
-  }
-
   private async place(id: string, type: BlobType, sealed: Buffer, rawLength: number): Promise<number> {
     this.blobs.push({ id, type, offset: this.size, length: sealed.length, rawLength });
     this.parts.push(sealed);

@@ -202,8 +202,31 @@ export class Repository {
     return plain;
   }
 
+  private readonly trees = new Map<string, Promise<Buffer>>();
+
+  /**
+   * Reads a tree. A pack holding only trees is fetched whole, once, and all its trees are
+   * kept: walking a snapshot then costs a GET per tree pack, not one per folder.
+   */
   async readTree(id: string): Promise<Tree> {
-    return JSON.parse((await this.readBlob(id)).toString()) as Tree;
+    let plain = this.trees.get(id);
+    if (!plain) {
+      const entry = this.index.get(id);
+      const siblings = entry ? this.index.treePack(entry.pack) : undefined;
+      if (entry && siblings) {
+        const body = this.backend.get(keys.pack(entry.pack));
+        for (const blob of siblings) {
+          this.trees.set(
+            blob.id,
+            body.then((bytes) => this.openBlob(bytes.subarray(blob.offset, blob.offset + blob.length), blob)),
+          );
+        }
+        plain = this.trees.get(id)!;
+      } else {
+        plain = this.readBlob(id);
+      }
+    }
+    return JSON.parse((await plain).toString()) as Tree;
   }
 
   async listSnapshots(cache?: ObjectCache): Promise<Array<Snapshot & { id: string }>> {
