@@ -170,6 +170,7 @@ class Archiver {
     packsWritten: 0,
     bytesUploaded: 0,
     skipped: 0,
+    special: 0,
   };
 
   constructor(
@@ -348,7 +349,9 @@ class Archiver {
     if (stat.isFile()) {
       return this.fileLimit(() => this.archiveFile(file, name, stat));
     }
-    this.warn(file, new Error('not a regular file, folder or symlink (socket, FIFO or device): skipped'));
+    // Sockets, FIFOs and devices hold no data to back up: skipped without a warning (as
+    // restic), so a home folder holding a socket does not make every push "partial".
+    this.summary.special++;
     return undefined;
   }
 

@@ -75,7 +75,10 @@ export interface SnapshotSummary {
   newBlobs: number;
   packsWritten: number;
   bytesUploaded: number;
+  /** Files that could not be read (each one is a warning). */
   skipped: number;
+  /** Sockets, FIFOs and devices: nothing to store, not an error. */
+  special: number;
 }
 
 export const keys = {
