@@ -39,6 +39,8 @@ const byCode: Record<string, number> = {
   [ErrorCodes.repoLocked]: ExitCodes.locked,
   [ErrorCodes.wrongPassword]: ExitCodes.password,
   [ErrorCodes.passwordMissing]: ExitCodes.password,
+  // The keychain holds the passphrase: when it cannot be reached, none is available.
+  [ErrorCodes.secretStoreUnavailable]: ExitCodes.password,
   [ErrorCodes.quarantined]: ExitCodes.quarantined,
   [ErrorCodes.denied]: ExitCodes.denied,
   [ErrorCodes.keyInvalid]: ExitCodes.credentials,

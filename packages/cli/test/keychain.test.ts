@@ -63,7 +63,8 @@ describe.skipIf(skip !== undefined)(
       const bare = await startKeyring({ secretService: false });
       try {
         const r = await device.run(['push', '--json'], { ...bare.env, BACKUPCTL_PASSWORD: undefined });
-        expect(r.code).not.toBe(0);
+        // No passphrase can be had: exit 12, as for a missing one (docs/exit-codes.md).
+        expect(r.code).toBe(12);
         const doc = r.json<{ error: { code: string; message: string; resolution?: string } }>();
         expect(doc.error.code).toBe('SECRET_STORE_UNAVAILABLE');
         expect(doc.error.message).toMatch(/no Secret Service/);
