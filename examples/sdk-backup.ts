@@ -4,7 +4,16 @@
  *
  *   node examples/dist/sdk-backup.js <folder-to-back-up> <repository-folder> <restore-target>
  */
-import { LocalBackend, listSnapshots, push, RepoCache, Repository, restore } from '@backupctl/core';
+import {
+  BackupctlError,
+  ErrorCodes,
+  LocalBackend,
+  listSnapshots,
+  push,
+  RepoCache,
+  Repository,
+  restore,
+} from '@backupctl/core';
 
 async function main(): Promise<void> {
   const [source, repoDir, target] = process.argv.slice(2);
@@ -14,8 +23,15 @@ async function main(): Promise<void> {
   }
   const password = process.env.BACKUPCTL_PASSWORD ?? 'example-only-passphrase';
   const backend = new LocalBackend(repoDir);
-  const repo = await Repository.init(backend, password, { host: 'example' }).catch(() =>
-    Repository.open(backend, password),
+  // Open the repository if there is one; create it otherwise. Any other error stops here.
+  const repo = await Repository.readConfig(backend).then(
+    () => Repository.open(backend, password),
+    (error: unknown) => {
+      if (BackupctlError.is(error) && error.code === ErrorCodes.repoNotFound) {
+        return Repository.init(backend, password, { host: 'example' });
+      }
+      throw error;
+    },
   );
   const cache = new RepoCache(`${repoDir}.cache`, repo.config.id);
   const result = await push(
