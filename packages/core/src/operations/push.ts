@@ -185,7 +185,9 @@ class Archiver {
       this.progress.bytesUploaded += pack.size;
       this.report();
     };
-    this.packer = new PackWriter(repo, options.uploadConcurrency ?? 4, { onPackUploaded });
+    this.packer = new PackWriter(repo, options.uploadConcurrency ?? repo.backend.writeConcurrency ?? 2, {
+      onPackUploaded,
+    });
     // Trees go to packs of their own (as restic does): restore and check then fetch all of
     // a snapshot's trees with a few GETs instead of one ranged GET per folder.
     this.treePacker = new PackWriter(repo, 1, { onPackUploaded });

@@ -25,6 +25,8 @@ export type PutResult = 'created' | 'exists';
 export interface Backend {
   /** Human-readable location, e.g. `/home/me/backups` or `s3://bucket/prefix`. */
   readonly location: string;
+  /** Writes worth running at once (network stores gain from more than a local disk). */
+  readonly writeConcurrency?: number;
   /** Creates the object unless one already exists under the key (then: 'exists', untouched). */
   putIfAbsent(key: string, body: Uint8Array): Promise<PutResult>;
   /** Reads an object, or a byte range of it. Throws `OBJECT_NOT_FOUND` when missing. */

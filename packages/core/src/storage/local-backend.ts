@@ -11,6 +11,7 @@ import { assertValidKey, type Backend, type ByteRange, type ObjectInfo, type Put
  */
 export class LocalBackend implements Backend {
   readonly location: string;
+  readonly writeConcurrency = 2;
 
   constructor(root: string) {
     this.location = path.resolve(root);

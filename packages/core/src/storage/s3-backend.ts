@@ -24,6 +24,7 @@ export interface S3Location {
  */
 export class S3Backend implements Backend {
   readonly location: string;
+  readonly writeConcurrency = 4;
 
   constructor(
     readonly client: S3Client,
