@@ -110,11 +110,19 @@ export async function restore(
     Map<string, { blob: LocatedBlob; at: Array<{ dest: string; offset: number }> }>
   >();
   const remaining = new Map<string, number>();
+  // Folders exist already (created above); files are created in parallel: a tree of many
+  // small files is bound by system calls, not by bytes.
+  const fsLimit = pLimit(16);
+  await Promise.all(
+    files.map((file) =>
+      fsLimit(async () => {
+        const handle = await fs.open(file.dest, 'w', 0o600);
+        await handle.truncate(file.node.size ?? 0);
+        await handle.close();
+      }),
+    ),
+  );
   for (const file of files) {
-    await fs.mkdir(path.dirname(file.dest), { recursive: true, mode: 0o700 });
-    const handle = await fs.open(file.dest, 'w', 0o600);
-    await handle.truncate(file.node.size ?? 0);
-    await handle.close();
     let offset = 0;
     for (const id of file.node.chunks ?? []) {
       const blob = repo.index.get(id);
@@ -171,11 +179,15 @@ export async function restore(
     ),
   );
 
-  for (const file of files) {
-    await fs.chmod(file.dest, file.node.mode);
-    const t = seconds(file.node.mtimeNs);
-    await fs.utimes(file.dest, t, t);
-  }
+  await Promise.all(
+    files.map((file) =>
+      fsLimit(async () => {
+        await fs.chmod(file.dest, file.node.mode);
+        const t = seconds(file.node.mtimeNs);
+        await fs.utimes(file.dest, t, t);
+      }),
+    ),
+  );
   for (const link of links) {
     await fs.mkdir(path.dirname(link.dest), { recursive: true, mode: 0o700 });
     await fs.rm(link.dest, { force: true });
