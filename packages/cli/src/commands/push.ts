@@ -48,9 +48,15 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
           push(
             session.repo,
             session.cache,
-            { paths, excludes: [...config.excludes, ...flags.exclude], host: env.host, tags: flags.tag },
             {
-              onProgress: (p) => progress.update(p),
+              paths,
+              excludes: [...config.excludes, ...flags.exclude],
+              host: env.host,
+              tags: flags.tag,
+              scanTotals: progress.wantsTotals,
+            },
+            {
+              onProgress: progress.active ? (p) => progress.update(p) : undefined,
               onWarning: (w) => {
                 if (!this.jsonMode) process.stderr.write(`warning: ${printable(w.path)}: ${w.message}\n`);
               },

@@ -28,15 +28,27 @@ export class ProgressReporter {
     return new ProgressReporter(label, json ? 'off' : process.stderr.isTTY ? 'tty' : 'lines');
   }
 
+  /** Totals (and so an ETA) are worth a second scan only on a terminal someone watches. */
+  get wantsTotals(): boolean {
+    return this.mode === 'tty';
+  }
+
+  get active(): boolean {
+    return this.mode !== 'off';
+  }
+
   update(sample: ProgressSample): void {
     this.last = sample;
     if (this.mode === 'off') return;
     const elapsed = (Date.now() - this.started) / 1000;
     const rate = elapsed > 0 ? sample.bytesDone / elapsed : 0;
     const eta = rate > 0 ? ((sample.bytesTotal - sample.bytesDone) / rate) * 1000 : 0;
+    const totals = sample.bytesTotal > 0 || sample.filesTotal > 0;
     const payload = {
-      files: `${sample.filesDone}/${sample.filesTotal}`,
-      bytes: `${formatBytes(sample.bytesDone)}/${formatBytes(sample.bytesTotal)}`,
+      files: totals ? `${sample.filesDone}/${sample.filesTotal}` : `${sample.filesDone}`,
+      bytes: totals
+        ? `${formatBytes(sample.bytesDone)}/${formatBytes(sample.bytesTotal)}`
+        : formatBytes(sample.bytesDone),
       rate: `${formatBytes(rate)}/s`,
       etaText: sample.bytesTotal > sample.bytesDone ? formatDuration(eta) : '0s',
     };
@@ -61,8 +73,9 @@ export class ProgressReporter {
     const now = Date.now();
     if (now - this.lastLine >= this.intervalMs) {
       this.lastLine = now;
+      const eta = totals ? `, ETA ${payload.etaText}` : '';
       process.stderr.write(
-        `${this.label}: ${payload.files} files, ${payload.bytes}, ${payload.rate}, ETA ${payload.etaText}\n`,
+        `${this.label}: ${payload.files} files, ${payload.bytes}, ${payload.rate}${eta}\n`,
       );
     }
   }

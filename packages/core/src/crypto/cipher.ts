@@ -31,9 +31,22 @@ export async function importIdKey(raw: Uint8Array): Promise<SecretKey> {
   return createSecretKey(raw);
 }
 
+/** Random nonces drawn in batches: one RNG call per 1,365 objects, not one per object. */
+let noncePool = Buffer.alloc(0);
+let nonceAt = 0;
+function nextNonce(): Buffer {
+  if (nonceAt + NONCE_BYTES > noncePool.length) {
+    noncePool = randomBytes(NONCE_BYTES * 1365);
+    nonceAt = 0;
+  }
+  const nonce = noncePool.subarray(nonceAt, nonceAt + NONCE_BYTES);
+  nonceAt += NONCE_BYTES;
+  return nonce;
+}
+
 export function encryptSync(key: SecretKey, plain: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(NONCE_BYTES + plain.byteLength + TAG_BYTES);
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = nextNonce();
   nonce.copy(out, 0);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   let at = NONCE_BYTES;
