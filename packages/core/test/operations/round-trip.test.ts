@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type ConditionalS3,
   type ConditionalWriteProxy,
+  startConditionalS3,
   startConditionalWriteProxy,
 } from '../../../../test/fixtures/s3-conditional-proxy.js';
-import { type S3Server, startS3Server } from '../../../../test/fixtures/s3-server.js';
 import { describeTree, makeEdgeCaseTree } from '../../../../test/support/tree.js';
 import { RepoCache } from '../../src/cache/repo-cache.js';
 import { check } from '../../src/operations/check.js';
@@ -26,17 +26,14 @@ const SMALL = {
   packSize: 512 * 1024,
 };
 
-let server: S3Server;
-let proxy: ConditionalWriteProxy;
+let s3: ConditionalS3;
 let bucketCount = 0;
 
 beforeAll(async () => {
-  server = await startS3Server();
-  proxy = await startConditionalWriteProxy(server.endpoint);
+  s3 = await startConditionalS3();
 });
 afterAll(async () => {
-  await proxy?.stop();
-  await server?.stop();
+  await s3?.stop();
 });
 
 const tmp = (name: string) => fs.mkdtemp(path.join(tmpdir(), `bk-${name}-`));
@@ -47,14 +44,8 @@ const backends: Array<[string, () => Promise<Backend>]> = [
     's3',
     async () => {
       const bucket = `rt-${++bucketCount}`;
-      await server.createBucket(bucket);
-      const client = new S3Client({
-        endpoint: proxy.endpoint,
-        region: 'us-east-1',
-        forcePathStyle: true,
-        credentials: server.credentials,
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-      });
+      await s3.server.createBucket(bucket);
+      const client = s3.client();
       return new S3Backend(client, { bucket, prefix: 'devices/test' });
     },
   ],

@@ -1,48 +1,37 @@
-import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
+  type ConditionalS3,
   type ConditionalWriteProxy,
+  startConditionalS3,
   startConditionalWriteProxy,
 } from '../../../../test/fixtures/s3-conditional-proxy.js';
-import { type S3Server, startS3Server } from '../../../../test/fixtures/s3-server.js';
 import { parseS3Url, S3Backend } from '../../src/storage/s3-backend.js';
 import { backendSuite } from './backend-suite.js';
 
-let server: S3Server;
-let proxy: ConditionalWriteProxy;
+let s3: ConditionalS3;
 let n = 0;
 
 beforeAll(async () => {
-  server = await startS3Server();
-  proxy = await startConditionalWriteProxy(server.endpoint);
+  s3 = await startConditionalS3();
 });
 afterAll(async () => {
-  await proxy?.stop();
-  await server?.stop();
+  await s3?.stop();
 });
 
-function client(): S3Client {
-  return new S3Client({
-    endpoint: proxy.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: server.credentials,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-  });
-}
+const client = () => s3.client();
 
 backendSuite('s3', async () => {
   const bucket = `suite-${++n}`;
-  await server.createBucket(bucket);
+  await s3.server.createBucket(bucket);
   return new S3Backend(client(), { bucket, prefix: 'devices/laptop' });
 });
 
 it('sends If-None-Match: * on every PUT', async () => {
-  await server.createBucket('inm');
+  await s3.server.createBucket('inm');
   const backend = new S3Backend(client(), { bucket: 'inm', prefix: 'p' });
-  const before = proxy.requests.length;
+  const before = s3.proxy.requests.length;
   await backend.putIfAbsent('config', Buffer.from('x'));
-  const puts = proxy.requests.slice(before).filter((r) => r.method === 'PUT');
+  const puts = s3.proxy.requests.slice(before).filter((r) => r.method === 'PUT');
   expect(puts).toHaveLength(1);
   expect(puts[0]?.ifNoneMatch).toBe('*');
   expect(puts[0]?.path.split('?')[0]).toBe('/inm/p/config');
