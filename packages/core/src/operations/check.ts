@@ -38,7 +38,7 @@ export interface CheckEvents {
  */
 export async function check(
   repo: Repository,
-  cache: RepoCache | undefined,
+  cache?: RepoCache,
   options: CheckOptions = {},
   events: CheckEvents = {},
 ): Promise<CheckResult> {

@@ -246,7 +246,9 @@ class Archiver {
         : Promise.resolve();
     const rootTree = await this.archiveSelection('/', roots);
     await scan;
-    await Promise.all([this.packer.flush(), this.treePacker.flush()]);
+    // One after the other: after an explicit deny on the data pack, no tree pack follows.
+    await this.packer.flush();
+    await this.treePacker.flush();
     const written = [...this.packer.written, ...this.treePacker.written];
     await saveIndex(this.repo, this.cache, written);
     this.summary.packsWritten = written.length;
