@@ -59,12 +59,8 @@ export class Repository {
     passphrase: string,
     options: RepositoryInitOptions,
   ): Promise<Repository> {
-    // A GET, not a HEAD: on S3 a denied HEAD has no body to say why (DESIGN.md).
-    const existing = await backend.get(keys.config).catch((error: unknown) => {
-      if (BackupctlError.is(error) && error.code === ErrorCodes.objectNotFound) return undefined;
-      throw error;
-    });
-    if (existing) {
+    // `stat` asks with a LIST on S3: never a read of a key that may be missing.
+    if (await backend.stat(keys.config)) {
       throw new BackupctlError(ErrorCodes.repoExists, `a repository already exists at ${backend.location}`, {
         resolution: 'Use it as it is, or choose another location.',
       });
@@ -104,17 +100,13 @@ export class Repository {
   }
 
   static async readConfig(backend: Backend): Promise<RepoConfig> {
-    let raw: Buffer;
-    try {
-      raw = await backend.get(keys.config);
-    } catch (error) {
-      if (BackupctlError.is(error) && error.code === ErrorCodes.objectNotFound) {
-        throw new BackupctlError(ErrorCodes.repoNotFound, `no repository at ${backend.location}`, {
-          resolution: 'Create one with `backupctl init --repo <dir | s3://bucket/prefix>`.',
-        });
-      }
-      throw error;
+    // Ask whether it exists first (a LIST on S3): the device never reads a missing key.
+    if (!(await backend.stat(keys.config))) {
+      throw new BackupctlError(ErrorCodes.repoNotFound, `no repository at ${backend.location}`, {
+        resolution: 'Create one with `backupctl init --repo <dir | s3://bucket/prefix>`.',
+      });
     }
+    const raw = await backend.get(keys.config);
     const config = JSON.parse(raw.toString()) as RepoConfig;
     if (config.version !== FORMAT_VERSION) {
       throw new BackupctlError(

@@ -1,6 +1,6 @@
 import {
   GetObjectCommand,
-  HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   paginateListObjectsV2,
   type S3Client,
@@ -17,9 +17,9 @@ export interface S3Location {
 /**
  * A repository under a prefix of an S3 bucket (AWS or any S3-compatible store).
  *
- * It makes exactly four kinds of request — PutObject with `If-None-Match: *`, GetObject
- * (optionally ranged), HeadObject, ListObjectsV2 under the prefix — the ones the device's
- * access manifest grants. Objects are bounded by the pack size (MiBs), so a single PUT
+ * It makes exactly three kinds of request — PutObject with `If-None-Match: *`, GetObject
+ * (optionally ranged) of objects it knows exist, ListObjectsV2 under the prefix — the ones
+ * the device's access manifest grants. Objects are bounded by the pack size (MiBs), so a single PUT
  * carries each: no multipart upload, hence no multipart permissions and fewer requests.
  */
 export class S3Backend implements Backend {
@@ -95,16 +95,19 @@ export class S3Backend implements Backend {
     }
   }
 
+  /**
+   * Whether an object exists, asked with a LIST (`s3:prefix` = the key), never a HEAD or
+   * GET: a GET of a missing key answers 403 unless S3 finds `s3:ListBucket` allowed, and
+   * whether a prefix-conditioned grant counts is not something to bet the guard on. A LIST
+   * under the device prefix is always allowed, so asking never risks a denial.
+   */
   async stat(key: string): Promise<ObjectInfo | undefined> {
-    try {
-      const response = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.where.bucket, Key: this.keyOf(key) }),
-      );
-      return { key, size: response.ContentLength ?? 0 };
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+    const fullKey = this.keyOf(key);
+    const response = await this.client.send(
+      new ListObjectsV2Command({ Bucket: this.where.bucket, Prefix: fullKey, MaxKeys: 1 }),
+    );
+    const first = response.Contents?.[0];
+    return first?.Key === fullKey ? { key, size: first.Size ?? 0 } : undefined;
   }
 }
 
