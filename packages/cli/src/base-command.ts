@@ -83,12 +83,14 @@ export abstract class BaseCommand extends Command {
   protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {
     // `this.exit(n)` (push's 3, check's 25) throws oclif's ExitError: the command has
     // already rendered its result, so pass the code through untouched.
-    if ((error as { code?: unknown }).code === 'EEXIT') throw error;
-    const exitCode = exitCodeFor(error);
-    if (exitCode === ExitCodes.error && !BackupctlError.is(error) && (error as { oclif?: unknown }).oclif) {
-      // oclif's own errors (help, version) carry their own handling.
-      if ((error as { oclif?: { exit?: number } }).oclif?.exit === 0) throw error;
+    // oclif's own successful exits (help, version) carry their own handling.
+    if (
+      (error as { code?: unknown }).code === 'EEXIT' ||
+      (error as { oclif?: { exit?: number } }).oclif?.exit === 0
+    ) {
+      throw error;
     }
+    const exitCode = exitCodeFor(error);
     const code = BackupctlError.is(error) ? error.code : exitCode === ExitCodes.usage ? 'USAGE' : 'INTERNAL';
     const resolution = BackupctlError.is(error) ? error.resolution : undefined;
     const message = errorMessage(error).split('\nSee more help with')[0] ?? errorMessage(error);
