@@ -2,9 +2,9 @@ import pLimit from 'p-limit';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { BackupctlError, errorMessage } from '../errors/index.js';
 import { keys, prefixes } from '../repository/format.js';
+import { loadIndex } from '../repository/index-sync.js';
 import { parsePack } from '../repository/pack.js';
 import { type Repository, sha256Hex } from '../repository/repository.js';
-import { loadIndex } from './index-sync.js';
 
 export interface CheckOptions {
   /** Download every pack and verify every blob (else: structure only). */

@@ -5,10 +5,10 @@ import picomatch from 'picomatch';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { keys, type TreeNode } from '../repository/format.js';
+import { loadIndex } from '../repository/index-sync.js';
 import type { LocatedBlob } from '../repository/master-index.js';
 import type { Repository } from '../repository/repository.js';
 import { findSnapshot } from './find-snapshot.js';
-import { loadIndex } from './index-sync.js';
 
 export interface RestoreOptions {
   snapshot: string;

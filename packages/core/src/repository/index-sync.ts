@@ -1,7 +1,7 @@
 import type { RepoCache } from '../cache/repo-cache.js';
-import { FORMAT_VERSION, type IndexFile, keys, prefixes } from '../repository/format.js';
-import { readPackHeader } from '../repository/pack.js';
-import { cachedGet, type Repository } from '../repository/repository.js';
+import { FORMAT_VERSION, type IndexFile, keys, prefixes } from './format.js';
+import { readPackHeader } from './pack.js';
+import { cachedGet, type Repository } from './repository.js';
 
 /**
  * Loads every index file into the repository's master index. Index files are immutable,

@@ -1,0 +1,353 @@
+import { type BigIntStats, createReadStream, promises as fs } from 'node:fs';
+import path from 'node:path';
+import pLimit from 'p-limit';
+import { FileCache, type FileFingerprint } from '../cache/file-cache.js';
+import type { RepoCache } from '../cache/repo-cache.js';
+import { ChunkPool } from '../chunk/chunk-pool.js';
+import { FastCdcChunker } from '../chunk/fastcdc.js';
+import { errorMessage } from '../errors/index.js';
+import {
+  FORMAT_VERSION,
+  keys,
+  type Snapshot,
+  type SnapshotSummary,
+  type Tree,
+  type TreeNode,
+} from '../repository/format.js';
+import { saveIndex } from '../repository/index-sync.js';
+import { PackWriter } from '../repository/pack.js';
+import type { Repository } from '../repository/repository.js';
+import { Excluder } from '../scan/excludes.js';
+import { isFileReadError, readSmallFile } from './read-file.js';
+import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
+
+/** Files up to this size are read in one call; larger ones are streamed. */
+const WHOLE_READ_LIMIT = 1024 * 1024;
+const STREAM_BUFFER = 1024 * 1024;
+/** Chunks of one file in flight in the main thread. */
+const CHUNKS_IN_FLIGHT = 4;
+/** Chunks a worker may hand over before the main thread has packed them (bounds memory). */
+const WORKER_CREDITS = 8;
+
+/**
+ * Walks the chosen paths and stores them: files (through the chunk workers when large),
+ * trees, then the index and the snapshot. One instance per push.
+ */
+export class Archiver {
+  private readonly excluder: Excluder;
+  private readonly packer: PackWriter;
+  private readonly treePacker: PackWriter;
+  private readonly fileLimit: ReturnType<typeof pLimit>;
+  private fileCache!: FileCache;
+  private pool: ChunkPool | undefined;
+  private readonly warnings: PushWarning[] = [];
+  private readonly progress: PushProgress = {
+    filesDone: 0,
+    bytesDone: 0,
+    filesTotal: 0,
+    bytesTotal: 0,
+    scanDone: false,
+    bytesUploaded: 0,
+  };
+  private readonly summary: SnapshotSummary = {
+    files: 0,
+    dirs: 0,
+    bytes: 0,
+    newBytes: 0,
+    newBlobs: 0,
+    packsWritten: 0,
+    bytesUploaded: 0,
+    skipped: 0,
+    special: 0,
+  };
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly cache: RepoCache,
+    private readonly options: PushOptions,
+    private readonly events: PushEvents,
+  ) {
+    this.excluder = new Excluder(options.excludes ?? []);
+    this.fileLimit = pLimit(options.fileConcurrency ?? 8);
+    const onPackUploaded = (pack: { size: number }) => {
+      this.progress.bytesUploaded += pack.size;
+      this.report();
+    };
+    this.packer = new PackWriter(repo, options.uploadConcurrency ?? repo.backend.writeConcurrency ?? 2, {
+      onPackUploaded,
+    });
+    // Trees go to packs of their own (as restic does): restore and check then fetch all of
+    // a snapshot's trees with a few GETs instead of one ranged GET per folder.
+    this.treePacker = new PackWriter(repo, 1, { onPackUploaded });
+  }
+
+  async run(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
+    if (!ChunkPool.available()) return this.archive(roots);
+    this.pool = new ChunkPool({
+      seed: this.repo.master.chunkerSeed,
+      idKey: this.repo.master.id,
+      params: this.repo.config.chunker,
+      credits: WORKER_CREDITS,
+    });
+    try {
+      return await this.archive(roots);
+    } finally {
+      await this.pool.close();
+    }
+  }
+
+  private async archive(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
+    this.fileCache = await FileCache.load(this.cache.file('files.json'));
+    const scan =
+      (this.options.scanTotals ?? this.events.onProgress !== undefined)
+        ? this.scanTotals(roots)
+        : Promise.resolve();
+    const rootTree = await this.archiveSelection('/', roots);
+    await scan;
+    // One after the other: after an explicit deny on the data pack, no tree pack follows.
+    await this.packer.flush();
+    await this.treePacker.flush();
+    const written = [...this.packer.written, ...this.treePacker.written];
+    await saveIndex(this.repo, this.cache, written);
+    this.summary.packsWritten = written.length;
+    this.summary.bytesUploaded = this.packer.bytesUploaded + this.treePacker.bytesUploaded;
+    this.lastReport = 0;
+    this.report();
+    const snapshot: Snapshot = {
+      version: FORMAT_VERSION,
+      time: new Date().toISOString(),
+      host: this.options.host,
+      paths: roots,
+      tags: this.options.tags ?? [],
+      tree: rootTree,
+      summary: this.summary,
+    };
+    const { id: snapshotId, sealed } = await this.repo.saveJson('snapshots/', snapshot);
+    await this.cache.write(keys.snapshot(snapshotId), sealed);
+    await this.fileCache.save(roots);
+    return { snapshotId, snapshot, warnings: this.warnings };
+  }
+
+  private lastReport = 0;
+
+  /** At most ten progress events a second: per-file events cost more than small files. */
+  private report(currentPath?: string): void {
+    if (!this.events.onProgress) return;
+    const now = Date.now();
+    if (now - this.lastReport < 100) return;
+    this.lastReport = now;
+    if (currentPath) this.progress.currentPath = currentPath;
+    this.events.onProgress({ ...this.progress });
+  }
+
+  private warn(file: string, error: unknown): void {
+    const warning = { path: file, message: errorMessage(error) };
+    this.warnings.push(warning);
+    this.summary.skipped++;
+    this.events.onWarning?.(warning);
+  }
+
+  /** Counts files and bytes ahead of the archiver, for the progress bar's ETA. */
+  private async scanTotals(roots: string[]): Promise<void> {
+    const walk = async (p: string): Promise<void> => {
+      if (this.excluder.excludes(p)) return;
+      let stat: import('node:fs').Stats;
+      try {
+        stat = await fs.lstat(p);
+      } catch {
+        return;
+      }
+      if (stat.isFile()) {
+        this.progress.filesTotal++;
+        this.progress.bytesTotal += stat.size;
+      } else if (stat.isDirectory()) {
+        let names: string[] = [];
+        try {
+          names = await fs.readdir(p);
+        } catch {
+          return;
+        }
+        for (const name of names) await walk(path.join(p, name));
+      }
+    };
+    for (const root of roots) await walk(root);
+    this.progress.scanDone = true;
+  }
+
+  /**
+   * The tree of `dir` holding only the chosen `roots` below it: folders between '/' and a
+   * root are stored with their own metadata but only the entries leading to roots.
+   */
+  private async archiveSelection(dir: string, roots: string[]): Promise<string> {
+    const children = new Map<string, string[]>();
+    for (const root of roots) {
+      const rest = path.relative(dir, root);
+      const [first] = rest.split(path.sep);
+      if (!first) continue;
+      const list = children.get(first) ?? [];
+      list.push(root);
+      children.set(first, list);
+    }
+    const nodes: TreeNode[] = [];
+    for (const [name, under] of [...children].sort(([a], [b]) => compareNames(a, b))) {
+      const child = path.join(dir, name);
+      if (under.includes(child)) {
+        const node = await this.archiveEntry(child, name, true);
+        if (node) nodes.push(node);
+      } else {
+        const stat = await fs.lstat(child, { bigint: true });
+        const subtree = await this.archiveSelection(child, under);
+        nodes.push({ ...metadata(name, 'dir', stat), subtree });
+      }
+    }
+    return this.storeTree({ nodes });
+  }
+
+  private async archiveDir(dir: string): Promise<string> {
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch (error) {
+      this.warn(dir, error);
+      names = [];
+    }
+    names.sort(compareNames);
+    const nodes = await Promise.all(
+      names.map((name) => this.archiveEntry(path.join(dir, name), name, false)),
+    );
+    return this.storeTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) });
+  }
+
+  private async archiveEntry(file: string, name: string, isRoot: boolean): Promise<TreeNode | undefined> {
+    if (!isRoot && this.excluder.excludes(file)) return undefined;
+    let stat: BigIntStats;
+    try {
+      stat = await fs.lstat(file, { bigint: true });
+    } catch (error) {
+      this.warn(file, error);
+      return undefined;
+    }
+    if (stat.isDirectory()) {
+      this.summary.dirs++;
+      const subtree = await this.archiveDir(file);
+      return { ...metadata(name, 'dir', stat), subtree };
+    }
+    if (stat.isSymbolicLink()) {
+      try {
+        const target = await fs.readlink(file);
+        return { ...metadata(name, 'symlink', stat), target };
+      } catch (error) {
+        this.warn(file, error);
+        return undefined;
+      }
+    }
+    if (stat.isFile()) {
+      return this.fileLimit(() => this.archiveFile(file, name, stat));
+    }
+    // Sockets, FIFOs and devices hold no data to back up: skipped without a warning (as
+    // restic), so a home folder holding a socket does not make every push "partial".
+    this.summary.special++;
+    return undefined;
+  }
+
+  private async archiveFile(file: string, name: string, stat: BigIntStats): Promise<TreeNode | undefined> {
+    const fingerprint: FileFingerprint = {
+      size: Number(stat.size),
+      mtimeNs: stat.mtimeNs.toString(),
+      ctimeNs: stat.ctimeNs.toString(),
+      ino: stat.ino.toString(),
+    };
+    let chunks = this.fileCache.lookup(file, fingerprint);
+    let size = fingerprint.size;
+    if (!chunks?.every((id) => this.packer.knows(id))) {
+      try {
+        ({ chunks, size } =
+          this.pool && fingerprint.size > WHOLE_READ_LIMIT
+            ? await this.readInWorker(this.pool, file)
+            : await this.readAndStore(file, fingerprint.size));
+      } catch (error) {
+        // A file we cannot read is skipped (exit code 3); anything else — storage,
+        // quarantine, a bug — stops the push.
+        if (!isFileReadError(error)) throw error;
+        this.warn(file, error);
+        return undefined;
+      }
+    } else {
+      this.progress.bytesDone += size;
+    }
+    this.fileCache.record(file, fingerprint, chunks);
+    this.summary.files++;
+    this.summary.bytes += size;
+    this.progress.filesDone++;
+    this.report(file);
+    return { ...metadata(name, 'file', stat), size, chunks };
+  }
+
+  private async readInWorker(pool: ChunkPool, file: string): Promise<{ chunks: string[]; size: number }> {
+    const ids: string[] = [];
+    const { size } = await pool.chunkFile(file, async (chunk) => {
+      ids[chunk.index] = chunk.id;
+      // Encrypt only what the repository lacks: an edited file re-read is mostly known.
+      const added = await this.packer.add(chunk.id, 'data', chunk.data);
+      if (added > 0) {
+        this.summary.newBytes += added;
+        this.summary.newBlobs++;
+      }
+      this.progress.bytesDone += chunk.data.length;
+    });
+    return { chunks: ids, size };
+  }
+
+  private async readAndStore(
+    file: string,
+    expectedSize: number,
+  ): Promise<{ chunks: string[]; size: number }> {
+    const chunker = new FastCdcChunker(this.repo.master.chunkerSeed, this.repo.config.chunker);
+    const ids: Promise<string>[] = [];
+    let size = 0;
+    const store = async (chunk: Buffer): Promise<string> => {
+      const id = await this.repo.blobId(chunk);
+      const added = await this.packer.add(id, 'data', chunk);
+      if (added > 0) {
+        this.summary.newBytes += added;
+        this.summary.newBlobs++;
+      }
+      this.progress.bytesDone += chunk.length;
+      return id;
+    };
+    const take = async (chunk: Buffer) => {
+      size += chunk.length;
+      ids.push(store(chunk));
+      // Keep a few chunks in flight; wait for the oldest beyond that (bounded memory).
+      if (ids.length > CHUNKS_IN_FLIGHT) await ids[ids.length - 1 - CHUNKS_IN_FLIGHT];
+    };
+    if (expectedSize <= WHOLE_READ_LIMIT) {
+      const data = await readSmallFile(file, expectedSize);
+      for (const chunk of chunker.push(data)) await take(chunk);
+    } else {
+      const stream = createReadStream(file, { highWaterMark: STREAM_BUFFER });
+      for await (const data of stream) {
+        for (const chunk of chunker.push(data as Buffer)) await take(chunk);
+      }
+    }
+    const last = chunker.finish();
+    if (last) await take(last);
+    return { chunks: await Promise.all(ids), size };
+  }
+
+  private async storeTree(tree: Tree): Promise<string> {
+    const bytes = Buffer.from(JSON.stringify(tree));
+    const id = await this.repo.blobId(bytes);
+    await this.treePacker.add(id, 'tree', bytes);
+    return id;
+  }
+}
+
+function metadata(name: string, type: TreeNode['type'], stat: BigIntStats): TreeNode {
+  return { name, type, mode: Number(stat.mode & 0o7777n), mtimeNs: stat.mtimeNs.toString() };
+}
+
+/** Byte order of UTF-8 names: stable across locales and platforms. */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}

@@ -1,0 +1,47 @@
+import type { Snapshot } from '../repository/format.js';
+
+export interface PushOptions {
+  paths: string[];
+  excludes?: string[];
+  host: string;
+  tags?: string[];
+  /** Files read at once (default 8: small files are bound by system-call latency). */
+  fileConcurrency?: number;
+  /**
+   * Count files and bytes ahead of the archiver, so progress can show totals and an ETA
+   * (default: when there is an `onProgress` listener). It costs one more lstat per file.
+   */
+  scanTotals?: boolean;
+  /** Pack uploads in flight (default 4). */
+  uploadConcurrency?: number;
+}
+
+export interface PushProgress {
+  filesDone: number;
+  bytesDone: number;
+  /** Totals grow while the scanner runs; `scanDone` says when they are final. */
+  filesTotal: number;
+  bytesTotal: number;
+  scanDone: boolean;
+  bytesUploaded: number;
+  currentPath?: string;
+}
+
+export interface PushEvents {
+  onProgress?(progress: PushProgress): void;
+  onWarning?(warning: PushWarning): void;
+  onRecovered?(info: { packs: number; blobs: number }): void;
+}
+
+export interface PushWarning {
+  path: string;
+  message: string;
+}
+
+export interface PushResult {
+  snapshotId: string;
+  snapshot: Snapshot;
+  warnings: PushWarning[];
+  recoveredPacks: number;
+  durationMs: number;
+}
