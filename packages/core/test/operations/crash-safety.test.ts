@@ -75,15 +75,22 @@ describe('a push that dies part-way', () => {
 });
 
 describe('check --read-data', () => {
-  it('finds a pack whose bytes were altered, and structure-only check does not read data', async () => {
+  /** A pushed repository in memory, and the key of its largest pack (a data pack). */
+  async function pushedRepository(): Promise<{ memory: MemoryBackend; packKey: string }> {
     const memory = new MemoryBackend();
     const repo = await Repository.init(memory, 'pw', { host: 't', ...FAST });
     await push(repo, new RepoCache(await tmp('cache'), repo.config.id), {
       paths: [await sourceTree()],
       host: 't',
     });
-    const [packKey] = [...memory.objects.keys()].filter((k) => k.startsWith('data/'));
-    const pack = memory.objects.get(packKey!)!;
+    const packs = [...memory.objects].filter(([k]) => k.startsWith('data/'));
+    const [packKey] = packs.reduce((a, b) => (b[1].length > a[1].length ? b : a));
+    return { memory, packKey };
+  }
+
+  it('finds a pack whose bytes were altered, and structure-only check does not read data', async () => {
+    const { memory, packKey } = await pushedRepository();
+    const pack = memory.objects.get(packKey)!;
     pack[Math.floor(pack.length / 2)]! ^= 0xff;
 
     const structural = await check(await Repository.open(memory, 'pw'));
@@ -91,19 +98,13 @@ describe('check --read-data', () => {
     const deep = await check(await Repository.open(memory, 'pw'), undefined, { readData: true });
     expect(deep.ok).toBe(false);
     expect(deep.problems).toEqual([
-      { kind: 'damaged-pack', message: expect.stringContaining(packKey!.split('/').at(-1)!) },
+      { kind: 'damaged-pack', message: expect.stringContaining(packKey.split('/').at(-1)!) },
     ]);
   });
 
   it('finds an index that lists a pack that is gone', async () => {
-    const memory = new MemoryBackend();
-    const repo = await Repository.init(memory, 'pw', { host: 't', ...FAST });
-    await push(repo, new RepoCache(await tmp('cache'), repo.config.id), {
-      paths: [await sourceTree()],
-      host: 't',
-    });
-    const [packKey] = [...memory.objects.keys()].filter((k) => k.startsWith('data/'));
-    memory.objects.delete(packKey!);
+    const { memory, packKey } = await pushedRepository();
+    memory.objects.delete(packKey);
     const result = await check(await Repository.open(memory, 'pw'));
     expect(result.problems.map((p) => p.kind)).toContain('missing-pack');
   });
