@@ -2,9 +2,10 @@
 // 127.0.0.1 made with openssl at bench time) behind the counting proxy. Every process
 // started here is stopped by its PID.
 import { execFileSync, fork, spawn } from 'node:child_process';
-import { promises as fs, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { duFiles } from './data.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
@@ -95,26 +96,10 @@ export async function startS3({ dir, buckets, key, cert, upstreamTls = true }) {
 
   /** Objects and their bytes in a bucket, from s3rver's data folder (no request made). */
   const countObjects = async (bucket) => {
-    let objects = 0;
-    let bytes = 0;
-    const walk = async (d) => {
-      let entries;
-      try {
-        entries = await fs.readdir(d, { withFileTypes: true });
-      } catch {
-        return;
-      }
-      for (const e of entries) {
-        const p = path.join(d, e.name);
-        if (e.isDirectory()) await walk(p);
-        else if (e.name.endsWith('._S3rver_object')) {
-          objects++;
-          bytes += (await fs.stat(p)).size;
-        }
-      }
-    };
-    await walk(path.join(dataDir, bucket));
-    return { objects, bytes };
+    const { files, bytes } = await duFiles(path.join(dataDir, bucket), (rel) =>
+      rel.endsWith('._S3rver_object'),
+    );
+    return { objects: files, bytes };
   };
 
   const stop = async () => {
