@@ -22,7 +22,9 @@ export class KeychainSecretStore implements SecretStore {
   constructor(private readonly service = KEYCHAIN_SERVICE) {}
 
   private load(): Promise<Keytar> {
-    this.keytar ??= import('keytar').then(
+    // A specifier in a variable: keytar is optional, and the build must not need its types.
+    const keytarModule = 'keytar';
+    this.keytar ??= import(keytarModule).then(
       (m) => ((m as { default?: Keytar }).default ?? m) as Keytar,
       (error: unknown) => {
         throw new BackupctlError(
