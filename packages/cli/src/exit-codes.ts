@@ -28,6 +28,10 @@ export const ExitCodes = {
   bucketMissing: 24,
   /** `check` found damage. */
   damaged: 25,
+  /** restore: some entries could not be restored (damaged data, refused names); the rest was. */
+  restorePartial: 26,
+  /** restore: files already in the target differ from the snapshot and were left in place. */
+  restoreConflicts: 27,
   /** Interrupted (SIGINT). */
   interrupted: 130,
 } as const;
