@@ -18,6 +18,7 @@ import { saveIndex } from '../repository/index-sync.js';
 import { PackWriter } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { Excluder } from '../scan/excludes.js';
+import { entryMetadata, entryName, joinPath, targetFields } from './entry-metadata.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
 import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
 
@@ -203,28 +204,37 @@ export class Archiver {
     return this.storeTree({ nodes });
   }
 
-  private async archiveDir(dir: string): Promise<string> {
-    let names: string[];
+  private async archiveDir(dir: string | Buffer): Promise<string> {
+    let raw: Buffer[];
     try {
-      names = await fs.readdir(dir);
+      // Names as bytes: a name that is not valid UTF-8 is kept, not lost.
+      raw = await fs.readdir(dir, { encoding: 'buffer' });
     } catch (error) {
-      this.warn(dir, error);
-      names = [];
+      this.warn(dir.toString(), error);
+      raw = [];
     }
-    names.sort(compareNames);
+    raw.sort(Buffer.compare);
     const nodes = await Promise.all(
-      names.map((name) => this.archiveEntry(path.join(dir, name), name, false)),
+      raw.map((bytes) => {
+        const name = entryName(bytes);
+        return this.archiveEntry(joinPath(dir, name), name, false);
+      }),
     );
     return this.storeTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) });
   }
 
-  private async archiveEntry(file: string, name: string, isRoot: boolean): Promise<TreeNode | undefined> {
-    if (!isRoot && this.excluder.excludes(file)) return undefined;
+  private async archiveEntry(
+    file: string | Buffer,
+    name: string | Buffer,
+    isRoot: boolean,
+  ): Promise<TreeNode | undefined> {
+    const shown = file.toString();
+    if (!isRoot && this.excluder.excludes(shown)) return undefined;
     let stat: BigIntStats;
     try {
       stat = await fs.lstat(file, { bigint: true });
     } catch (error) {
-      this.warn(file, error);
+      this.warn(shown, error);
       return undefined;
     }
     if (stat.isDirectory()) {
@@ -234,10 +244,10 @@ export class Archiver {
     }
     if (stat.isSymbolicLink()) {
       try {
-        const target = await fs.readlink(file);
-        return { ...metadata(name, 'symlink', stat), target };
+        const target = await fs.readlink(file, { encoding: 'buffer' });
+        return { ...metadata(name, 'symlink', stat), ...targetFields(target) };
       } catch (error) {
-        this.warn(file, error);
+        this.warn(shown, error);
         return undefined;
       }
     }
@@ -250,7 +260,14 @@ export class Archiver {
     return undefined;
   }
 
-  private async archiveFile(file: string, name: string, stat: BigIntStats): Promise<TreeNode | undefined> {
+  private async archiveFile(
+    source: string | Buffer,
+    name: string | Buffer,
+    stat: BigIntStats,
+  ): Promise<TreeNode | undefined> {
+    // The file cache, warnings and progress know paths as text (a lossy copy for a name
+    // that is not UTF-8: a cache entry is still checked against size, times and inode).
+    const file = source.toString();
     const fingerprint: FileFingerprint = {
       size: Number(stat.size),
       mtimeNs: stat.mtimeNs.toString(),
@@ -262,9 +279,9 @@ export class Archiver {
     if (!chunks?.every((id) => this.packer.knows(id))) {
       try {
         ({ chunks, size } =
-          this.pool && fingerprint.size > WHOLE_READ_LIMIT
-            ? await this.readInWorker(this.pool, file)
-            : await this.readAndStore(file, fingerprint.size));
+          this.pool && fingerprint.size > WHOLE_READ_LIMIT && typeof source === 'string'
+            ? await this.readInWorker(this.pool, source)
+            : await this.readAndStore(source, fingerprint.size));
       } catch (error) {
         // A file we cannot read is skipped (exit code 3); anything else — storage,
         // quarantine, a bug — stops the push.
@@ -299,7 +316,7 @@ export class Archiver {
   }
 
   private async readAndStore(
-    file: string,
+    file: string | Buffer,
     expectedSize: number,
   ): Promise<{ chunks: string[]; size: number }> {
     const chunker = new FastCdcChunker(this.repo.master.chunkerSeed, this.repo.config.chunker);
@@ -343,8 +360,8 @@ export class Archiver {
   }
 }
 
-function metadata(name: string, type: TreeNode['type'], stat: BigIntStats): TreeNode {
-  return { name, type, mode: Number(stat.mode & 0o7777n), mtimeNs: stat.mtimeNs.toString() };
+function metadata(name: string | Buffer, type: TreeNode['type'], stat: BigIntStats): TreeNode {
+  return entryMetadata(name, type, stat);
 }
 
 /** Byte order of UTF-8 names: stable across locales and platforms. */

@@ -14,6 +14,7 @@ import {
   applyMetaToHandle,
   createExclusive,
   ensureWritable,
+  type FsPath,
   lstatOrUndefined,
   microseconds,
   openNoFollow,
@@ -80,7 +81,7 @@ export interface RestoreResult {
 
 interface FileJob {
   entry: PlannedEntry;
-  tmp: string;
+  tmp: FsPath;
   remaining: number;
   failed?: string;
 }
@@ -116,30 +117,40 @@ export async function restore(
   const plan = await planRestore(repo, snapshot.tree, target, options.include);
   const failed: RestoreProblem[] = [...plan.refused];
   const conflicts: RestoreProblem[] = [];
-  /** Folders we could not make ours: nothing is written below them. */
+  /** Folders we could not make ours (by backed-up path): nothing is written below them. */
   const blocked: string[] = [];
-  const isBlocked = (dest: string) => blocked.some((b) => dest.startsWith(`${b}${path.sep}`));
+  const isBlocked = (abs: string) => blocked.some((b) => abs.startsWith(`${b}/`));
   const fail = (entry: PlannedEntry, reason: string) => failed.push({ path: entry.abs, reason });
   const conflict = (entry: PlannedEntry, reason: string) => conflicts.push({ path: entry.abs, reason });
 
   // Folders, parents first: each one is lstat-checked, or created by us.
   const dirsDone: PlannedEntry[] = [];
   for (const dir of plan.dirs) {
-    if (isBlocked(dir.dest)) continue;
+    if (isBlocked(dir.abs)) continue;
     try {
       const outcome = await ensureDir(dir.dest, overwrite);
       if (outcome === 'ok') dirsDone.push(dir);
       else {
-        blocked.push(dir.dest);
+        blocked.push(dir.abs);
         conflict(dir, outcome);
       }
     } catch (error) {
-      blocked.push(dir.dest);
+      blocked.push(dir.abs);
       fail(dir, errorMessage(error));
     }
   }
 
-  const files = plan.files.filter((f) => !isBlocked(f.dest));
+  const files = plan.files.filter((f) => !isBlocked(f.abs));
+  // Hard links: the first entry of each link group is restored; the others link to it.
+  const primaries = new Map<string, PlannedEntry>();
+  const secondaries: PlannedEntry[] = [];
+  for (const f of files) {
+    const key = f.node.hardlink;
+    if (key === undefined) continue;
+    if (primaries.has(key)) secondaries.push(f);
+    else primaries.set(key, f);
+  }
+  const secondarySet = new Set(secondaries);
   const progress: RestoreProgress = {
     filesDone: 0,
     filesTotal: files.length,
@@ -153,38 +164,40 @@ export async function restore(
   const fsLimit = pLimit(16);
   const jobs: FileJob[] = [];
   await Promise.all(
-    files.map((entry) =>
-      fsLimit(async () => {
-        try {
-          const decision = await decide(repo, entry, overwrite);
-          if (decision === 'write') {
-            const job: FileJob = {
-              entry,
-              tmp: tmpNameFor(entry.dest),
-              remaining: entry.node.chunks?.length ?? 0,
-            };
-            await removeStale(job.tmp);
-            await createExclusive(job.tmp, entry.node.size ?? 0);
-            jobs.push(job);
-            return;
-          }
-          progress.filesDone++;
-          progress.bytesDone += entry.node.size ?? 0;
-          if (decision === 'unchanged') unchanged++;
-          else if (decision === 'metadata') {
-            unchanged++;
-            const handle = await openNoFollow(entry.dest, constants.O_RDONLY);
-            try {
-              await applyMetaToHandle(handle, entry.node);
-            } finally {
-              await handle.close();
+    files
+      .filter((entry) => !secondarySet.has(entry))
+      .map((entry) =>
+        fsLimit(async () => {
+          try {
+            const decision = await decide(repo, entry, overwrite);
+            if (decision === 'write') {
+              const job: FileJob = {
+                entry,
+                tmp: tmpNameFor(entry.dest),
+                remaining: entry.node.chunks?.length ?? 0,
+              };
+              await removeStale(job.tmp);
+              await createExclusive(job.tmp, entry.node.size ?? 0);
+              jobs.push(job);
+              return;
             }
-          } else conflict(entry, decision.conflict);
-        } catch (error) {
-          fail(entry, errorMessage(error));
-        }
-      }),
-    ),
+            progress.filesDone++;
+            progress.bytesDone += entry.node.size ?? 0;
+            if (decision === 'unchanged') unchanged++;
+            else if (decision === 'metadata') {
+              unchanged++;
+              const handle = await openNoFollow(entry.dest, constants.O_RDONLY);
+              try {
+                await applyMetaToHandle(handle, entry.node);
+              } finally {
+                await handle.close();
+              }
+            } else conflict(entry, decision.conflict);
+          } catch (error) {
+            fail(entry, errorMessage(error));
+          }
+        }),
+      ),
   );
 
   const finish = async (job: FileJob): Promise<void> => {
@@ -310,9 +323,27 @@ export async function restore(
     ),
   );
 
+  const failedPaths = new Set(failed.map((f) => f.path));
+  const conflictPaths = new Set(conflicts.map((c) => c.path));
+  for (const entry of secondaries) {
+    const primary = primaries.get(entry.node.hardlink!)!;
+    if (failedPaths.has(primary.abs) || conflictPaths.has(primary.abs)) {
+      fail(entry, `it is a hard link of ${primary.abs}, which was not restored`);
+      continue;
+    }
+    try {
+      const outcome = await restoreHardLink(entry, primary, overwrite);
+      progress.filesDone++;
+      if (outcome === 'unchanged') unchanged++;
+      else if (outcome !== 'ok') conflict(entry, outcome);
+    } catch (error) {
+      fail(entry, errorMessage(error));
+    }
+  }
+
   let symlinks = 0;
   for (const link of plan.links) {
-    if (isBlocked(link.dest)) continue;
+    if (isBlocked(link.abs)) continue;
     try {
       const outcome = await restoreSymlink(link, overwrite);
       if (outcome === 'ok') symlinks++;
@@ -322,7 +353,7 @@ export async function restore(
     }
   }
   // Deepest folders first: a child's metadata is set before its parent's mtime and mode.
-  for (const dir of [...dirsDone].sort((a, b) => b.dest.length - a.dest.length)) {
+  for (const dir of [...dirsDone].sort((a, b) => b.abs.length - a.abs.length)) {
     try {
       await applyDirMeta(dir.dest, dir.node);
     } catch (error) {
@@ -354,7 +385,7 @@ function isDamage(error: unknown): boolean {
 }
 
 /** Makes `dest` a real folder of ours; returns 'ok' or why it was left alone. */
-async function ensureDir(dest: string, overwrite: OverwritePolicy): Promise<string> {
+async function ensureDir(dest: FsPath, overwrite: OverwritePolicy): Promise<string> {
   let st = await lstatOrUndefined(dest);
   if (st && !st.isDirectory()) {
     if (overwrite === 'never') {
@@ -431,10 +462,35 @@ async function compareContents(
   return extra.bytesRead > 0 ? `longer than ${offset} bytes` : undefined;
 }
 
+/** Links `entry` to the restored `primary`, under a temporary name renamed into place. */
+async function restoreHardLink(
+  entry: PlannedEntry,
+  primary: PlannedEntry,
+  overwrite: OverwritePolicy,
+): Promise<string> {
+  const first = await lstatOrUndefined(primary.dest);
+  if (!first?.isFile()) throw new Error(`${primary.abs} is not there to link to`);
+  const st = await lstatOrUndefined(entry.dest);
+  if (st && st.ino === first.ino && st.dev === first.dev) return 'unchanged';
+  if (st?.isDirectory()) return 'a folder is where the snapshot has a file';
+  if (st && overwrite === 'never') {
+    return 'a different file is already there (--overwrite if-changed or always replaces it)';
+  }
+  const tmp = tmpNameFor(entry.dest);
+  await removeStale(tmp);
+  // link() does not follow a symlink given as its source; the source is a file we restored.
+  await fs.link(primary.dest, tmp);
+  await fs.rename(tmp, entry.dest);
+  return 'ok';
+}
+
 async function restoreSymlink(link: PlannedEntry, overwrite: OverwritePolicy): Promise<string> {
-  const target = link.node.target ?? '';
+  const target =
+    link.node.targetBytes === undefined
+      ? Buffer.from(link.node.target ?? '')
+      : Buffer.from(link.node.targetBytes, 'base64');
   const st = await lstatOrUndefined(link.dest);
-  if (st?.isSymbolicLink() && (await fs.readlink(link.dest)) === target) {
+  if (st?.isSymbolicLink() && (await fs.readlink(link.dest, { encoding: 'buffer' })).equals(target)) {
     await applyLinkMeta(link.dest, link.node);
     return 'ok';
   }

@@ -47,6 +47,19 @@ export interface TreeNode {
   subtree?: string;
   /** Symlinks: the target, verbatim. */
   target?: string;
+  /**
+   * Optional fields (added without a format bump; older trees lack them, older readers
+   * ignore them). `nameBytes` / `targetBytes`: base64 of the raw bytes when the name or
+   * the link target is not valid UTF-8 (`name` / `target` then hold a lossy copy for
+   * display); restore uses the bytes.
+   */
+  nameBytes?: string;
+  targetBytes?: string;
+  /** Owner ids (restored when restore runs as root). */
+  uid?: number;
+  gid?: number;
+  /** Files with several hard links: `<device>:<inode>`, the same for each link in a snapshot. */
+  hardlink?: string;
 }
 
 /** A tree blob: one directory's entries, sorted by name. */

@@ -6,8 +6,8 @@ import type { Repository } from '../repository/repository.js';
 export interface PlannedEntry {
   /** The backed-up absolute path (for messages and --include). */
   abs: string;
-  /** Where it goes: under the target. */
-  dest: string;
+  /** Where it goes: under the target (bytes when a name on the way is not UTF-8). */
+  dest: string | Buffer;
   node: TreeNode;
 }
 
@@ -29,6 +29,15 @@ export function unsafeName(name: unknown): string | undefined {
   return undefined;
 }
 
+function unsafeBytes(raw: Buffer): string | undefined {
+  if (raw.length === 0) return 'an empty name';
+  if (raw.includes(0x2f)) return 'a name holding "/"';
+  if (raw.includes(0)) return 'a name holding NUL';
+  const s = raw.toString('latin1');
+  if (s === '.' || s === '..') return `the name ${JSON.stringify(s)}`;
+  return undefined;
+}
+
 /**
  * Walks a snapshot's trees and lists what to restore. Names that could leave the target
  * and second entries of one name in a folder are refused (each named), whatever the
@@ -46,6 +55,7 @@ export async function planRestore(
   const walk = async (
     treeId: string,
     abs: string,
+    destDir: string | Buffer,
     included: boolean,
     out: PlannedEntry[],
   ): Promise<boolean> => {
@@ -54,7 +64,8 @@ export async function planRestore(
     let any = false;
     for (const node of tree.nodes) {
       const childAbs = abs === '/' ? `/${node.name}` : `${abs}/${node.name}`;
-      const bad = unsafeName(node.name);
+      const raw = node.nameBytes === undefined ? undefined : Buffer.from(node.nameBytes, 'base64');
+      const bad = unsafeName(node.name) ?? (raw ? unsafeBytes(raw) : undefined);
       if (bad) {
         plan.refused.push({
           path: `${abs === '/' ? '' : abs}/${JSON.stringify(node.name)}`,
@@ -70,11 +81,16 @@ export async function planRestore(
         continue;
       }
       seen.add(node.name);
-      const entry = { abs: childAbs, dest: path.join(target, childAbs), node };
+      const name = raw ?? node.name;
+      const dest =
+        typeof destDir === 'string' && typeof name === 'string'
+          ? path.join(destDir, name)
+          : Buffer.concat([Buffer.from(destDir), Buffer.from(path.sep), Buffer.from(name)]);
+      const entry = { abs: childAbs, dest, node };
       const inc = included || wanted(childAbs);
       if (node.type === 'dir') {
         const below: PlannedEntry[] = [];
-        const some = node.subtree ? await walk(node.subtree, childAbs, inc, below) : false;
+        const some = node.subtree ? await walk(node.subtree, childAbs, dest, inc, below) : false;
         if (some || inc) {
           out.push(entry, ...below);
           any = true;
@@ -87,7 +103,7 @@ export async function planRestore(
     return any;
   };
   const entries: PlannedEntry[] = [];
-  await walk(rootTree, '/', false, entries);
+  await walk(rootTree, '/', target, false, entries);
   for (const e of entries) {
     if (e.node.type === 'dir') plan.dirs.push(e);
     else if (e.node.type === 'file') plan.files.push(e);

@@ -20,7 +20,9 @@ const IS_ROOT = process.platform !== 'win32' && process.getuid?.() === 0;
 
 export const TMP_SUFFIX = '.backupctl-restore';
 
-export async function lstatOrUndefined(p: string): Promise<BigIntStats | undefined> {
+export type FsPath = string | Buffer;
+
+export async function lstatOrUndefined(p: FsPath): Promise<BigIntStats | undefined> {
   try {
     return await fs.lstat(p, { bigint: true });
   } catch (error) {
@@ -33,21 +35,24 @@ export async function lstatOrUndefined(p: string): Promise<BigIntStats | undefin
  * The temporary name a file or symlink is written under before it is renamed to `dest`:
  * fixed per name, so a re-run after a kill finds and replaces what the killed run left.
  */
-export function tmpNameFor(dest: string): string {
-  const base = path.basename(dest);
+export function tmpNameFor(dest: FsPath): FsPath {
+  const bytes = Buffer.from(dest);
+  const cut = bytes.lastIndexOf(path.sep) + 1;
+  const base = bytes.subarray(cut);
   const short =
-    Buffer.byteLength(base) <= 200 ? base : createHash('sha256').update(base).digest('hex').slice(0, 16);
-  return path.join(path.dirname(dest), `.${short}${TMP_SUFFIX}`);
+    base.length <= 200 ? base : Buffer.from(createHash('sha256').update(base).digest('hex').slice(0, 16));
+  const tmp = Buffer.concat([bytes.subarray(0, cut), Buffer.from('.'), short, Buffer.from(TMP_SUFFIX)]);
+  return typeof dest === 'string' ? tmp.toString() : tmp;
 }
 
 /** Removes a leftover temporary entry (never a folder, never through a link: unlink only). */
-export async function removeStale(p: string): Promise<void> {
+export async function removeStale(p: FsPath): Promise<void> {
   const st = await lstatOrUndefined(p);
   if (st && !st.isDirectory()) await fs.unlink(p);
 }
 
 /** Creates a new, empty file of `size` bytes (a hole) at `p`; fails if anything is there. */
-export async function createExclusive(p: string, size: number): Promise<void> {
+export async function createExclusive(p: FsPath, size: number): Promise<void> {
   const handle = await fs.open(
     p,
     constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW,
@@ -61,7 +66,7 @@ export async function createExclusive(p: string, size: number): Promise<void> {
 }
 
 /** Opens a file we created, never through a symlink. */
-export function openNoFollow(p: string, flags: number): Promise<fs.FileHandle> {
+export function openNoFollow(p: FsPath, flags: number): Promise<fs.FileHandle> {
   return fs.open(p, flags | O_NOFOLLOW);
 }
 
@@ -81,7 +86,7 @@ export async function applyMetaToHandle(handle: fs.FileHandle, meta: Meta): Prom
 }
 
 /** Sets a folder's metadata; the folder is opened with O_DIRECTORY|O_NOFOLLOW first. */
-export async function applyDirMeta(dir: string, meta: Meta): Promise<void> {
+export async function applyDirMeta(dir: FsPath, meta: Meta): Promise<void> {
   if (HAS_NOFOLLOW) {
     const handle = await fs.open(dir, constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     try {
@@ -99,7 +104,7 @@ export async function applyDirMeta(dir: string, meta: Meta): Promise<void> {
 }
 
 /** A symlink's owner and times: lchown/lutimes act on the link itself. */
-export async function applyLinkMeta(link: string, meta: Meta): Promise<void> {
+export async function applyLinkMeta(link: FsPath, meta: Meta): Promise<void> {
   if (IS_ROOT && meta.uid !== undefined && meta.gid !== undefined) await fs.lchown(link, meta.uid, meta.gid);
   const t = utimeArg(meta.mtimeNs);
   await fs.lutimes(link, t as unknown as number, t as unknown as number);
@@ -109,7 +114,7 @@ export async function applyLinkMeta(link: string, meta: Meta): Promise<void> {
  * Makes a folder we are about to write into writable for us (an earlier restore may have
  * left it read-only); its final mode is set again at the end of the restore.
  */
-export async function ensureWritable(dir: string, st: BigIntStats): Promise<void> {
+export async function ensureWritable(dir: FsPath, st: BigIntStats): Promise<void> {
   if (IS_ROOT || process.platform === 'win32') return;
   const mode = Number(st.mode & 0o7777n);
   if ((mode & 0o700) === 0o700 && Number(st.uid) === process.getuid?.()) return;
