@@ -7,6 +7,7 @@ import {
   loadDeviceConfig,
   openSession,
   readEnvironment,
+  type SecretStore,
   type Session,
   withDeviceHealth,
 } from '@backupctl/core';
@@ -36,6 +37,16 @@ export abstract class BaseCommand extends Command {
     await super.init();
   }
 
+  /**
+   * The OS keychain. Tests that run commands in-process where no keychain exists replace
+   * the factory (`BaseCommand.secretStoreFactory`); the binary always uses the keychain.
+   */
+  static secretStoreFactory: () => SecretStore = () => new KeychainSecretStore();
+
+  protected secretStore(): SecretStore {
+    return BaseCommand.secretStoreFactory();
+  }
+
   protected environment(): Environment {
     return readEnvironment();
   }
@@ -48,7 +59,7 @@ export abstract class BaseCommand extends Command {
     return openSession({
       env,
       config: config ?? (await this.deviceConfig(env)),
-      keychain: new KeychainSecretStore(),
+      keychain: this.secretStore(),
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });
@@ -63,7 +74,9 @@ export abstract class BaseCommand extends Command {
     env = this.environment(),
   ): Promise<T> {
     const config = await this.deviceConfig(env);
-    return withDeviceHealth(env, config, async () => work(await this.session(env, config)));
+    return withDeviceHealth(env, config, async () => work(await this.session(env, config)), {
+      keychain: this.secretStore(),
+    });
   }
 
   /** Human output: only when not in --json mode, and on stderr-free stdout. */
