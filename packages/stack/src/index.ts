@@ -32,3 +32,5 @@ export {
   TEMPLATE_VERSION,
 } from './templates/index.js';
 export * from './trail/index.js';
+export * from './init/index.js';
+export * from './recover/recover-device.js';
