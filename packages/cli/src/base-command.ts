@@ -11,6 +11,7 @@ import {
   type Session,
   withDeviceHealth,
 } from '@backupctl/core';
+import { type AdminClients, type AdminCredentialsOptions, adminClients } from '@backupctl/stack';
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { ExitCodes, exitCodeFor } from './exit-codes.js';
 import { promptHidden } from './render/prompt.js';
@@ -45,6 +46,36 @@ export abstract class BaseCommand extends Command {
 
   protected secretStore(): SecretStore {
     return BaseCommand.secretStoreFactory();
+  }
+
+  /**
+   * The owner's admin clients (admin commands only; never for a device call). Tests that run
+   * commands in-process hand in clients whose control plane is mocked.
+   */
+  static adminClientsFactory: (options: AdminCredentialsOptions & { region?: string }) => AdminClients =
+    adminClients;
+
+  /** Waiting on AWS (propagation, alarms); in-process tests pass a virtual clock. */
+  static clock: { sleep: (ms: number) => Promise<void>; now: () => number } = {
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    now: () => Date.now(),
+  };
+
+  /** Admin clients for a region, one set per region. */
+  protected adminClientsFor(profile: string | undefined): (region?: string) => AdminClients {
+    const cache = new Map<string, AdminClients>();
+    return (region?: string) => {
+      const key = region ?? '';
+      let clients = cache.get(key);
+      if (!clients) {
+        clients = BaseCommand.adminClientsFactory({
+          ...(profile ? { profile } : {}),
+          ...(region ? { region } : {}),
+        });
+        cache.set(key, clients);
+      }
+      return clients;
+    };
   }
 
   protected environment(): Environment {

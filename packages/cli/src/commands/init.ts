@@ -7,7 +7,7 @@ import {
   type SecretStore,
   withDeviceHealth,
 } from '@backupctl/core';
-import { type AdminClients, adminClients, initGuardedDevice, NotConfirmedError } from '@backupctl/stack';
+import { initGuardedDevice, NotConfirmedError } from '@backupctl/stack';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { formatGuardEvent, formatInitSummary } from '../render/guard-events.js';
@@ -127,19 +127,8 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
     const device = flags.device ?? defaultDeviceName(env.host);
     const dryRun = flags['dry-run'];
     const store = this.secretStore();
-    const cache = new Map<string, AdminClients>();
-    const clients = (region?: string): AdminClients => {
-      const key = region ?? flags.region ?? '';
-      let c = cache.get(key);
-      if (!c) {
-        c = adminClients({
-          ...(flags.profile ? { profile: flags.profile } : {}),
-          ...((region ?? flags.region) ? { region: region ?? flags.region } : {}),
-        });
-        cache.set(key, c);
-      }
-      return c;
-    };
+    const forRegion = this.adminClientsFor(flags.profile);
+    const clients = (region?: string) => forRegion(region ?? flags.region);
     const common = {
       env,
       clients,
@@ -155,6 +144,8 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
       excludes: flags.exclude,
       store,
       ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
+      sleep: BaseCommand.clock.sleep,
+      now: BaseCommand.clock.now,
       onEvent: (event: Parameters<typeof formatGuardEvent>[0]) => {
         const line = formatGuardEvent(event);
         if (line !== undefined && !this.jsonMode) process.stderr.write(`${line}\n`);

@@ -57,7 +57,6 @@ export async function ensureGuardStack(
     return { status: 'planned', outputs: {} };
   }
   const template = guardTemplate({
-    accountId: options.accountId,
     trailLogGroupName: options.trailLogGroup,
     ...(options.email !== undefined ? { notificationEmail: options.email } : email ? { notificationEmail: email } : {}),
   });
