@@ -36,3 +36,4 @@ export {
 export * from './trail/index.js';
 export * from './init/index.js';
 export * from './recover/recover-device.js';
+export * from './guard/guard-status.js';

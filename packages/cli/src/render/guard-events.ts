@@ -15,14 +15,14 @@ export function formatGuardEvent(event: GuardEvent): string | undefined {
   if (event.type === 'deploy') {
     const p = event.progress;
     if (p.type === 'change-set-created')
-      return `${event.step.padEnd(15)}..  ${p.stackName}: change set (${p.changeSetType}, ${p.changes} change(s))`;
+      return `${event.step.padEnd(16)}..  ${p.stackName}: change set (${p.changeSetType}, ${p.changes} change(s))`;
     if (p.type === 'deleting-failed-stack')
-      return `${event.step.padEnd(15)}~   ${p.stackName} is ${p.status}: deleting it first`;
+      return `${event.step.padEnd(16)}~   ${p.stackName} is ${p.status}: deleting it first`;
     const e = p.event;
     if (e.type === 'AWS::CloudFormation::Stack' && !/COMPLETE|FAILED/.test(e.status)) return undefined;
-    return `${event.step.padEnd(15)}    ${e.logicalId} ${e.status}${e.reason && /FAILED/.test(e.status) ? `: ${e.reason}` : ''}`;
+    return `${event.step.padEnd(16)}    ${e.logicalId} ${e.status}${e.reason && /FAILED/.test(e.status) ? `: ${e.reason}` : ''}`;
   }
-  return `${event.step.padEnd(15)}${MARK[event.type]}  ${event.text}`;
+  return `${event.step.padEnd(16)}${MARK[event.type]}  ${event.text}`;
 }
 
 export function cents(n: number): string {
