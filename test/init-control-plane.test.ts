@@ -53,15 +53,26 @@ describe('init --bucket, control plane', () => {
   function setup(options: Partial<MockAccountOptions> = {}) {
     const iam = new IamState('123456789012');
     account = new MockAccount({ iam, region: 'eu-west-1', buckets: ['b-backups'], ...options });
-    const env = readEnvironment({ BACKUPCTL_CONFIG_DIR: path.join(dir, 'c'), BACKUPCTL_CACHE_DIR: path.join(dir, 'k') });
+    const env = readEnvironment({
+      BACKUPCTL_CONFIG_DIR: path.join(dir, 'c'),
+      BACKUPCTL_CACHE_DIR: path.join(dir, 'k'),
+    });
     return { iam, account, env };
   }
 
-  const mutating = (calls: string[]) => calls.filter((c) => /:(Create|Put|Execute|Delete|Detach|Attach)/.test(c));
+  const mutating = (calls: string[]) =>
+    calls.filter((c) => /:(Create|Put|Execute|Delete|Detach|Attach)/.test(c));
 
   it('no usable trail: exit-30 error naming --create-trail, and nothing changed', async () => {
     const { account: a, env } = setup({ trail: 'none' });
-    const error = await initGuardedDevice({ env, clients: () => a.clients, bucket: 'b-backups', device: 'laptop', store: new MemoryStore(), probe: async () => ok }).catch((e) => e);
+    const error = await initGuardedDevice({
+      env,
+      clients: () => a.clients,
+      bucket: 'b-backups',
+      device: 'laptop',
+      store: new MemoryStore(),
+      probe: async () => ok,
+    }).catch((e) => e);
     expect(error.code).toBe('GUARD_PREREQUISITE_MISSING');
     expect(error.resolution).toContain('backupctl init --create-trail');
     expect(mutating(a.calls)).toEqual([]);
@@ -69,33 +80,79 @@ describe('init --bucket, control plane', () => {
 
   it('a write-only trail is not enough: it never records GetCallerIdentity', async () => {
     const { account: a, env } = setup({ trail: 'write-only' });
-    const error = await initGuardedDevice({ env, clients: () => a.clients, bucket: 'b-backups', device: 'laptop', store: new MemoryStore(), probe: async () => ok }).catch((e) => e);
+    const error = await initGuardedDevice({
+      env,
+      clients: () => a.clients,
+      bucket: 'b-backups',
+      device: 'laptop',
+      store: new MemoryStore(),
+      probe: async () => ok,
+    }).catch((e) => e);
     expect(error.code).toBe('GUARD_PREREQUISITE_MISSING');
     expect(error.details.problem).toBe('management-events-not-read-write');
     expect(error.resolution).toMatch(/Read.*Write/);
-    expect(managementEventsCoverage({ EventSelectors: [{ ReadWriteType: 'ReadOnly', IncludeManagementEvents: true }] })).toBe('read-only');
-    expect(managementEventsCoverage({ AdvancedEventSelectors: [{ FieldSelectors: [{ Field: 'eventCategory', Equals: ['Management'] }] }] })).toBe('all');
     expect(
       managementEventsCoverage({
-        AdvancedEventSelectors: [{ FieldSelectors: [{ Field: 'eventCategory', Equals: ['Management'] }, { Field: 'readOnly', Equals: ['false'] }] }],
+        EventSelectors: [{ ReadWriteType: 'ReadOnly', IncludeManagementEvents: true }],
+      }),
+    ).toBe('read-only');
+    expect(
+      managementEventsCoverage({
+        AdvancedEventSelectors: [{ FieldSelectors: [{ Field: 'eventCategory', Equals: ['Management'] }] }],
+      }),
+    ).toBe('all');
+    expect(
+      managementEventsCoverage({
+        AdvancedEventSelectors: [
+          {
+            FieldSelectors: [
+              { Field: 'eventCategory', Equals: ['Management'] },
+              { Field: 'readOnly', Equals: ['false'] },
+            ],
+          },
+        ],
       }),
     ).toBe('write-only');
   });
 
   it('a bucket encrypted with a customer-managed KMS key is refused with the fix, before any stack', async () => {
-    const { account: a, env } = setup({ kmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' });
-    const error = await initGuardedDevice({ env, clients: () => a.clients, bucket: 'b-backups', device: 'laptop', store: new MemoryStore(), dataEvents: false, probe: async () => ok }).catch((e) => e);
+    const { account: a, env } = setup({
+      kmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    });
+    const error = await initGuardedDevice({
+      env,
+      clients: () => a.clients,
+      bucket: 'b-backups',
+      device: 'laptop',
+      store: new MemoryStore(),
+      dataEvents: false,
+      probe: async () => ok,
+    }).catch((e) => e);
     expect(error.code).toBe('BUCKET_UNSUITABLE');
     expect(error.resolution).toContain('SSEAlgorithm');
     expect(a.calls.some((c) => c.startsWith('cloudformation:'))).toBe(false);
     expect(mutating(a.calls)).toEqual([]);
-    expect(customerManagedKmsKey([{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' } }])).toBeUndefined();
-    expect(customerManagedKmsKey([{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: 'alias/aws/s3' } }])).toBeUndefined();
+    expect(
+      customerManagedKmsKey([{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' } }]),
+    ).toBeUndefined();
+    expect(
+      customerManagedKmsKey([
+        { ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: 'alias/aws/s3' } },
+      ]),
+    ).toBeUndefined();
   });
 
   it('a missing bucket without --create-bucket: exit 24 naming the flag', async () => {
     const { account: a, env } = setup({ buckets: [] });
-    const error = await initGuardedDevice({ env, clients: () => a.clients, bucket: 'b-backups', device: 'laptop', store: new MemoryStore(), dataEvents: false, probe: async () => ok }).catch((e) => e);
+    const error = await initGuardedDevice({
+      env,
+      clients: () => a.clients,
+      bucket: 'b-backups',
+      device: 'laptop',
+      store: new MemoryStore(),
+      dataEvents: false,
+      probe: async () => ok,
+    }).catch((e) => e);
     expect(error.code).toBe('BUCKET_MISSING');
     expect(error.resolution).toContain('--create-bucket');
   });

@@ -76,10 +76,12 @@ describe('the whole loop, offline', () => {
       buckets: [BUCKET],
       now: () => virtual,
       listObjects: async (bucket, prefix) =>
-        ((await admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []).map((o) => ({
-          Key: o.Key!,
-          LastModified: o.LastModified!,
-        })),
+        ((await admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []).map(
+          (o) => ({
+            Key: o.Key!,
+            LastModified: o.LastModified!,
+          }),
+        ),
     });
     const hooks = await baseCommandHooks();
     hooks.secretStoreFactory = () => store;
@@ -135,11 +137,27 @@ describe('the whole loop, offline', () => {
   });
 
   it('plays the story', { timeout: 120_000 }, async () => {
-    const initArgs = ['--bucket', BUCKET, '--profile', 'owner-admin', '--email', 'owner@example.com', '--path', src, '--endpoint', proxy.url];
+    const initArgs = [
+      '--bucket',
+      BUCKET,
+      '--profile',
+      'owner-admin',
+      '--email',
+      'owner@example.com',
+      '--path',
+      src,
+      '--endpoint',
+      proxy.url,
+    ];
 
     // init --dry-run: read calls only, nothing changes.
     const dry = await runInProcess('init', [...initArgs, '--dry-run']);
-    transcripts.push(transcript(`backupctl init --bucket ${BUCKET} --profile owner-admin --email owner@example.com --path ~/src --dry-run`, dry));
+    transcripts.push(
+      transcript(
+        `backupctl init --bucket ${BUCKET} --profile owner-admin --email owner@example.com --path ~/src --dry-run`,
+        dry,
+      ),
+    );
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toContain('Plan (nothing was changed)');
     expect(account.calls.filter((c) => /:(Create|Put|Execute|Delete|Detach|Attach)/.test(c))).toEqual([]);
@@ -149,11 +167,18 @@ describe('the whole loop, offline', () => {
     // init: each step, in order.
     const before = account.calls.length;
     const init = await runInProcess('init', [...initArgs, '--yes']);
-    transcripts.push(transcript(`backupctl init --bucket ${BUCKET} --profile owner-admin --email owner@example.com --path ~/src --yes`, init));
+    transcripts.push(
+      transcript(
+        `backupctl init --bucket ${BUCKET} --profile owner-admin --email owner@example.com --path ~/src --yes`,
+        init,
+      ),
+    );
     expect(init.code, init.stderr).toBe(0);
     const calls = account.callsSince(before);
     const key = (c: string) =>
-      /PutEventSelectors|CreateChangeSet|ExecuteChangeSet|CreateAccessKey|GetMetricData|HeadBucket|GetBucketEncryption|DescribeTrails|GetUser$/.test(c);
+      /PutEventSelectors|CreateChangeSet|ExecuteChangeSet|CreateAccessKey|GetMetricData|HeadBucket|GetBucketEncryption|DescribeTrails|GetUser$/.test(
+        c,
+      );
     expect(calls.filter(key)).toEqual([
       'iam:GetUser',
       'cloudtrail:DescribeTrails',
@@ -179,7 +204,13 @@ describe('the whole loop, offline', () => {
     expect(config).toMatchObject({
       repository: `s3://${BUCKET}/devices/${DEVICE}/`,
       device: DEVICE,
-      guard: { accountId: ACCOUNT, bucket: BUCKET, adminProfile: 'owner-admin', userName: USER, alarmName: `backupctl-guard-${USER}` },
+      guard: {
+        accountId: ACCOUNT,
+        bucket: BUCKET,
+        adminProfile: 'owner-admin',
+        userName: USER,
+        alarmName: `backupctl-guard-${USER}`,
+      },
     });
     expect(JSON.stringify(config)).not.toContain(stored.secretAccessKey);
     expect(init.stdout).toMatch(/Keep a copy of the passphrase/);
@@ -190,7 +221,9 @@ describe('the whole loop, offline', () => {
     const again = account.calls.length;
     const rerun = await runInProcess('init', [...initArgs, '--yes']);
     expect(rerun.code, rerun.stderr).toBe(0);
-    expect(account.callsSince(again).filter((c) => /CreateAccessKey|ExecuteChangeSet|PutEventSelectors/.test(c))).toEqual([]);
+    expect(
+      account.callsSince(again).filter((c) => /CreateAccessKey|ExecuteChangeSet|PutEventSelectors/.test(c)),
+    ).toEqual([]);
 
     // push, signed with the device key (the proxy knows no admin key): every request allowed.
     const push = await runInProcess('push', []);
@@ -199,7 +232,10 @@ describe('the whole loop, offline', () => {
 
     // The thief: GetCallerIdentity, then ListBuckets (denied by the device policy).
     const identity = deviceIdentity({ accountId: ACCOUNT, userName: USER, accessKeyId: stored.accessKeyId });
-    const records = await attackerRecords(identity, { policies: iam.policiesOf(USER), time: new Date(virtual) });
+    const records = await attackerRecords(identity, {
+      policies: iam.policiesOf(USER),
+      time: new Date(virtual),
+    });
     expect(loop.deliver(records).map((r) => r.eventName)).toEqual(['GetCallerIdentity', 'ListBuckets']);
     virtual += 5_000;
     const runs = await loop.react(new Date(virtual));
@@ -225,7 +261,13 @@ describe('the whole loop, offline', () => {
     const recover = await runInProcess('recover', ['--yes']);
     transcripts.push(transcript('backupctl recover --yes', recover));
     expect(recover.code, recover.stderr).toBe(0);
-    const rcalls = account.callsSince(r0).filter((c) => /FilterLogEvents|DeleteAccessKey|DescribeAlarms|DetachUserPolicy|CreateAccessKey|SetAlarmState/.test(c));
+    const rcalls = account
+      .callsSince(r0)
+      .filter((c) =>
+        /FilterLogEvents|DeleteAccessKey|DescribeAlarms|DetachUserPolicy|CreateAccessKey|SetAlarmState/.test(
+          c,
+        ),
+      );
     expect(rcalls[0]).toBe('logs:FilterLogEvents');
     expect(rcalls[1]).toBe('iam:DeleteAccessKey');
     expect(rcalls.filter((c) => c === 'cloudwatch:DescribeAlarms').length).toBeGreaterThan(1); // it waited
@@ -249,8 +291,12 @@ describe('the whole loop, offline', () => {
     const guardStatus = await runInProcess('guard:status', []);
     transcripts.push(transcript('backupctl guard status', guardStatus));
     expect(guardStatus.code, guardStatus.stderr).toBe(0);
-    const gs = (await runInProcess('guard:status', ['--json'])).json<{ devices: { device: string; alarm: string; quarantined: boolean; lastSnapshot?: string }[] }>();
-    expect(gs.devices).toEqual([expect.objectContaining({ device: DEVICE, alarm: 'OK', quarantined: false })]);
+    const gs = (await runInProcess('guard:status', ['--json'])).json<{
+      devices: { device: string; alarm: string; quarantined: boolean; lastSnapshot?: string }[];
+    }>();
+    expect(gs.devices).toEqual([
+      expect.objectContaining({ device: DEVICE, alarm: 'OK', quarantined: false }),
+    ]);
     expect(gs.devices[0]?.lastSnapshot).toBeTruthy();
 
     const target = path.join(dir, 'restored');

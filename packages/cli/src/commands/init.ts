@@ -34,15 +34,20 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
       exactlyOne: ['repo', 'bucket'],
     }),
     bucket: Flags.string({
-      description: 'The S3 bucket of the backups (AWS): sets up the guard and this device under devices/DEVICE/.',
+      description:
+        'The S3 bucket of the backups (AWS): sets up the guard and this device under devices/DEVICE/.',
       exactlyOne: ['repo', 'bucket'],
     }),
     device: Flags.string({ description: 'Device name (default: the host name).', dependsOn: ['bucket'] }),
     profile: Flags.string({
-      description: "AWS profile with the owner's admin credentials (SSO works); recorded for later admin commands.",
+      description:
+        "AWS profile with the owner's admin credentials (SSO works); recorded for later admin commands.",
     }),
     email: Flags.string({ description: 'E-mail address told of every quarantine.', dependsOn: ['bucket'] }),
-    'create-bucket': Flags.boolean({ description: 'Create the bucket when it does not exist.', default: false }),
+    'create-bucket': Flags.boolean({
+      description: 'Create the bucket when it does not exist.',
+      default: false,
+    }),
     'create-trail': Flags.boolean({
       description: 'Create a multi-region trail delivering to CloudWatch Logs when none is usable.',
       default: false,
@@ -77,11 +82,19 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
     const { flags } = await this.parse(Init);
     if (flags.bucket !== undefined) return this.runGuarded(flags as GuardedFlags);
     const repo = flags.repo ?? '';
-    if (isS3Repository(repo) && !flags.endpoint && !/^s3:\/\/[^/]+\/devices\/[A-Za-z0-9][A-Za-z0-9._-]*\/?$/.test(repo)) {
-      throw new BackupctlError(ErrorCodes.usage, `${repo}: on AWS a device's repository is always s3://BUCKET/devices/DEVICE/`, {
-        resolution:
-          "The device policy allows nothing else: any other prefix would quarantine the device on its first push. Use `backupctl init --bucket BUCKET` (it sets up the guard too).",
-      });
+    if (
+      isS3Repository(repo) &&
+      !flags.endpoint &&
+      !/^s3:\/\/[^/]+\/devices\/[A-Za-z0-9][A-Za-z0-9._-]*\/?$/.test(repo)
+    ) {
+      throw new BackupctlError(
+        ErrorCodes.usage,
+        `${repo}: on AWS a device's repository is always s3://BUCKET/devices/DEVICE/`,
+        {
+          resolution:
+            'The device policy allows nothing else: any other prefix would quarantine the device on its first push. Use `backupctl init --bucket BUCKET` (it sets up the guard too).',
+        },
+      );
     }
     const env = this.environment();
     const password = env.password ?? (await this.askPassword());
@@ -161,7 +174,12 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
         return;
       }
       for (const line of formatInitSummary(plan)) this.say(line);
-      if (!(await confirm(`Set up the guard and device ${device} in account ${plan.accountId} (${plan.region})?`, this.jsonMode)))
+      if (
+        !(await confirm(
+          `Set up the guard and device ${device} in account ${plan.accountId} (${plan.region})?`,
+          this.jsonMode,
+        ))
+      )
         throw new NotConfirmedError(`init --bucket ${flags.bucket}`);
     }
     const password = env.password ?? (await this.askPassword());

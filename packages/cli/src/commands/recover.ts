@@ -7,15 +7,15 @@ import { confirm } from '../render/prompt.js';
 
 export default class Recover extends BaseCommand {
   static override summary = 'Bring this device back after a quarantine (admin credentials).';
-  static override description = `Shows the calls that tripped the guard (from the trail's log group), and, once confirmed: deletes the device's old access keys, waits for its alarm to return to OK on its own (it is never forced: the alarm re-evaluates recent data and would fire again), detaches AWSDenyAll, stores a new key in the OS keychain, probes it through IAM's propagation delay, and clears the local quarantine state. Run it on the device; a re-run after a failure resumes.
+  static override description =
+    `Shows the calls that tripped the guard (from the trail's log group), and, once confirmed: deletes the device's old access keys, waits for its alarm to return to OK on its own (it is never forced: the alarm re-evaluates recent data and would fire again), detaches AWSDenyAll, stores a new key in the OS keychain, probes it through IAM's propagation delay, and clears the local quarantine state. Run it on the device; a re-run after a failure resumes.
 
 The admin profile defaults to the one \`init\` recorded.`;
-  static override examples = [
-    '<%= config.bin %> recover',
-    '<%= config.bin %> recover --profile admin --yes',
-  ];
+  static override examples = ['<%= config.bin %> recover', '<%= config.bin %> recover --profile admin --yes'];
   static override flags = {
-    profile: Flags.string({ description: "AWS profile with the owner's admin credentials (default: the one init used)." }),
+    profile: Flags.string({
+      description: "AWS profile with the owner's admin credentials (default: the one init used).",
+    }),
     yes: Flags.boolean({ description: 'Do not ask for confirmation.', default: false }),
   };
 

@@ -35,7 +35,9 @@ export function formatInitSummary(r: InitGuardedDeviceResult): string[] {
   lines.push(r.dryRun ? 'Plan (nothing was changed):' : 'Summary:');
   lines.push(`  account     ${r.accountId}, guard in ${r.region}`);
   lines.push(`  repository  ${r.repository}`);
-  lines.push(`  device      ${r.device}: IAM user ${r.userName}, stack ${r.deviceStack}, alarm ${r.alarmName}`);
+  lines.push(
+    `  device      ${r.device}: IAM user ${r.userName}, stack ${r.deviceStack}, alarm ${r.alarmName}`,
+  );
   lines.push(`  guard       stack ${r.guardStack}, trail ${r.trail.name} -> ${r.trail.logGroup}`);
   if (!r.dryRun) {
     lines.push(r.created.length > 0 ? '  created:' : '  created     nothing (all was there already)');

@@ -41,7 +41,10 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     journal: Boolean(env.JOURNAL_STREAM),
     deviceKey:
       env.BACKUPCTL_AWS_ACCESS_KEY_ID && env.BACKUPCTL_AWS_SECRET_ACCESS_KEY
-        ? { accessKeyId: env.BACKUPCTL_AWS_ACCESS_KEY_ID, secretAccessKey: env.BACKUPCTL_AWS_SECRET_ACCESS_KEY }
+        ? {
+            accessKeyId: env.BACKUPCTL_AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.BACKUPCTL_AWS_SECRET_ACCESS_KEY,
+          }
         : undefined,
   };
 }

@@ -3,9 +3,9 @@ import type { DeviceConfig } from '../config/device-config.js';
 import type { Environment } from '../config/environment.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { Repository } from '../repository/repository.js';
+import { resolveDeviceKey } from '../secrets/device-key.js';
 import { EnvironmentSecretStore, SystemdCredentialStore } from '../secrets/read-only-stores.js';
 import { passwordAccount, type SecretStore, SYSTEMD_PASSWORD_CREDENTIAL } from '../secrets/secret-store.js';
-import { resolveDeviceKey } from '../secrets/device-key.js';
 import type { Backend } from '../storage/backend.js';
 import { isS3Repository, type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
 

@@ -5,8 +5,8 @@ import { devicePrefix } from '@backupctl/core';
 import type { AdminClients } from '../deploy/admin-clients.js';
 import { GUARD_IAM_PATH } from '../guard-pattern.js';
 import { asAdminCredentialsError } from '../init/errors.js';
-import { guardAlarmName } from '../templates/device-template.js';
 import { hasDenyAll } from '../recover/recover-device.js';
+import { guardAlarmName } from '../templates/device-template.js';
 
 export interface GuardDeviceStatus {
   device: string;
@@ -70,7 +70,9 @@ async function status(options: { clients: AdminClients; bucket: string; now?: ()
       let token: string | undefined;
       let latest = 0;
       do {
-        const out = await s3.send(new ListObjectsV2Command({ Bucket: options.bucket, Prefix: prefix, ContinuationToken: token }));
+        const out = await s3.send(
+          new ListObjectsV2Command({ Bucket: options.bucket, Prefix: prefix, ContinuationToken: token }),
+        );
         for (const o of out.Contents ?? []) latest = Math.max(latest, o.LastModified?.getTime() ?? 0);
         token = out.IsTruncated ? out.NextContinuationToken : undefined;
       } while (token);

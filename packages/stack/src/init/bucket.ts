@@ -182,7 +182,10 @@ export async function ensureBucket(options: {
   try {
     const lifecycle = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
     for (const rule of lifecycle.Rules ?? []) {
-      if (rule.Status !== 'Enabled' || (rule.Expiration?.Days === undefined && rule.Expiration?.Date === undefined))
+      if (
+        rule.Status !== 'Enabled' ||
+        (rule.Expiration?.Days === undefined && rule.Expiration?.Date === undefined)
+      )
         continue;
       const prefix = rule.Filter?.Prefix ?? rule.Filter?.And?.Prefix ?? rule.Prefix ?? '';
       if (DEVICES_PREFIX.startsWith(prefix) || prefix.startsWith(DEVICES_PREFIX)) {
@@ -197,7 +200,9 @@ export async function ensureBucket(options: {
 
   try {
     const policy = (await s3.send(new GetBucketPolicyCommand({ Bucket: bucket }))).Policy;
-    const doc = policy ? (JSON.parse(policy) as { Statement?: { Effect?: string; Sid?: string }[] | object }) : {};
+    const doc = policy
+      ? (JSON.parse(policy) as { Statement?: { Effect?: string; Sid?: string }[] | object })
+      : {};
     const statements = Array.isArray(doc.Statement) ? doc.Statement : doc.Statement ? [doc.Statement] : [];
     const denies = (statements as { Effect?: string; Sid?: string }[]).filter((s) => s.Effect === 'Deny');
     if (denies.length > 0) {
@@ -208,6 +213,10 @@ export async function ensureBucket(options: {
   } catch (error) {
     if (awsErrorName(error) !== 'NoSuchBucketPolicy') throw error;
   }
-  onEvent({ type: 'ok', step: 'bucket', text: `${bucket} exists; default encryption ${rules[0]?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm ?? 'SSE-S3 (S3 default)'}` });
+  onEvent({
+    type: 'ok',
+    step: 'bucket',
+    text: `${bucket} exists; default encryption ${rules[0]?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm ?? 'SSE-S3 (S3 default)'}`,
+  });
   return { created: false, warnings };
 }

@@ -54,20 +54,32 @@ export async function ensureDeviceKey(options: {
   const { iam, userName, device, store, onEvent } = options;
   onEvent({ type: 'start', step: 'access-key', text: `access key of ${userName}` });
   if (!store.writable) {
-    throw new BackupctlError(ErrorCodes.secretStoreUnavailable, `the ${store.name} secret store is read-only`, {
-      source: 'environment',
-      resolution: 'Run init where the OS keychain is available; the key is never written to a file.',
-    });
+    throw new BackupctlError(
+      ErrorCodes.secretStoreUnavailable,
+      `the ${store.name} secret store is read-only`,
+      {
+        source: 'environment',
+        resolution: 'Run init where the OS keychain is available; the key is never written to a file.',
+      },
+    );
   }
   const stored = await storedDeviceKey(store, device);
   const keys = (await iam.send(new ListAccessKeysCommand({ UserName: userName }))).AccessKeyMetadata ?? [];
   if (stored && keys.some((k) => k.AccessKeyId === stored.accessKeyId)) {
-    onEvent({ type: 'ok', step: 'access-key', text: `the ${store.name} holds key ${stored.accessKeyId} of ${userName}` });
+    onEvent({
+      type: 'ok',
+      step: 'access-key',
+      text: `the ${store.name} holds key ${stored.accessKeyId} of ${userName}`,
+    });
     return { key: stored, created: false };
   }
   const stale = await deleteAccessKeys(iam, userName);
   if (stale.length > 0)
-    onEvent({ type: 'done', step: 'access-key', text: `deleted ${stale.length} key(s) no secret store holds: ${stale.join(', ')}` });
+    onEvent({
+      type: 'done',
+      step: 'access-key',
+      text: `deleted ${stale.length} key(s) no secret store holds: ${stale.join(', ')}`,
+    });
   const out = await iam.send(new CreateAccessKeyCommand({ UserName: userName }));
   const accessKeyId = out.AccessKey?.AccessKeyId;
   const secretAccessKey = out.AccessKey?.SecretAccessKey;
@@ -77,9 +89,15 @@ export async function ensureDeviceKey(options: {
     await store.set(deviceKeyAccount(device), encodeDeviceKey(key));
   } catch (error) {
     // Never leave a key behind that nobody holds.
-    await iam.send(new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId })).catch(() => undefined);
+    await iam
+      .send(new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId }))
+      .catch(() => undefined);
     throw error;
   }
-  onEvent({ type: 'done', step: 'access-key', text: `created key ${accessKeyId}, stored in the ${store.name} (${deviceKeyAccount(device)})` });
+  onEvent({
+    type: 'done',
+    step: 'access-key',
+    text: `created key ${accessKeyId}, stored in the ${store.name} (${deviceKeyAccount(device)})`,
+  });
   return { key, created: true };
 }

@@ -24,7 +24,9 @@ export function withoutAlarm(template: CfnTemplate): CfnTemplate {
   };
   for (const id of alarmIds) delete resources[id];
   for (const [id, r] of Object.entries(resources)) if (refersToAlarm(r)) delete resources[id];
-  const outputs = Object.fromEntries(Object.entries(template.Outputs ?? {}).filter(([, o]) => !refersToAlarm(o)));
+  const outputs = Object.fromEntries(
+    Object.entries(template.Outputs ?? {}).filter(([, o]) => !refersToAlarm(o)),
+  );
   return { ...template, Resources: resources, Outputs: outputs };
 }
 
@@ -36,10 +38,13 @@ export interface DeviceStackState {
   outputs: Record<string, string>;
 }
 
-export async function deviceStackState(cfn: CloudFormationClient, stackName: string): Promise<DeviceStackState> {
+export async function deviceStackState(
+  cfn: CloudFormationClient,
+  stackName: string,
+): Promise<DeviceStackState> {
   const stack = await describeStack(cfn, stackName);
   const outputs = outputsOf(stack?.Outputs);
-  const usable = stack !== undefined && !/ROLLBACK_COMPLETE$|DELETE_COMPLETE/.test(stack.StackStatus ?? '') ;
+  const usable = stack !== undefined && !/ROLLBACK_COMPLETE$|DELETE_COMPLETE/.test(stack.StackStatus ?? '');
   return {
     exists: usable,
     armed: usable && outputs[DeviceOutputs.alarmName] !== undefined,

@@ -34,7 +34,7 @@ export class AdminCredentialsError extends StackError {
         cause,
         resolution: profile
           ? `Check the profile (for SSO: aws sso login --profile ${profile}), then run the command again.`
-          : 'Give the owner\'s admin credentials: --profile NAME (a profile of ~/.aws/config, SSO included) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment.',
+          : "Give the owner's admin credentials: --profile NAME (a profile of ~/.aws/config, SSO included) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment.",
         details: { profile },
       },
     );

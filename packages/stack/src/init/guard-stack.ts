@@ -1,7 +1,7 @@
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { deployStack, describeStack } from '../deploy/deploy-stack.js';
-import { GuardOutputs, guardTemplate, TEMPLATE_VERSION } from '../templates/guard-template.js';
 import { renderTemplate } from '../templates/cfn.js';
+import { GuardOutputs, guardTemplate, TEMPLATE_VERSION } from '../templates/guard-template.js';
 import type { GuardEventSink } from './events.js';
 
 /** Compares dotted versions numerically: <0 when a is older than b. */
@@ -37,7 +37,10 @@ export async function ensureGuardStack(
   const existing = await describeStack(cloudFormation, stackName);
   const version = existing?.Outputs?.find((o) => o.OutputKey === GuardOutputs.templateVersion)?.OutputValue;
   const email = existing?.Parameters?.find((p) => p.ParameterKey === 'NotificationEmail')?.ParameterValue;
-  const healthy = existing !== undefined && /_COMPLETE$/.test(existing.StackStatus ?? '') && !/ROLLBACK|DELETE/.test(existing.StackStatus ?? '');
+  const healthy =
+    existing !== undefined &&
+    /_COMPLETE$/.test(existing.StackStatus ?? '') &&
+    !/ROLLBACK|DELETE/.test(existing.StackStatus ?? '');
   const current =
     healthy &&
     version !== undefined &&
@@ -47,7 +50,8 @@ export async function ensureGuardStack(
     onEvent({ type: 'ok', step: 'guard-stack', text: `${stackName} is current (template ${version})` });
     return { status: 'current', outputs: outputsOf(existing?.Outputs) };
   }
-  const verb = existing === undefined ? 'deploy' : `update (template ${version ?? '?'} → ${TEMPLATE_VERSION})`;
+  const verb =
+    existing === undefined ? 'deploy' : `update (template ${version ?? '?'} → ${TEMPLATE_VERSION})`;
   if (options.dryRun) {
     onEvent({
       type: 'plan',
@@ -58,7 +62,11 @@ export async function ensureGuardStack(
   }
   const template = guardTemplate({
     trailLogGroupName: options.trailLogGroup,
-    ...(options.email !== undefined ? { notificationEmail: options.email } : email ? { notificationEmail: email } : {}),
+    ...(options.email !== undefined
+      ? { notificationEmail: options.email }
+      : email
+        ? { notificationEmail: email }
+        : {}),
   });
   const result = await deployStack({
     cloudFormation,
@@ -77,8 +85,11 @@ export async function ensureGuardStack(
   return { status: result.status === 'created' ? 'created' : 'updated', outputs: result.outputs };
 }
 
-export function outputsOf(outputs: { OutputKey?: string; OutputValue?: string }[] | undefined): Record<string, string> {
+export function outputsOf(
+  outputs: { OutputKey?: string; OutputValue?: string }[] | undefined,
+): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const o of outputs ?? []) if (o.OutputKey && o.OutputValue !== undefined) out[o.OutputKey] = o.OutputValue;
+  for (const o of outputs ?? [])
+    if (o.OutputKey && o.OutputValue !== undefined) out[o.OutputKey] = o.OutputValue;
   return out;
 }

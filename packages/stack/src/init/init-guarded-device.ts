@@ -2,25 +2,25 @@ import {
   assertValidDeviceName,
   type DeviceConfig,
   type DeviceGuardConfig,
+  devicePrefix,
   type Environment,
-  initDevice,
   type InitResult,
+  initDevice,
   passwordAccount,
   type SecretStore,
 } from '@backupctl/core';
-import { devicePrefix } from '@backupctl/core';
 import type { AdminClients } from '../deploy/admin-clients.js';
-import { DEFAULT_GUARD_STACK_NAME } from '../templates/guard-template.js';
-import { deviceStackName, guardAlarmName } from '../templates/device-template.js';
 import { deviceUserName } from '../templates/device-stack.js';
+import { deviceStackName, guardAlarmName } from '../templates/device-template.js';
+import { DEFAULT_GUARD_STACK_NAME } from '../templates/guard-template.js';
 import { checkTrail, type GuardTrail } from '../trail/check-trail.js';
 import { createTrail } from '../trail/create-trail.js';
 import { enableS3DataEvents, S3_DATA_EVENTS_COST_TEXT } from '../trail/s3-data-events.js';
 import { resolveAccountId } from './account.js';
 import { ensureBucket } from './bucket.js';
-import { monthlyCost, type MonthlyCost } from './costs.js';
-import { deployDeviceStack, deviceStackOutdated, deviceStackState } from './device-stack.js';
+import { type MonthlyCost, monthlyCost } from './costs.js';
 import { ensureDeviceKey } from './device-key.js';
+import { deployDeviceStack, deviceStackOutdated, deviceStackState } from './device-stack.js';
 import { asAdminCredentialsError, GuardPrerequisiteError } from './errors.js';
 import type { GuardEventSink } from './events.js';
 import { ensureGuardStack } from './guard-stack.js';
@@ -114,18 +114,32 @@ async function run(options: InitGuardedDeviceOptions): Promise<InitGuardedDevice
   let clients = options.clients(options.region);
   onEvent({ type: 'start', step: 'account', text: 'the AWS account of the admin credentials' });
   const accountId = await resolveAccountId(clients.iam);
-  onEvent({ type: 'ok', step: 'account', text: `account ${accountId}${options.profile ? ` (profile ${options.profile})` : ''}` });
+  onEvent({
+    type: 'ok',
+    step: 'account',
+    text: `account ${accountId}${options.profile ? ` (profile ${options.profile})` : ''}`,
+  });
 
-  onEvent({ type: 'start', step: 'trail', text: 'a multi-region trail, logging read and write management events to CloudWatch Logs' });
+  onEvent({
+    type: 'start',
+    step: 'trail',
+    text: 'a multi-region trail, logging read and write management events to CloudWatch Logs',
+  });
   const check = await checkTrail(clients.cloudTrail);
   let trail: GuardTrail | undefined = check.ok ? check.trail : undefined;
   let trailCreated = false;
   let region: string;
   if (check.ok) {
     region = check.trail.logGroupRegion;
-    onEvent({ type: 'ok', step: 'trail', text: `trail ${check.trail.name} delivers to ${check.trail.logGroupName} in ${region}` });
+    onEvent({
+      type: 'ok',
+      step: 'trail',
+      text: `trail ${check.trail.name} delivers to ${check.trail.logGroupName} in ${region}`,
+    });
     if (check.trail.deliveryError)
-      warnings.push(`trail ${check.trail.name} reports a CloudWatch Logs delivery error: ${check.trail.deliveryError}`);
+      warnings.push(
+        `trail ${check.trail.name} reports a CloudWatch Logs delivery error: ${check.trail.deliveryError}`,
+      );
   } else {
     if (!options.createTrail) {
       throw new GuardPrerequisiteError(`the guard has no usable trail (${check.problem})`, check.remedy, {
@@ -135,7 +149,11 @@ async function run(options: InitGuardedDeviceOptions): Promise<InitGuardedDevice
     }
     region = options.region ?? (await clients.cloudTrail.config.region());
     if (dryRun) {
-      onEvent({ type: 'plan', step: 'trail', text: `would create trail backupctl-trail in ${region} (multi-region, read+write management events) delivering to log group backupctl-cloudtrail (${check.problem})` });
+      onEvent({
+        type: 'plan',
+        step: 'trail',
+        text: `would create trail backupctl-trail in ${region} (multi-region, read+write management events) delivering to log group backupctl-cloudtrail (${check.problem})`,
+      });
     }
   }
   if (region !== (await clients.cloudTrail.config.region())) clients = options.clients(region);
@@ -161,7 +179,11 @@ async function run(options: InitGuardedDeviceOptions): Promise<InitGuardedDevice
       logGroupRegion: region,
       deliveryError: undefined,
     };
-    onEvent({ type: 'done', step: 'trail', text: `created trail ${made.trailName} delivering to ${made.logGroupName}` });
+    onEvent({
+      type: 'done',
+      step: 'trail',
+      text: `created trail ${made.trailName} delivering to ${made.logGroupName}`,
+    });
   }
   const trailName = trail?.name ?? 'backupctl-trail';
   const trailLogGroup = trail?.logGroupName ?? 'backupctl-cloudtrail';
@@ -169,22 +191,48 @@ async function run(options: InitGuardedDeviceOptions): Promise<InitGuardedDevice
   const partition = 'aws';
   let dataEvents: InitGuardedDeviceResult['dataEvents'] = 'skipped';
   if (options.dataEvents === false) {
-    onEvent({ type: 'info', step: 'data-events', text: 'S3 data events: skipped (--no-data-events); the guard sees management events only' });
+    onEvent({
+      type: 'info',
+      step: 'data-events',
+      text: 'S3 data events: skipped (--no-data-events); the guard sees management events only',
+    });
   } else {
     onEvent({ type: 'info', step: 'data-events', text: S3_DATA_EVENTS_COST_TEXT });
     if (dryRun || !trail) {
       dataEvents = 'planned';
-      onEvent({ type: 'plan', step: 'data-events', text: `would log S3 data events for arn:${partition}:s3:::${bucket}/ only (advanced selector on ${trailName})` });
+      onEvent({
+        type: 'plan',
+        step: 'data-events',
+        text: `would log S3 data events for arn:${partition}:s3:::${bucket}/ only (advanced selector on ${trailName})`,
+      });
     } else {
-      const r = await enableS3DataEvents({ cloudTrail: clients.cloudTrail, trailName: trail.arn, bucketArn: `arn:${partition}:s3:::${bucket}` });
+      const r = await enableS3DataEvents({
+        cloudTrail: clients.cloudTrail,
+        trailName: trail.arn,
+        bucketArn: `arn:${partition}:s3:::${bucket}`,
+      });
       dataEvents = r.status;
       if (r.status === 'added') created.push(`S3 data events for ${bucket} on trail ${trailName}`);
-      onEvent({ type: r.status === 'added' ? 'done' : 'ok', step: 'data-events', text: r.status === 'added' ? `trail ${trailName} now logs S3 data events of ${bucket} only` : `trail ${trailName} already logs S3 data events of ${bucket}` });
+      onEvent({
+        type: r.status === 'added' ? 'done' : 'ok',
+        step: 'data-events',
+        text:
+          r.status === 'added'
+            ? `trail ${trailName} now logs S3 data events of ${bucket} only`
+            : `trail ${trailName} already logs S3 data events of ${bucket}`,
+      });
     }
   }
 
   // 2. The bucket.
-  const bucketCheck = await ensureBucket({ s3: clients.s3, bucket, region, create: options.createBucket === true, dryRun, onEvent });
+  const bucketCheck = await ensureBucket({
+    s3: clients.s3,
+    bucket,
+    region,
+    create: options.createBucket === true,
+    dryRun,
+    onEvent,
+  });
   warnings.push(...bucketCheck.warnings);
   if (bucketCheck.created) created.push(`bucket ${bucket}`);
 
@@ -235,38 +283,106 @@ async function run(options: InitGuardedDeviceOptions): Promise<InitGuardedDevice
         ? `device stack ${stackName} is armed${deviceStackOutdated(state) ? ' (would update it)' : ''}`
         : `would deploy ${stackName}: IAM user /backupctl/${userName} and its policy (s3://${bucket}/${devicePrefix(device)} only), no alarm yet`,
     });
-    onEvent({ type: 'plan', step: 'access-key', text: `would create an access key for ${userName} with the IAM API and put it in the ${options.store.name}` });
-    onEvent({ type: 'plan', step: 'probe', text: 'would probe with one LIST under the device prefix until IAM has propagated' });
-    onEvent({ type: 'plan', step: 'alarm', text: `would add the alarm ${alarmName} once the guard metric shows no data point for ${userName}` });
-    onEvent({ type: 'plan', step: 'repository', text: `would create the repository at ${repository}, passphrase in the ${options.store.name}` });
+    onEvent({
+      type: 'plan',
+      step: 'access-key',
+      text: `would create an access key for ${userName} with the IAM API and put it in the ${options.store.name}`,
+    });
+    onEvent({
+      type: 'plan',
+      step: 'probe',
+      text: 'would probe with one LIST under the device prefix until IAM has propagated',
+    });
+    onEvent({
+      type: 'plan',
+      step: 'alarm',
+      text: `would add the alarm ${alarmName} once the guard metric shows no data point for ${userName}`,
+    });
+    onEvent({
+      type: 'plan',
+      step: 'repository',
+      text: `would create the repository at ${repository}, passphrase in the ${options.store.name}`,
+    });
     return result;
   }
 
   const clientsRegion = await clients.cloudFormation.config.region();
   let outputs = state.outputs;
   if (!state.exists) {
-    onEvent({ type: 'start', step: 'device-stack', text: `device stack ${stackName}: user /backupctl/${userName} and its policy (phase 1, no alarm)` });
-    outputs = await deployDeviceStack({ cloudFormation: clients.cloudFormation, stackName, bucket, device, accountId, guardStackName: guardStack, phase: 'user', onEvent, ...common });
+    onEvent({
+      type: 'start',
+      step: 'device-stack',
+      text: `device stack ${stackName}: user /backupctl/${userName} and its policy (phase 1, no alarm)`,
+    });
+    outputs = await deployDeviceStack({
+      cloudFormation: clients.cloudFormation,
+      stackName,
+      bucket,
+      device,
+      accountId,
+      guardStackName: guardStack,
+      phase: 'user',
+      onEvent,
+      ...common,
+    });
     created.push(`device stack ${stackName} (IAM user ${userName})`);
     onEvent({ type: 'done', step: 'device-stack', text: `user ${userName} and its policy deployed` });
   } else {
-    onEvent({ type: 'ok', step: 'device-stack', text: `${stackName} exists${state.armed ? ' (armed)' : ' (phase 1)'}` });
+    onEvent({
+      type: 'ok',
+      step: 'device-stack',
+      text: `${stackName} exists${state.armed ? ' (armed)' : ' (phase 1)'}`,
+    });
   }
   const key = await ensureDeviceKey({ iam: clients.iam, userName, device, store: options.store, onEvent });
   if (key.created) created.push(`access key ${key.key.accessKeyId} (in the ${options.store.name})`);
 
   const bucketRegion = options.endpoint ? clientsRegion : await bucketRegionOf(clients, bucket, region);
-  const probe = options.probe ?? s3DeviceProbe({ bucket, device, region: bucketRegion, ...(options.endpoint ? { endpoint: options.endpoint } : {}) });
-  const probed = await probeUntilAllowed({ probe, key: key.key, onEvent, ...(options.sleep ? { sleep: options.sleep } : {}), ...(options.now ? { now: options.now } : {}) });
+  const probe =
+    options.probe ??
+    s3DeviceProbe({
+      bucket,
+      device,
+      region: bucketRegion,
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    });
+  const probed = await probeUntilAllowed({
+    probe,
+    key: key.key,
+    onEvent,
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  });
 
   if (!state.armed || deviceStackOutdated(state)) {
     if (!state.armed) {
-      await waitForQuietMetric({ cloudWatch: clients.cloudWatch, userName, lastDeniedAt: probed.lastDeniedAt, onEvent, ...(options.sleep ? { sleep: options.sleep } : {}), ...(options.now ? { now: options.now } : {}) });
+      await waitForQuietMetric({
+        cloudWatch: clients.cloudWatch,
+        userName,
+        lastDeniedAt: probed.lastDeniedAt,
+        onEvent,
+        ...(options.sleep ? { sleep: options.sleep } : {}),
+        ...(options.now ? { now: options.now } : {}),
+      });
     }
     onEvent({ type: 'start', step: 'alarm', text: `alarm ${alarmName} (phase 2)` });
-    outputs = await deployDeviceStack({ cloudFormation: clients.cloudFormation, stackName, bucket, device, accountId, guardStackName: guardStack, phase: 'alarm', onEvent, ...common });
+    outputs = await deployDeviceStack({
+      cloudFormation: clients.cloudFormation,
+      stackName,
+      bucket,
+      device,
+      accountId,
+      guardStackName: guardStack,
+      phase: 'alarm',
+      onEvent,
+      ...common,
+    });
     if (!state.armed) created.push(`alarm ${alarmName}`);
-    onEvent({ type: 'done', step: 'alarm', text: `alarm ${alarmName} armed: the guard now watches ${userName}` });
+    onEvent({
+      type: 'done',
+      step: 'alarm',
+      text: `alarm ${alarmName} armed: the guard now watches ${userName}`,
+    });
   } else {
     onEvent({ type: 'ok', step: 'alarm', text: `alarm ${alarmName} is armed` });
   }

@@ -58,7 +58,9 @@ export interface ProbeUntilAllowedOptions {
  * InvalidAccessKeyId or an implicit deny. Returns when the last denied attempt was made
  * (undefined when none was), which the alarm must not see.
  */
-export async function probeUntilAllowed(options: ProbeUntilAllowedOptions): Promise<{ attempts: number; lastDeniedAt: number | undefined }> {
+export async function probeUntilAllowed(
+  options: ProbeUntilAllowedOptions,
+): Promise<{ attempts: number; lastDeniedAt: number | undefined }> {
   const sleep = options.sleep ?? defaultSleep;
   const now = options.now ?? Date.now;
   const step = options.step ?? 'probe';
@@ -108,7 +110,12 @@ export async function probeUntilAllowed(options: ProbeUntilAllowedOptions): Prom
 export const ARM_LOOKBACK_MS = 15 * 60_000;
 
 /** Sum of the guard metric for one user over [from, to]. */
-export async function guardMetricSum(cloudWatch: CloudWatchClient, userName: string, from: Date, to: Date): Promise<number> {
+export async function guardMetricSum(
+  cloudWatch: CloudWatchClient,
+  userName: string,
+  from: Date,
+  to: Date,
+): Promise<number> {
   const out = await cloudWatch.send(
     new GetMetricDataCommand({
       StartTime: from,
@@ -152,7 +159,11 @@ export async function waitForQuietMetric(options: {
   const now = options.now ?? Date.now;
   const start = now();
   const timeout = options.timeoutMs ?? 40 * 60_000;
-  options.onEvent({ type: 'start', step: 'metric', text: `guard metric of ${options.userName}: no data point in the last ${ARM_LOOKBACK_MS / 60_000} minutes?` });
+  options.onEvent({
+    type: 'start',
+    step: 'metric',
+    text: `guard metric of ${options.userName}: no data point in the last ${ARM_LOOKBACK_MS / 60_000} minutes?`,
+  });
   if (options.lastDeniedAt !== undefined && now() - options.lastDeniedAt < ARM_LOOKBACK_MS) {
     const wait = ARM_LOOKBACK_MS - (now() - options.lastDeniedAt);
     options.onEvent({
@@ -164,9 +175,18 @@ export async function waitForQuietMetric(options: {
   }
   for (;;) {
     const t = now();
-    const sum = await guardMetricSum(options.cloudWatch, options.userName, new Date(t - ARM_LOOKBACK_MS), new Date(t));
+    const sum = await guardMetricSum(
+      options.cloudWatch,
+      options.userName,
+      new Date(t - ARM_LOOKBACK_MS),
+      new Date(t),
+    );
     if (sum === 0) {
-      options.onEvent({ type: 'ok', step: 'metric', text: 'no guard data point for this user: safe to add the alarm' });
+      options.onEvent({
+        type: 'ok',
+        step: 'metric',
+        text: 'no guard data point for this user: safe to add the alarm',
+      });
       return;
     }
     if (t - start > timeout) {
@@ -176,7 +196,11 @@ export async function waitForQuietMetric(options: {
         { userName: options.userName, sum },
       );
     }
-    options.onEvent({ type: 'wait', step: 'metric', text: `${sum} guard data point(s) in the window; checking again in 60 s` });
+    options.onEvent({
+      type: 'wait',
+      step: 'metric',
+      text: `${sum} guard data point(s) in the window; checking again in 60 s`,
+    });
     await sleep(60_000);
   }
 }

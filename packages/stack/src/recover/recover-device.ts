@@ -14,13 +14,12 @@ import {
   type SecretStore,
 } from '@backupctl/core';
 import type { AdminClients } from '../deploy/admin-clients.js';
-import { awsErrorName } from '../deploy/stack-error.js';
+import { awsErrorName, StackError } from '../deploy/stack-error.js';
 import { guardFilterPattern } from '../guard-pattern.js';
 import { deleteAccessKeys, ensureDeviceKey, storedDeviceKey } from '../init/device-key.js';
 import { asAdminCredentialsError, GuardErrorCodes, NotConfirmedError } from '../init/errors.js';
 import { defaultSleep, type GuardEventSink } from '../init/events.js';
 import { type DeviceProbe, probeUntilAllowed, s3DeviceProbe } from '../init/probe-device.js';
-import { StackError } from '../deploy/stack-error.js';
 
 export const DENY_ALL_POLICY_ARN = 'arn:aws:iam::aws:policy/AWSDenyAll';
 
@@ -42,10 +41,14 @@ const cut = (value: unknown, max = 120): string | undefined =>
 /** The device's guard, from its config; a device set up with `init --repo` has none. */
 export function guardOf(config: DeviceConfig): DeviceGuardConfig & { device: string } {
   if (!config.guard || !config.device) {
-    throw new StackError(GuardErrorCodes.notGuarded, 'this device has no guard: it was set up without `init --bucket`', {
-      source: 'user',
-      resolution: 'Set it up with `backupctl init --bucket NAME` (admin credentials).',
-    });
+    throw new StackError(
+      GuardErrorCodes.notGuarded,
+      'this device has no guard: it was set up without `init --bucket`',
+      {
+        source: 'user',
+        resolution: 'Set it up with `backupctl init --bucket NAME` (admin credentials).',
+      },
+    );
   }
   return { ...config.guard, device: config.device };
 }
@@ -96,7 +99,10 @@ export async function offendingEvents(options: {
   return events;
 }
 
-export async function alarmState(cloudWatch: CloudWatchClient, alarmName: string): Promise<string | undefined> {
+export async function alarmState(
+  cloudWatch: CloudWatchClient,
+  alarmName: string,
+): Promise<string | undefined> {
   const out = await cloudWatch.send(new DescribeAlarmsCommand({ AlarmNames: [alarmName] }));
   return out.MetricAlarms?.[0]?.StateValue;
 }
@@ -155,7 +161,11 @@ async function recover(options: RecoverDeviceOptions): Promise<RecoverDeviceResu
   const guard = guardOf(options.config);
   const { iam, cloudWatch, logs } = options.clients;
 
-  onEvent({ type: 'start', step: 'events', text: `the guard's events of ${guard.userName} (${guard.trailLogGroup})` });
+  onEvent({
+    type: 'start',
+    step: 'events',
+    text: `the guard's events of ${guard.userName} (${guard.trailLogGroup})`,
+  });
   const events = await offendingEvents({
     logs,
     logGroup: guard.trailLogGroup,
@@ -171,7 +181,11 @@ async function recover(options: RecoverDeviceOptions): Promise<RecoverDeviceResu
   const quarantined = await hasDenyAll(iam, guard.userName);
   const stored = await storedDeviceKey(options.store, guard.device);
   onEvent({ type: 'start', step: 'delete-keys', text: `delete the old access keys of ${guard.userName}` });
-  const deletedKeys = await deleteAccessKeys(iam, guard.userName, quarantined ? undefined : stored?.accessKeyId);
+  const deletedKeys = await deleteAccessKeys(
+    iam,
+    guard.userName,
+    quarantined ? undefined : stored?.accessKeyId,
+  );
   if (quarantined && stored) await options.store.delete(deviceKeyAccount(guard.device));
   onEvent({
     type: deletedKeys.length > 0 ? 'done' : 'ok',
@@ -179,21 +193,38 @@ async function recover(options: RecoverDeviceOptions): Promise<RecoverDeviceResu
     text: deletedKeys.length > 0 ? `deleted ${deletedKeys.join(', ')}` : 'no old key left',
   });
 
-  onEvent({ type: 'start', step: 'wait-alarm', text: `wait for ${guard.alarmName} to return to OK on its own` });
+  onEvent({
+    type: 'start',
+    step: 'wait-alarm',
+    text: `wait for ${guard.alarmName} to return to OK on its own`,
+  });
   const started = now();
   const timeout = options.alarmTimeoutMs ?? 30 * 60_000;
   for (;;) {
     const state = await alarmState(cloudWatch, guard.alarmName);
     if (state === 'OK' || state === undefined) {
-      onEvent({ type: 'ok', step: 'wait-alarm', text: state === 'OK' ? `${guard.alarmName} is OK` : `${guard.alarmName} does not exist (not armed)` });
+      onEvent({
+        type: 'ok',
+        step: 'wait-alarm',
+        text: state === 'OK' ? `${guard.alarmName} is OK` : `${guard.alarmName} does not exist (not armed)`,
+      });
       break;
     }
     if (now() - started > timeout) {
-      throw new StackError(GuardErrorCodes.armingFailed, `${guard.alarmName} is still ${state} after ${Math.round((now() - started) / 60_000)} min`, {
-        resolution: 'The guard metric still sees calls of this user (with the old keys deleted, they would be denied). Look at the events in CloudWatch Logs, then run `backupctl recover` again: it resumes.',
-      });
+      throw new StackError(
+        GuardErrorCodes.armingFailed,
+        `${guard.alarmName} is still ${state} after ${Math.round((now() - started) / 60_000)} min`,
+        {
+          resolution:
+            'The guard metric still sees calls of this user (with the old keys deleted, they would be denied). Look at the events in CloudWatch Logs, then run `backupctl recover` again: it resumes.',
+        },
+      );
     }
-    onEvent({ type: 'wait', step: 'wait-alarm', text: `${guard.alarmName} is ${state}; it returns to OK when a minute passes without guard data points` });
+    onEvent({
+      type: 'wait',
+      step: 'wait-alarm',
+      text: `${guard.alarmName} is ${state}; it returns to OK when a minute passes without guard data points`,
+    });
     await sleep(options.alarmPollMs ?? 30_000);
   }
   const waitedForAlarmMs = now() - started;
@@ -204,17 +235,30 @@ async function recover(options: RecoverDeviceOptions): Promise<RecoverDeviceResu
     await iam.send(new DetachUserPolicyCommand({ UserName: guard.userName, PolicyArn: DENY_ALL_POLICY_ARN }));
     detached = true;
   } catch (error) {
-    if (awsErrorName(error) !== 'NoSuchEntityException' && awsErrorName(error) !== 'NoSuchEntity') throw error;
+    if (awsErrorName(error) !== 'NoSuchEntityException' && awsErrorName(error) !== 'NoSuchEntity')
+      throw error;
   }
-  onEvent({ type: detached ? 'done' : 'ok', step: 'detach-deny-all', text: detached ? 'AWSDenyAll detached' : 'AWSDenyAll was not attached' });
-
-  const key = await ensureDeviceKey({ iam, userName: guard.userName, device: guard.device, store: options.store, onEvent });
-  const probe = options.probe ?? s3DeviceProbe({
-    bucket: guard.bucket,
-    device: guard.device,
-    region: options.config.region ?? guard.region,
-    ...(options.config.endpoint ? { endpoint: options.config.endpoint } : {}),
+  onEvent({
+    type: detached ? 'done' : 'ok',
+    step: 'detach-deny-all',
+    text: detached ? 'AWSDenyAll detached' : 'AWSDenyAll was not attached',
   });
+
+  const key = await ensureDeviceKey({
+    iam,
+    userName: guard.userName,
+    device: guard.device,
+    store: options.store,
+    onEvent,
+  });
+  const probe =
+    options.probe ??
+    s3DeviceProbe({
+      bucket: guard.bucket,
+      device: guard.device,
+      region: options.config.region ?? guard.region,
+      ...(options.config.endpoint ? { endpoint: options.config.endpoint } : {}),
+    });
   await probeUntilAllowed({ probe, key: key.key, onEvent, sleep, now });
 
   onEvent({ type: 'start', step: 'local-state', text: 'clear the local quarantine state' });

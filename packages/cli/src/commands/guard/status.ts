@@ -4,12 +4,18 @@ import { BaseCommand } from '../../base-command.js';
 import { table } from '../../render/format.js';
 
 export default class GuardStatus extends BaseCommand {
-  static override summary = "Every device of the account: alarm, quarantine, key age, last snapshot (admin credentials).";
+  static override summary =
+    'Every device of the account: alarm, quarantine, key age, last snapshot (admin credentials).';
   static override description =
-    'Lists the IAM users under /backupctl/ with their guard alarm state, whether AWSDenyAll is attached, the age of their access key, and the time of their newest snapshot in the bucket. The account, region, bucket and admin profile come from this device\'s config.';
-  static override examples = ['<%= config.bin %> guard status', '<%= config.bin %> guard status --json --profile admin'];
+    "Lists the IAM users under /backupctl/ with their guard alarm state, whether AWSDenyAll is attached, the age of their access key, and the time of their newest snapshot in the bucket. The account, region, bucket and admin profile come from this device's config.";
+  static override examples = [
+    '<%= config.bin %> guard status',
+    '<%= config.bin %> guard status --json --profile admin',
+  ];
   static override flags = {
-    profile: Flags.string({ description: "AWS profile with the owner's admin credentials (default: the one init used)." }),
+    profile: Flags.string({
+      description: "AWS profile with the owner's admin credentials (default: the one init used).",
+    }),
   };
 
   async run(): Promise<void> {
