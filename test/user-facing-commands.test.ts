@@ -18,12 +18,18 @@ function files(dir: string, out: string[] = []): string[] {
     if (name === 'node_modules' || name === 'dist' || name === 'test' || name.startsWith('.')) continue;
     const p = path.join(dir, name);
     if (statSync(p).isDirectory()) files(p, out);
-    else if (/\.(ts|md|mjs|js|service|timer|txt|json)$/.test(name) && !name.endsWith('.test.ts') && name !== 'package.json' && name !== 'oclif.manifest.json') out.push(p);
+    else if (
+      /\.(ts|md|mjs|js|service|timer|txt|json)$/.test(name) &&
+      !name.endsWith('.test.ts') &&
+      name !== 'package.json' &&
+      name !== 'oclif.manifest.json'
+    )
+      out.push(p);
   }
   return out;
 }
 
-export interface Mention {
+interface Mention {
   file: string;
   text: string;
   command: string | undefined;
@@ -34,14 +40,22 @@ export interface Mention {
 }
 
 /** The `backupctl …` mentions of a text: the words after it, its flags, whether it reads as a command line. */
-export function mentions(file: string, text: string, topics: Set<string>, ids: Set<string>): Mention[] {
+function mentions(file: string, text: string, topics: Set<string>, ids: Set<string>): Mention[] {
   const out: Mention[] = [];
-  const re = /backupctl((?:[ \t]+(?:--?[a-z][\w-]*(?:=[^\s`'"),;]*)?|[a-z][a-z-]*|<[^>]*>|[A-Z0-9_.…/~:=-]+|\[[^\]]*\]|'[^']*'|"[^"]*"|\.\.\.))*)/g;
+  const re =
+    /backupctl((?:[ \t]+(?:--?[a-z][\w-]*(?:=[^\s`'"),;]*)?|[a-z][a-z-]*|<[^>]*>|[A-Z0-9_.…/~:=-]+|\[[^\]]*\]|'[^']*'|"[^"]*"|\.\.\.))*)/g;
   for (const m of text.matchAll(re)) {
     const before = text.slice(Math.max(0, (m.index ?? 0) - 3), m.index);
     const line = text.slice(text.lastIndexOf('\n', m.index ?? 0) + 1, m.index);
-    const codeLike = /`$/.test(before) || /^\s*(?:\$\s*|#\s*|[-*]\s+|\d\.\s+|['"]\s*)?$/.test(line) || /(run|Run|with|then|:)\s+$/.test(before + ' '.repeat(0)) || /\brun\s+$/i.test(line);
-    const tokens = (m[1] ?? '').trim().split(/[ \t]+/).filter(Boolean);
+    const codeLike =
+      /`$/.test(before) ||
+      /^\s*(?:\$\s*|#\s*|[-*]\s+|\d\.\s+|['"]\s*)?$/.test(line) ||
+      /(run|Run|with|then|:)\s+$/.test(before + ' '.repeat(0)) ||
+      /\brun\s+$/i.test(line);
+    const tokens = (m[1] ?? '')
+      .trim()
+      .split(/[ \t]+/)
+      .filter(Boolean);
     const words: string[] = [];
     for (const t of tokens) {
       if (!/^[a-z][a-z-]*$/.test(t)) break;
@@ -58,7 +72,9 @@ export function mentions(file: string, text: string, topics: Set<string>, ids: S
       }
     }
     const unknownSubcommand = command !== undefined && topics.has(command) ? words[used] : undefined;
-    const flags = tokens.filter((t) => t.startsWith('--')).map((t) => t.replace(/=.*$/, '').replace(/[.,;:)]+$/, ''));
+    const flags = tokens
+      .filter((t) => t.startsWith('--'))
+      .map((t) => t.replace(/=.*$/, '').replace(/[.,;:)]+$/, ''));
     if (words.length === 0 && flags.length === 0) continue;
     out.push({
       file: path.relative(ROOT, file),
@@ -75,7 +91,9 @@ export function mentions(file: string, text: string, topics: Set<string>, ids: S
 describe('every backupctl command or flag named in user-facing text exists', () => {
   it('CLI messages, the Lambda e-mail, README, docs, examples', () => {
     assertBuilt();
-    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'packages/cli/oclif.manifest.json'), 'utf8')) as Manifest;
+    const manifest = JSON.parse(
+      readFileSync(path.join(ROOT, 'packages/cli/oclif.manifest.json'), 'utf8'),
+    ) as Manifest;
     const ids = new Set(Object.keys(manifest.commands));
     const topics = new Set([...ids].filter((id) => id.includes(':')).map((id) => id.split(':')[0]!));
     const sources = [
@@ -104,7 +122,10 @@ describe('every backupctl command or flag named in user-facing text exists', () 
         if (!cmd) continue; // a topic: `backupctl guard …`
         for (const flag of m.flags) {
           const name = flag.slice(2);
-          const ok = name in cmd.flags || name === 'help' || (name.startsWith('no-') && cmd.flags[name.slice(3)]?.allowNo === true);
+          const ok =
+            name in cmd.flags ||
+            name === 'help' ||
+            (name.startsWith('no-') && cmd.flags[name.slice(3)]?.allowNo === true);
           if (!ok) problems.push(`${m.file}: "${m.text}": ${m.command.replace(':', ' ')} has no ${flag}`);
         }
       }
@@ -117,7 +138,12 @@ describe('every backupctl command or flag named in user-facing text exists', () 
 
   it('catches a flag or command that does not exist', () => {
     const ids = new Set(['init', 'recover', 'guard:status']);
-    const found = mentions('x.md', 'Run `backupctl init --create-trail` or `backupctl recover --user laptop`, then `backupctl guard deploy`.', new Set(['guard']), ids);
+    const found = mentions(
+      'x.md',
+      'Run `backupctl init --create-trail` or `backupctl recover --user laptop`, then `backupctl guard deploy`.',
+      new Set(['guard']),
+      ids,
+    );
     expect(found.map((m) => [m.command, m.flags, m.unknownSubcommand])).toEqual([
       ['init', ['--create-trail'], undefined],
       ['recover', ['--user'], undefined],
