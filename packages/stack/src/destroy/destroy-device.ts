@@ -78,6 +78,23 @@ async function destroy(options: DestroyDeviceOptions): Promise<DestroyDeviceResu
     ...(options.sleep ? { sleep: options.sleep } : {}),
   };
 
+  // The guard stays while another device needs it: checked before anything is removed.
+  if (options.guard) {
+    const users = (await iam.send(new ListUsersCommand({ PathPrefix: GUARD_IAM_PATH }))).Users ?? [];
+    const left = users.map((u) => u.UserName).filter((u) => u !== undefined && u !== userName);
+    if (left.length > 0) {
+      throw new StackError(
+        'GUARD_IN_USE',
+        `the guard still watches ${left.length} device(s): ${left.join(', ')}`,
+        {
+          source: 'user',
+          resolution:
+            'Destroy those devices first (`backupctl destroy --device NAME`), then run it again with --guard.',
+        },
+      );
+    }
+  }
+
   // Asked first, before anything is removed.
   if (options.deleteBackups) {
     const yes = (await options.confirmDeleteBackups?.(device, `s3://${guard.bucket}/${prefix}`)) ?? false;
@@ -155,19 +172,6 @@ async function destroy(options: DestroyDeviceOptions): Promise<DestroyDeviceResu
 
   let guardStack: DestroyDeviceResult['guardStack'] = 'kept';
   if (options.guard) {
-    const users = (await iam.send(new ListUsersCommand({ PathPrefix: GUARD_IAM_PATH }))).Users ?? [];
-    const left = users.map((u) => u.UserName).filter((u) => u !== undefined && u !== userName);
-    if (left.length > 0) {
-      throw new StackError(
-        'GUARD_IN_USE',
-        `the guard still watches ${left.length} device(s): ${left.join(', ')}`,
-        {
-          source: 'user',
-          resolution:
-            'Destroy those devices first (`backupctl destroy --device NAME`), then run it again with --guard.',
-        },
-      );
-    }
     onEvent({ type: 'start', step: 'guard-stack', text: `delete ${guard.guardStack}` });
     guardStack = (
       await deleteStack({
