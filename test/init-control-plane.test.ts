@@ -241,3 +241,48 @@ describe('init --bucket, control plane', () => {
     expect(Object.keys(phase1.Resources).sort()).toEqual(['DevicePolicy', 'DeviceUser']);
   });
 });
+
+describe('init --bucket: a device call the SCPs or the bucket policy would deny is named', () => {
+  it('warns per action, saying when an SCP decides', async () => {
+    const { IAMClient, SimulatePrincipalPolicyCommand } = await import('@aws-sdk/client-iam');
+    const { mockClient } = await import('aws-sdk-client-mock');
+    const { simulateDeviceAccess } = await import('@backupctl/stack');
+    const iam = new IAMClient({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'A', secretAccessKey: 'B' },
+    });
+    const m = mockClient(iam);
+    m.on(SimulatePrincipalPolicyCommand).callsFake((input: { ActionNames?: string[] }) => ({
+      EvaluationResults: [
+        input.ActionNames?.[0] === 's3:PutObject'
+          ? {
+              EvalActionName: 's3:PutObject',
+              EvalDecision: 'explicitDeny',
+              OrganizationsDecisionDetail: { AllowedByOrganizations: false },
+            }
+          : { EvalActionName: input.ActionNames?.[0], EvalDecision: 'allowed' },
+      ],
+    }));
+    const warnings = await simulateDeviceAccess({
+      iam,
+      userArn: 'arn:aws:iam::123456789012:user/backupctl/backupctl-laptop',
+      bucket: 'b-backups',
+      device: 'laptop',
+      bucketPolicy: '{}',
+    });
+    m.restore();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      /^s3:PutObject on arn:aws:s3:::b-backups\/devices\/laptop\/config would be explicitDeny by an organization SCP/,
+    );
+    const inputs = m.commandCalls(SimulatePrincipalPolicyCommand).map((c) => c.args[0].input);
+    expect(inputs.map((i) => i.ActionNames?.[0]).sort()).toEqual([
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+    ]);
+    expect(inputs.find((i) => i.ActionNames?.[0] === 's3:ListBucket')?.ContextEntries).toEqual([
+      { ContextKeyName: 's3:prefix', ContextKeyValues: ['devices/laptop/'], ContextKeyType: 'string' },
+    ]);
+  });
+});

@@ -53,7 +53,7 @@ export async function loadDeviceConfig(configDir: string): Promise<DeviceConfig>
         `this device is not set up: ${file} does not exist`,
         {
           resolution:
-            'Run `backupctl init --repo <dir | s3://bucket/prefix>` first (or set BACKUPCTL_CONFIG_DIR).',
+            'Run `backupctl init --bucket NAME` (AWS, with the guard) or `backupctl init --repo DIR` first (or set BACKUPCTL_CONFIG_DIR).',
         },
       );
     }

@@ -114,6 +114,8 @@ export async function createBackupBucket(s3: S3Client, bucket: string, region: s
 export interface BucketCheck {
   created: boolean;
   warnings: string[];
+  /** The bucket policy (JSON), when it has one. */
+  policy?: string;
 }
 
 /**
@@ -198,8 +200,10 @@ export async function ensureBucket(options: {
     if (awsErrorName(error) !== 'NoSuchLifecycleConfiguration') throw error;
   }
 
+  let policyText: string | undefined;
   try {
     const policy = (await s3.send(new GetBucketPolicyCommand({ Bucket: bucket }))).Policy;
+    policyText = policy;
     const doc = policy
       ? (JSON.parse(policy) as { Statement?: { Effect?: string; Sid?: string }[] | object })
       : {};
@@ -218,5 +222,5 @@ export async function ensureBucket(options: {
     step: 'bucket',
     text: `${bucket} exists; default encryption ${rules[0]?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm ?? 'SSE-S3 (S3 default)'}`,
   });
-  return { created: false, warnings };
+  return { created: false, warnings, ...(policyText ? { policy: policyText } : {}) };
 }

@@ -8,3 +8,4 @@ export * from './events.js';
 export * from './guard-stack.js';
 export * from './init-guarded-device.js';
 export * from './probe-device.js';
+export * from './simulate-device.js';

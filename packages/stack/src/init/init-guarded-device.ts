@@ -25,6 +25,7 @@ import { asAdminCredentialsError, GuardPrerequisiteError } from './errors.js';
 import type { GuardEventSink } from './events.js';
 import { ensureGuardStack } from './guard-stack.js';
 import { type DeviceProbe, probeUntilAllowed, s3DeviceProbe, waitForQuietMetric } from './probe-device.js';
+import { simulateDeviceAccess } from './simulate-device.js';
 
 export interface InitGuardedDeviceOptions {
   env: Environment;
@@ -336,6 +337,18 @@ async function run(options: InitGuardedDeviceOptions): Promise<InitGuardedDevice
   }
   const key = await ensureDeviceKey({ iam: clients.iam, userName, device, store: options.store, onEvent });
   if (key.created) created.push(`access key ${key.key.accessKeyId} (in the ${options.store.name})`);
+
+  // Every policy counted (identity, bucket policy, SCPs): would AWS allow the device's calls?
+  for (const text of await simulateDeviceAccess({
+    iam: clients.iam,
+    userArn: `arn:${partition}:iam::${accountId}:user/backupctl/${userName}`,
+    bucket,
+    device,
+    ...(bucketCheck.policy ? { bucketPolicy: bucketCheck.policy } : {}),
+  })) {
+    warnings.push(text);
+    onEvent({ type: 'warn', step: 'device-stack', text });
+  }
 
   const bucketRegion = options.endpoint ? clientsRegion : await bucketRegionOf(clients, bucket, region);
   const probe =
