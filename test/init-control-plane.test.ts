@@ -286,3 +286,23 @@ describe('init --bucket: a device call the SCPs or the bucket policy would deny 
     ]);
   });
 });
+
+describe('admin credentials', () => {
+  it('no credentials (anywhere in the cause chain) become ADMIN_CREDENTIALS_MISSING naming the profile', async () => {
+    const { asAdminCredentialsError, CloudFormationCallError } = await import('@backupctl/stack');
+    const missing = Object.assign(new Error('Could not load credentials from any providers'), {
+      name: 'CredentialsProviderError',
+    });
+    const mapped = asAdminCredentialsError(
+      new CloudFormationCallError('DescribeStacks', 'backupctl-guard', missing),
+      'owner-sso',
+    ) as {
+      code: string;
+      resolution: string;
+    };
+    expect(mapped.code).toBe('ADMIN_CREDENTIALS_MISSING');
+    expect(mapped.resolution).toContain('aws sso login --profile owner-sso');
+    const other = new Error('boom');
+    expect(asAdminCredentialsError(other, undefined)).toBe(other);
+  });
+});

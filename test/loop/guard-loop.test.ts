@@ -164,6 +164,12 @@ describe('the whole loop, offline', () => {
     expect(iam.hasUser(USER)).toBe(false);
     expect(proxy.requests).toHaveLength(0);
 
+    // Without --yes and no terminal to ask: the plan, then exit 34 — still nothing changed.
+    const unasked = await runInProcess('init', initArgs);
+    expect(unasked.code, unasked.stderr).toBe(34);
+    expect(unasked.stderr).toContain('not confirmed');
+    expect(account.calls.filter((c) => /:(Create|Put|Execute|Delete|Detach|Attach)/.test(c))).toEqual([]);
+
     // init: each step, in order.
     const before = account.calls.length;
     const init = await runInProcess('init', [...initArgs, '--yes']);
@@ -288,6 +294,22 @@ describe('the whole loop, offline', () => {
     expect(healthy.code).toBe(0);
     expect(healthy.json<{ health: { state: string } }>().health.state).toBe('ok');
 
+    // A second device on the same bucket: the guard is current, a device stack is added beside.
+    const configDir = process.env.BACKUPCTL_CONFIG_DIR;
+    process.env.BACKUPCTL_CONFIG_DIR = path.join(dir, 'config-desktop');
+    const s0 = account.calls.length;
+    const second = await runInProcess('init', [...initArgs, '--device', 'desktop', '--yes']);
+    process.env.BACKUPCTL_CONFIG_DIR = configDir;
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/guard-stack\s+ok\s+backupctl-guard is current/);
+    expect(account.callsSince(s0).filter((c) => c === 'cloudformation:ExecuteChangeSet')).toHaveLength(2); // phase 1, phase 2
+    expect([...account.stacks.keys()].sort()).toEqual([
+      'backupctl-device-backupctl-desktop',
+      'backupctl-device-backupctl-laptop',
+      'backupctl-guard',
+    ]);
+    expect(iam.isQuarantined('backupctl-desktop')).toBe(false);
+
     const guardStatus = await runInProcess('guard:status', []);
     transcripts.push(transcript('backupctl guard status', guardStatus));
     expect(guardStatus.code, guardStatus.stderr).toBe(0);
@@ -295,9 +317,11 @@ describe('the whole loop, offline', () => {
       devices: { device: string; alarm: string; quarantined: boolean; lastSnapshot?: string }[];
     }>();
     expect(gs.devices).toEqual([
-      expect.objectContaining({ device: DEVICE, alarm: 'OK', quarantined: false }),
+      expect.objectContaining({ device: 'desktop', quarantined: false, keys: 1 }),
+      expect.objectContaining({ device: DEVICE, alarm: 'OK', quarantined: false, keys: 1 }),
     ]);
-    expect(gs.devices[0]?.lastSnapshot).toBeTruthy();
+    expect(gs.devices[1]?.lastSnapshot).toBeTruthy();
+    expect(gs.devices[0]?.lastSnapshot).toBeUndefined();
 
     const target = path.join(dir, 'restored');
     const restored = await runInProcess('restore', ['latest', '--target', target]);

@@ -78,11 +78,14 @@ export async function ensureGuardStack(
     ...(options.sleep ? { sleep: options.sleep } : {}),
   });
   onEvent({
-    type: 'done',
+    type: result.status === 'no-change' ? 'ok' : 'done',
     step: 'guard-stack',
     text: `${stackName} ${result.status === 'created' ? 'deployed' : result.status === 'updated' ? 'updated' : 'unchanged'} (template ${TEMPLATE_VERSION})`,
   });
-  return { status: result.status === 'created' ? 'created' : 'updated', outputs: result.outputs };
+  return {
+    status: result.status === 'created' ? 'created' : result.status === 'updated' ? 'updated' : 'current',
+    outputs: result.outputs,
+  };
 }
 
 export function outputsOf(
