@@ -190,12 +190,13 @@ async function report(deps, event, user, alarm, policyArn) {
 
 async function sweep(deps) {
   const policyArn = deps.env.DENY_ALL_ARN;
-  const prefix = deps.env.ALARM_NAME_PREFIX;
+  const prefix = deps.env.ALARM_NAME_PREFIX || 'backupctl-guard-';
   const results = [];
   let nextToken;
   do {
     const out = await deps.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNamePrefix: prefix, StateValue: 'ALARM', AlarmTypes: ['MetricAlarm'], NextToken: nextToken }));
     for (const a of out.MetricAlarms || []) {
+      if (!String(a.AlarmName).startsWith(prefix)) continue;
       const d = (a.Dimensions || []).find((x) => x.Name === 'User');
       const user = d && d.Value;
       if (!user || !USER_NAME.test(user)) continue;
@@ -210,7 +211,8 @@ async function sweep(deps) {
       const r = await attach(deps, user, a.AlarmName, policyArn).catch(() => ({ ok: false }));
       if (!r.ok) { results.push({ user, action: r.gone ? 'gone' : 'failed' }); continue; }
       deps.log.info('quarantined by the sweep', { user, policyArn });
-      await report(deps, { region: deps.env.AWS_REGION, accountId: '' }, user, a.AlarmName, policyArn);
+      const arn = String(a.AlarmArn || '').split(':');
+      await report(deps, { region: arn[3] || deps.env.AWS_REGION, accountId: arn[4] || '' }, user, a.AlarmName, policyArn);
       results.push({ user, action: 'quarantined' });
     }
     nextToken = out.NextToken;
