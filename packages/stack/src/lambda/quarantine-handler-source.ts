@@ -114,13 +114,13 @@ function recovery(user, alarm, policyArn) {
     'for IAM\'s propagation delay) and clears the device\'s quarantine state. It can be re-run.',
     'Then check: backupctl status (on the device), backupctl guard status (all devices).',
     '',
-    'Only if you did not make these calls yourself is the key stolen: recover all the same, and',
-    'look at what else the source IP above did in your trail. By hand, the same steps are:',
+    'If you did not make these calls yourself, the key is stolen: recover all the same, and look',
+    'at what else the source IPs above did in your trail. By hand, the same steps are:',
     '  1. Delete the user\'s access keys: aws iam list-access-keys --user-name ' + user + ', then aws iam delete-access-key for each.',
     '  2. Wait until the alarm is OK by itself: aws cloudwatch describe-alarms --alarm-names ' + alarm + '.',
     '     Never force it with set-alarm-state: it re-evaluates the recent data and fires again.',
     '  3. aws iam detach-user-policy --user-name ' + user + ' --policy-arn ' + policyArn,
-    '  4. On the device: backupctl recover, to store and check a new key.',
+    '  4. Then on the device: backupctl recover (it finds steps 1-3 done, stores a new key and checks it).',
   ];
 }
 
