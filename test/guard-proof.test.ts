@@ -241,6 +241,27 @@ describe('the invariant: a full session through the binary makes no request its 
     }
   });
 
+  it('why init refuses a bucket encrypted with a customer KMS key: every PUT would add a denied KMS call', async () => {
+    expect(trace.length).toBeGreaterThan(0);
+    const put = trace.find((l) => l.action === 's3:PutObject')!;
+    const key = `arn:aws:kms:us-east-1:${ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+    // What S3 asks KMS, as the device, for each PUT (GenerateDataKey) and GET (Decrypt) then.
+    const kmsCalls = ['kms:GenerateDataKey', 'kms:Decrypt'].map((action) => ({
+      ...put,
+      action,
+      resource: key,
+      context: {
+        'kms:ViaService': 's3.us-east-1.amazonaws.com',
+        'kms:EncryptionContext:aws:s3:arn': String(put.resource),
+      },
+    }));
+    const found = denials(await evaluate(kmsCalls as AwsTraceLine[]));
+    expect(found.map((d) => [d.action, d.result])).toEqual([
+      ['kms:GenerateDataKey', 'ImplicitlyDenied'],
+      ['kms:Decrypt', 'ImplicitlyDenied'],
+    ]);
+  });
+
   it('the client refuses a command outside the manifest locally: nothing reaches the server', async () => {
     const backend = openBackend(
       { repository: `s3://${BUCKET}/devices/${DEVICE}`, endpoint: proxy.endpoint },
