@@ -179,7 +179,7 @@ describe('the loop, part by part, against s3rver', () => {
     await device?.remove();
   });
 
-  it('a request with an unknown key is refused as S3 does (InvalidAccessKeyId), and leaves no record', async () => {
+  it('authenticates as S3 does: an unknown key is InvalidAccessKeyId, a wrong secret SignatureDoesNotMatch; no record', async () => {
     const client = new S3Client({
       endpoint: proxy.url,
       region: REGION,
@@ -193,6 +193,21 @@ describe('the loop, part by part, against s3rver', () => {
       name: 'InvalidAccessKeyId',
     });
     client.destroy();
+    // The right key with a wrong secret: the signature does not verify.
+    const wrong = new S3Client({
+      endpoint: proxy.url,
+      region: REGION,
+      forcePathStyle: true,
+      credentials: { accessKeyId: KEY_ID, secretAccessKey: `${SECRET}x` },
+      maxAttempts: 1,
+    });
+    const error = await wrong.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'devices/' })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    wrong.destroy();
+    expect(error).toMatchObject({ name: 'SignatureDoesNotMatch', $metadata: { httpStatusCode: 403 } });
+    expect(classifyAwsError(error)).toMatchObject({ status: 'secret-wrong' });
     expect(proxy.records).toHaveLength(0);
   });
 

@@ -114,13 +114,13 @@ function recovery(user, alarm, policyArn) {
     'for IAM\'s propagation delay) and clears the device\'s quarantine state. It can be re-run.',
     'Then check: backupctl status (on the device), backupctl guard status (all devices).',
     '',
-    'Only if you did not make these calls yourself is the key stolen: recover all the same, and',
-    'look at what else the source IP above did in your trail. By hand, the same steps are:',
+    'If you did not make these calls yourself, the key is stolen: recover all the same, and look',
+    'at what else the source IPs above did in your trail. By hand, the same steps are:',
     '  1. Delete the user\'s access keys: aws iam list-access-keys --user-name ' + user + ', then aws iam delete-access-key for each.',
     '  2. Wait until the alarm is OK by itself: aws cloudwatch describe-alarms --alarm-names ' + alarm + '.',
     '     Never force it with set-alarm-state: it re-evaluates the recent data and fires again.',
     '  3. aws iam detach-user-policy --user-name ' + user + ' --policy-arn ' + policyArn,
-    '  4. On the device: backupctl recover, to store and check a new key.',
+    '  4. Then on the device: backupctl recover (it finds steps 1-3 done, stores a new key and checks it).',
   ];
 }
 
@@ -190,12 +190,13 @@ async function report(deps, event, user, alarm, policyArn) {
 
 async function sweep(deps) {
   const policyArn = deps.env.DENY_ALL_ARN;
-  const prefix = deps.env.ALARM_NAME_PREFIX;
+  const prefix = deps.env.ALARM_NAME_PREFIX || 'backupctl-guard-';
   const results = [];
   let nextToken;
   do {
     const out = await deps.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNamePrefix: prefix, StateValue: 'ALARM', AlarmTypes: ['MetricAlarm'], NextToken: nextToken }));
     for (const a of out.MetricAlarms || []) {
+      if (!String(a.AlarmName).startsWith(prefix)) continue;
       const d = (a.Dimensions || []).find((x) => x.Name === 'User');
       const user = d && d.Value;
       if (!user || !USER_NAME.test(user)) continue;
@@ -210,7 +211,8 @@ async function sweep(deps) {
       const r = await attach(deps, user, a.AlarmName, policyArn).catch(() => ({ ok: false }));
       if (!r.ok) { results.push({ user, action: r.gone ? 'gone' : 'failed' }); continue; }
       deps.log.info('quarantined by the sweep', { user, policyArn });
-      await report(deps, { region: deps.env.AWS_REGION, accountId: '' }, user, a.AlarmName, policyArn);
+      const arn = String(a.AlarmArn || '').split(':');
+      await report(deps, { region: arn[3] || deps.env.AWS_REGION, accountId: arn[4] || '' }, user, a.AlarmName, policyArn);
       results.push({ user, action: 'quarantined' });
     }
     nextToken = out.NextToken;

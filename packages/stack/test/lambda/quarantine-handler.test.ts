@@ -375,7 +375,14 @@ describe('quarantine Lambda (the inline source, run through its real handler)', 
     cw.on(cwSdk.DescribeAlarmsCommand).resolves({
       MetricAlarms: [
         { AlarmName: 'backupctl-guard-a', StateValue: 'ALARM', Dimensions: [{ Name: 'User', Value: 'a' }] },
-        { AlarmName: 'backupctl-guard-b', StateValue: 'ALARM', Dimensions: [{ Name: 'User', Value: 'b' }] },
+        {
+          AlarmName: 'backupctl-guard-b',
+          AlarmArn: 'arn:aws:cloudwatch:eu-central-1:111122223333:alarm:backupctl-guard-b',
+          StateValue: 'ALARM',
+          Dimensions: [{ Name: 'User', Value: 'b' }],
+        },
+        // Not a guard alarm (the role could not even list it): never acted on.
+        { AlarmName: 'billing', StateValue: 'ALARM', Dimensions: [{ Name: 'User', Value: 'alice' }] },
         {
           AlarmName: 'backupctl-guard-gone',
           StateValue: 'ALARM',
@@ -413,6 +420,9 @@ describe('quarantine Lambda (the inline source, run through its real handler)', 
     expect(sns.commandCalls(snsSdk.PublishCommand).map((c) => c.args[0].input.Subject)).toEqual([
       'backupctl guard: quarantined b',
     ]);
+    expect(sns.commandCalls(snsSdk.PublishCommand)[0]!.args[0].input.Message).toContain(
+      'Alarm: backupctl-guard-b (eu-central-1, account 111122223333)',
+    );
   });
 
   it('the sweep throws (so the schedule retries) when an attach still fails', async () => {
