@@ -74,7 +74,7 @@ describe('init --bucket, control plane', () => {
       probe: async () => ok,
     }).catch((e) => e);
     expect(error.code).toBe('GUARD_PREREQUISITE_MISSING');
-    expect(error.resolution).toContain('backupctl init --create-trail');
+    expect(error.resolution).toContain('backupctl init --bucket NAME --create-trail');
     expect(mutating(a.calls)).toEqual([]);
   });
 

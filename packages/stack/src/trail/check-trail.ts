@@ -40,7 +40,7 @@ export type TrailCheckResult =
     };
 
 const CREATE_HINT =
-  'Run `backupctl init --create-trail` to create one (a multi-region trail delivering to a CloudWatch Logs group), ' +
+  'Run `backupctl init --bucket NAME --create-trail` to create one (a multi-region trail delivering to a CloudWatch Logs group), ' +
   'or create it in the CloudTrail console: enable "Multi-region trail" and "CloudWatch Logs".';
 
 /** `arn:aws:logs:REGION:ACCOUNT:log-group:NAME:*` → region and name. */
