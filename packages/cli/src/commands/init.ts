@@ -140,6 +140,8 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
     const device = flags.device ?? defaultDeviceName(env.host);
     const dryRun = flags['dry-run'];
     const store = this.secretStore();
+    // The device key goes nowhere but the keychain: make sure it answers before AWS changes.
+    if (!dryRun) await store.get('probe');
     const forRegion = this.adminClientsFor(flags.profile);
     const clients = (region?: string) => forRegion(region ?? flags.region);
     const common = {
