@@ -323,11 +323,10 @@ export async function restore(
     ),
   );
 
-  const failedPaths = new Set(failed.map((f) => f.path));
-  const conflictPaths = new Set(conflicts.map((c) => c.path));
+  const notRestored = new Set([...failed, ...conflicts].map((p) => p.path));
   for (const entry of secondaries) {
     const primary = primaries.get(entry.node.hardlink!)!;
-    if (failedPaths.has(primary.abs) || conflictPaths.has(primary.abs)) {
+    if (notRestored.has(primary.abs)) {
       fail(entry, `it is a hard link of ${primary.abs}, which was not restored`);
       continue;
     }
@@ -360,10 +359,12 @@ export async function restore(
       fail(dir, errorMessage(error));
     }
   }
+  const failedPaths = new Set(failed.map((f) => f.path));
+  const conflictPaths = new Set(conflicts.map((c) => c.path));
   return {
     snapshotId: snapshot.id,
     target,
-    files: files.length - failed.filter((f) => plan.files.some((p) => p.abs === f.path)).length,
+    files: files.filter((f) => !failedPaths.has(f.abs) && !conflictPaths.has(f.abs)).length,
     dirs: dirsDone.length,
     symlinks,
     bytes: progress.bytesTotal,

@@ -118,6 +118,12 @@ export async function ensureWritable(dir: FsPath, st: BigIntStats): Promise<void
   if (IS_ROOT || process.platform === 'win32') return;
   const mode = Number(st.mode & 0o7777n);
   if ((mode & 0o700) === 0o700 && Number(st.uid) === process.getuid?.()) return;
+  // lstat said it is a real folder: access() may follow the (non-)link.
+  const usable = await fs.access(dir, constants.W_OK | constants.X_OK).then(
+    () => true,
+    () => false,
+  );
+  if (usable) return;
   if (!HAS_NOFOLLOW) return fs.chmod(dir, mode | 0o700);
   const handle = await fs.open(dir, constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   try {

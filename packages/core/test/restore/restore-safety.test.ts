@@ -50,10 +50,12 @@ describe('restore never writes outside its target', () => {
 
     const never = await restore(repo, cache, { snapshot: snap.snapshotId, target });
     expect(never.conflicts.map((c) => c.path)).toEqual([path.join(src, 'f.txt')]);
+    expect(never.files).toBe(0);
     expect((await fs.lstat(path.join(target, src, 'f.txt'))).isSymbolicLink()).toBe(true);
 
     const always = await restore(repo, cache, { snapshot: snap.snapshotId, target, overwrite: 'always' });
     expect(always.conflicts).toEqual([]);
+    expect(always.files).toBe(1);
     expect(await fs.readFile(path.join(target, src, 'f.txt'), 'utf8')).toBe('snapshot content\n');
     expect((await fs.lstat(path.join(target, src, 'f.txt'))).isFile()).toBe(true);
     expect(await fs.readFile(path.join(outside, 'victim.txt'), 'utf8')).toBe('do not touch\n');
