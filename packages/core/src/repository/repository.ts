@@ -152,7 +152,10 @@ export class Repository {
   }
 
   /** Writes an encrypted JSON object under `<prefix><sha256 of its bytes>`. */
-  async saveJson(prefix: 'index/' | 'snapshots/', value: unknown): Promise<{ id: string; sealed: Buffer }> {
+  async saveJson(
+    prefix: 'index/' | 'snapshots/' | 'prune/',
+    value: unknown,
+  ): Promise<{ id: string; sealed: Buffer }> {
     const sealed = await this.seal(Buffer.from(JSON.stringify(value)));
     const id = sha256Hex(sealed);
     await this.backend.putIfAbsent(`${prefix}${id}`, sealed);
