@@ -114,19 +114,6 @@ export async function prune(
   }
   const used = await referencedBlobs(repo, cache);
 
-  const packSizes = new Map<string, number>();
-  let partlyUsed = 0;
-  const unused = new Set<string>();
-  for (const { file } of indexFiles) {
-    for (const pack of file.packs) {
-      if (packSizes.has(pack.id)) continue;
-      packSizes.set(pack.id, pack.size);
-      const referenced = pack.blobs.filter((b) => used.blobs.has(b.id)).length;
-      if (referenced === 0) unused.add(pack.id);
-      else if (referenced < pack.blobs.length) partlyUsed++;
-    }
-  }
-
   // Earliest mark time of each marked pack.
   const markedAt = new Map<string, { time: number; size: number }>();
   for (const { marker } of markers) {
@@ -134,6 +121,34 @@ export async function prune(
     for (const pack of marker.packs) {
       const seen = markedAt.get(pack.id);
       if (!seen || time < seen.time) markedAt.set(pack.id, { time, size: pack.size });
+    }
+  }
+
+  // Which pack keeps each used blob: a blob stored twice (a push re-uploaded it rather
+  // than reuse a marked pack) is kept by an unmarked pack when there is one.
+  const packSizes = new Map<string, number>();
+  const holder = new Map<string, string>();
+  for (const marked of [false, true]) {
+    for (const { file } of indexFiles) {
+      for (const pack of file.packs) {
+        packSizes.set(pack.id, pack.size);
+        if (markedAt.has(pack.id) !== marked) continue;
+        for (const blob of pack.blobs) {
+          if (used.blobs.has(blob.id) && !holder.has(blob.id)) holder.set(blob.id, pack.id);
+        }
+      }
+    }
+  }
+  let partlyUsed = 0;
+  const unused = new Set<string>();
+  const counted = new Set<string>();
+  for (const { file } of indexFiles) {
+    for (const pack of file.packs) {
+      if (counted.has(pack.id)) continue;
+      counted.add(pack.id);
+      const held = pack.blobs.filter((blob) => holder.get(blob.id) === pack.id).length;
+      if (held === 0) unused.add(pack.id);
+      else if (held < pack.blobs.length) partlyUsed++;
     }
   }
   const rescued = [...markedAt.keys()].filter((id) => packSizes.has(id) && !unused.has(id));
@@ -147,7 +162,8 @@ export async function prune(
       host: options.host ?? hostname(),
       packs: fresh,
     };
-    await repo.saveJson('prune/', marker);
+    const { id } = await repo.saveJson('prune/', marker);
+    markers.push({ key: keys.pruneMarker(id), marker });
     for (const pack of fresh) markedAt.set(pack.id, { time: started.getTime(), size: pack.size });
     await events.onStep?.({ step: 'marked' });
   } else if (options.dryRun) {
