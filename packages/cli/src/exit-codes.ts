@@ -28,6 +28,13 @@ export const ExitCodes = {
   bucketMissing: 24,
   /** `check` found damage. */
   damaged: 25,
+  /**
+   * forget/prune (they delete) on an S3 repository without the owner's admin credentials:
+   * refused before any request, since a device-key DELETE would be denied (a quarantine).
+   */
+  adminRequired: 45,
+  /** prune stopped without deleting anything: some snapshot or tree could not be read. */
+  pruneUnsafe: 46,
   /** Interrupted (SIGINT). */
   interrupted: 130,
 } as const;
@@ -50,6 +57,8 @@ const byCode: Record<string, number> = {
   [ErrorCodes.bucketMissing]: ExitCodes.bucketMissing,
   [ErrorCodes.integrity]: ExitCodes.damaged,
   [ErrorCodes.interrupted]: ExitCodes.interrupted,
+  [ErrorCodes.adminRequired]: ExitCodes.adminRequired,
+  [ErrorCodes.pruneUnsafe]: ExitCodes.pruneUnsafe,
   /** @backupctl/stack's FilterPatternSyntaxError (`guard replay --pattern`): the user's input. */
   FILTER_PATTERN_SYNTAX: ExitCodes.usage,
 };

@@ -1,3 +1,4 @@
+export * from './bucket/index.js';
 export * from './deploy/index.js';
 export * from './filter-pattern/index.js';
 export * from './guard-pattern.js';

@@ -18,6 +18,11 @@ export interface DeviceConfig {
   passwordSource: 'keychain' | 'environment';
   /** The device name under `devices/` when the repository is guarded (AWS). */
   device?: string;
+  /**
+   * The owner's admin profile (~/.aws/config) recorded at init: forget and prune on S3 use
+   * it, never the device key (the device may not delete).
+   */
+  adminProfile?: string;
 }
 
 export const CONFIG_FILE = 'config.json';
