@@ -9,6 +9,7 @@ export * from './config/device-config.js';
 export * from './config/environment.js';
 export * from './errors/index.js';
 export * from './health/index.js';
+export * from './operations/browse.js';
 export * from './operations/check.js';
 export * from './operations/device-health.js';
 export * from './operations/find-snapshot.js';
