@@ -49,9 +49,10 @@ On S3 this deletes objects, which only the owner may: it runs with the admin pro
     this.say(`  ${would}marked now:  ${result.marked.packs} packs, ${formatBytes(result.marked.bytes)}`);
     this.say(`  ${would}deleted:     ${result.deleted.packs} packs, ${formatBytes(result.deleted.bytes)}`);
     if (result.rescued > 0) this.say(`  kept again:  ${result.rescued} marked packs a push came to use`);
-    const waiting = result.waiting.packs + (result.dryRun ? 0 : result.marked.packs);
+    // `waiting` includes the packs marked by this run.
+    const waiting = result.waiting.packs;
     if (waiting > 0) {
-      const after = result.waiting.deletableAfter ?? new Date(Date.now() + safetyMarginMs).toISOString();
+      const after = result.waiting.deletableAfter!;
       this.say(
         `  waiting:     ${waiting} marked packs stay until they have been unreferenced for ${formatDuration(safetyMarginMs)}; a prune after ${localTime(after)} deletes them`,
       );
