@@ -91,4 +91,26 @@ describe('forget and prune on S3 (s3rver) with the owner’s admin profile', () 
     expect((await device.run(['restore', 'latest', '--target', target], aws)).code).toBe(0);
     expect(await describeTree(path.join(target, src))).toEqual(await describeTree(src));
   });
+
+  it('key passwd with the device key keeps the old key file and says so; with --profile it goes', async () => {
+    expect(await count('keys/')).toBe(1);
+    const kept = await device.run(['key', 'passwd', '--json'], { ...aws, BACKUPCTL_NEW_PASSWORD: 'second' });
+    expect(kept.code, kept.stderr).toBe(0);
+    const doc = kept.json<{ oldKeyRemoved: boolean; note: string; oldKey: string }>();
+    expect(doc.oldKeyRemoved).toBe(false);
+    expect(doc.note).toContain(`backupctl key remove ${doc.oldKey.slice(0, 8)} --profile`);
+    expect(await count('keys/')).toBe(2);
+    // Both passphrases open it; the old key file goes with the admin profile.
+    expect((await device.run(['snapshots'], aws)).code).toBe(0);
+    const removed = await device.run(['key', 'remove', doc.oldKey.slice(0, 8), '--profile', 'admin'], {
+      ...aws,
+      BACKUPCTL_PASSWORD: 'second',
+    });
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(await count('keys/')).toBe(1);
+    expect((await device.run(['snapshots'], { ...aws, BACKUPCTL_PASSWORD: 'second' })).code).toBe(0);
+    expect((await device.run(['key', 'remove', 'abcd'], { ...aws, BACKUPCTL_PASSWORD: 'second' })).code).toBe(
+      45,
+    );
+  });
 });
