@@ -12,10 +12,16 @@ import {
   Repository,
   readEnvironment,
   resolvePassword,
+  type SecretStore,
   type Session,
   withDeviceHealth,
 } from '@backupctl/core';
-import { openAdminBackend } from '@backupctl/stack';
+import {
+  type AdminClients,
+  type AdminCredentialsOptions,
+  adminClients,
+  openAdminBackend,
+} from '@backupctl/stack';
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { ExitCodes, exitCodeFor } from './exit-codes.js';
 import { promptHidden } from './render/prompt.js';
@@ -42,6 +48,46 @@ export abstract class BaseCommand extends Command {
     await super.init();
   }
 
+  /**
+   * The OS keychain. Tests that run commands in-process where no keychain exists replace
+   * the factory (`BaseCommand.secretStoreFactory`); the binary always uses the keychain.
+   */
+  static secretStoreFactory: () => SecretStore = () => new KeychainSecretStore();
+
+  protected secretStore(): SecretStore {
+    return BaseCommand.secretStoreFactory();
+  }
+
+  /**
+   * The owner's admin clients (admin commands only; never for a device call). Tests that run
+   * commands in-process hand in clients whose control plane is mocked.
+   */
+  static adminClientsFactory: (options: AdminCredentialsOptions & { region?: string }) => AdminClients =
+    adminClients;
+
+  /** Waiting on AWS (propagation, alarms); in-process tests pass a virtual clock. */
+  static clock: { sleep: (ms: number) => Promise<void>; now: () => number } = {
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    now: () => Date.now(),
+  };
+
+  /** Admin clients for a region, one set per region. */
+  protected adminClientsFor(profile: string | undefined): (region?: string) => AdminClients {
+    const cache = new Map<string, AdminClients>();
+    return (region?: string) => {
+      const key = region ?? '';
+      let clients = cache.get(key);
+      if (!clients) {
+        clients = BaseCommand.adminClientsFactory({
+          ...(profile ? { profile } : {}),
+          ...(region ? { region } : {}),
+        });
+        cache.set(key, clients);
+      }
+      return clients;
+    };
+  }
+
   protected environment(): Environment {
     return readEnvironment();
   }
@@ -54,7 +100,7 @@ export abstract class BaseCommand extends Command {
     return openSession({
       env,
       config: config ?? (await this.deviceConfig(env)),
-      keychain: new KeychainSecretStore(),
+      keychain: this.secretStore(),
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });
@@ -69,12 +115,14 @@ export abstract class BaseCommand extends Command {
     env = this.environment(),
   ): Promise<T> {
     const config = await this.deviceConfig(env);
-    return withDeviceHealth(env, config, async () => work(await this.session(env, config)));
+    return withDeviceHealth(env, config, async () => work(await this.session(env, config)), {
+      keychain: this.secretStore(),
+    });
   }
 
   /**
    * Opens the repository for an owner's operation that deletes (forget, prune). On S3 it
-   * needs the admin profile (config `adminProfile`, else `--profile`) and says so before
+   * needs the admin profile (`--profile`, else the config's `guard.adminProfile`) and says so before
    * any request: the device key may not delete, and a denied DELETE would quarantine it.
    */
   protected async withAdminRepository<T>(
@@ -84,13 +132,13 @@ export abstract class BaseCommand extends Command {
   ): Promise<T> {
     const env = this.environment();
     const config = await this.deviceConfig(env);
-    const profile = profileFlag ?? config.adminProfile;
+    const profile = profileFlag ?? config.guard?.adminProfile;
     if (isS3Repository(config.repository) && !profile) {
       throw new BackupctlError(
         ErrorCodes.adminRequired,
         `${what} deletes objects in ${config.repository}, which this device's key may not do — no request was made`,
         {
-          resolution: `Run it with the owner's admin credentials: \`backupctl ${what} --profile ADMIN_PROFILE\` (or add "adminProfile" to the device config). Add --dry-run to only see what it would do.`,
+          resolution: `Run it with the owner's admin credentials: \`backupctl ${what} --profile ADMIN_PROFILE\` (or the profile \`init --bucket\` recorded). Add --dry-run to only see what it would do.`,
         },
       );
     }
@@ -98,7 +146,7 @@ export abstract class BaseCommand extends Command {
     const password = await resolvePassword({
       env,
       config,
-      keychain: new KeychainSecretStore(),
+      keychain: this.secretStore(),
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });

@@ -39,7 +39,11 @@ describe('forget and prune on S3 (s3rver) with the owner’s admin profile', () 
       '[admin]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n',
     );
     await writeFile(path.join(awsDir, 'config'), '[profile admin]\nregion = us-east-1\n');
-    aws = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
+    aws = {
+      BACKUPCTL_AWS_ACCESS_KEY_ID: 'S3RVER',
+      BACKUPCTL_AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_REGION: 'us-east-1',
+    };
     const init = await device.run(
       [
         'init',

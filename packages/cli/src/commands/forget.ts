@@ -16,7 +16,7 @@ export default class Forget extends BaseCommand {
   static override description =
     `Snapshots are judged per host and set of paths, newest first, with restic's rules: each --keep-* keeps the newest snapshot of each of its N most recent hours, days, ISO weeks, months or years that have one (and the oldest snapshot while counts are left); --keep-tag keeps every snapshot with those tags. Only snapshot objects are removed; run \`backupctl prune\` to free the data.
 
-On S3 this deletes objects, which only the owner may: it runs with the admin profile (--profile, or "adminProfile" in the device config), never with the device key. Without one it stops before any request (exit 45). --dry-run only reads.`;
+On S3 this deletes objects, which only the owner may: it runs with the admin profile (--profile, or the profile that init --bucket recorded), never with the device key. Without one it stops before any request (exit 45). --dry-run only reads.`;
   static override examples = [
     '<%= config.bin %> forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --dry-run',
     '<%= config.bin %> forget --keep-last 24 --keep-daily 30 --profile admin',

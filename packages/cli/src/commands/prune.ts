@@ -10,7 +10,7 @@ export default class Prune extends BaseCommand {
   static override description =
     `No lock is taken: devices keep pushing. A pack found unreferenced is first marked (prune/ in the repository); pushes stop reusing it at once, and a later prune deletes it only when it has stayed unreferenced for the safety margin (default 24h, longer than any push runs). So the space of a forget is freed by the first prune run at least 24 hours after it — run prune daily or weekly. A crash at any point loses nothing.
 
-On S3 this deletes objects, which only the owner may: it runs with the admin profile (--profile, or "adminProfile" in the device config), never the device key; without one it stops before any request (exit 45). With a versioned bucket, deleted packs remain as noncurrent versions until the bucket's lifecycle rule expires them.`;
+On S3 this deletes objects, which only the owner may: it runs with the admin profile (--profile, or the profile that init --bucket recorded), never the device key; without one it stops before any request (exit 45). With a versioned bucket, deleted packs remain as noncurrent versions until the bucket's lifecycle rule expires them.`;
   static override examples = [
     '<%= config.bin %> prune --dry-run',
     '<%= config.bin %> prune --profile admin',

@@ -65,6 +65,7 @@ export const ErrorCodes = {
   bucketMissing: 'BUCKET_MISSING',
   offline: 'OFFLINE',
   interrupted: 'INTERRUPTED',
+  deviceKeyMissing: 'DEVICE_KEY_MISSING',
   /** forget/prune (deletes) on S3 need the owner's admin credentials, never the device key. */
   adminRequired: 'ADMIN_CREDENTIALS_REQUIRED',
   /** prune refused: some snapshot could not be read, so what is still used is unknown. */

@@ -1,11 +1,4 @@
-import {
-  addKey,
-  BackupctlError,
-  isS3Repository,
-  KeychainSecretStore,
-  passwordAccount,
-  removeKey,
-} from '@backupctl/core';
+import { addKey, BackupctlError, isS3Repository, passwordAccount, removeKey } from '@backupctl/core';
 import { openAdminBackend } from '@backupctl/stack';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
@@ -25,7 +18,7 @@ export default class KeyPasswd extends BaseCommand {
   static override description =
     `In this order, so access is never lost: the new key file is written and opened with the new passphrase; the keychain (when the device keeps the passphrase there) is updated; only then is the old key file removed.
 
-On S3 removing the old key file needs the owner's admin profile (--profile, or "adminProfile" in the device config). Without one, the old key file is kept — the old passphrase keeps working — and the command says how to remove it later.`;
+On S3 removing the old key file needs the owner's admin profile (--profile, or the profile that init --bucket recorded). Without one, the old key file is kept — the old passphrase keeps working — and the command says how to remove it later.`;
   static override examples = [
     '<%= config.bin %> key passwd',
     'BACKUPCTL_NEW_PASSWORD=… <%= config.bin %> key passwd --profile admin --json',
@@ -48,7 +41,7 @@ On S3 removing the old key file needs the owner's admin profile (--profile, or "
       let keychainUpdated = false;
       if (config.passwordSource === 'keychain') {
         try {
-          await new KeychainSecretStore().set(passwordAccount(config.repository), passphrase);
+          await this.secretStore().set(passwordAccount(config.repository), passphrase);
           keychainUpdated = true;
         } catch (error) {
           throw new BackupctlError(
@@ -60,7 +53,7 @@ On S3 removing the old key file needs the owner's admin profile (--profile, or "
           );
         }
       }
-      const profile = flags.profile ?? config.adminProfile;
+      const profile = flags.profile ?? config.guard?.adminProfile;
       if (isS3Repository(config.repository) && !profile) {
         return {
           added: added.id,

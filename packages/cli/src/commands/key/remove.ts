@@ -5,7 +5,7 @@ import { BaseCommand } from '../../base-command.js';
 export default class KeyRemove extends BaseCommand {
   static override summary = 'Remove a key file (a passphrase no longer wanted).';
   static override description =
-    'Never the key your passphrase opens, never the last one. On S3 this deletes an object: it runs with the owner’s admin profile (--profile, or "adminProfile" in the device config) and stops before any request without one (exit 45).';
+    'Never the key your passphrase opens, never the last one. On S3 this deletes an object: it runs with the owner’s admin profile (--profile, or the profile that init --bucket recorded) and stops before any request without one (exit 45).';
   static override examples = [
     '<%= config.bin %> key remove 1a2b3c4d',
     '<%= config.bin %> key remove 1a2b3c4d --profile admin',
