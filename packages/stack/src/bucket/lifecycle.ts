@@ -29,8 +29,6 @@ export function noncurrentExpiryRule(options: NoncurrentExpiryOptions): Lifecycl
     NoncurrentVersionExpiration: { NoncurrentDays: days },
     // Once its noncurrent versions are gone, the lone delete marker goes too.
     Expiration: { ExpiredObjectDeleteMarker: true },
-    // backupctl never uploads in parts; anything started by another tool is cleaned up.
-    AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
   };
 }
 

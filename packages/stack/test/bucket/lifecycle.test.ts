@@ -16,10 +16,20 @@ describe('noncurrentExpiryRule', () => {
     expect(rule.Transitions).toBeUndefined();
   });
 
-  it('scopes to a prefix when asked, and wraps into a configuration', () => {
-    const config = noncurrentExpiryConfiguration({ noncurrentDays: 7, prefix: 'devices/' });
-    expect(config.Rules).toHaveLength(1);
-    expect(config.Rules?.[0]?.Filter).toEqual({ Prefix: 'devices/' });
+  it('scopes to a prefix when asked, and joins the bucket’s other rules (Put replaces them all)', () => {
+    const abort = {
+      ID: 'backupctl-abort-incomplete-multipart-uploads',
+      Status: 'Enabled' as const,
+      Filter: { Prefix: '' },
+      AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+    };
+    const config = noncurrentExpiryConfiguration({ noncurrentDays: 7, prefix: 'devices/' }, [abort]);
+    expect(config.Rules?.map((r) => r.ID)).toEqual([abort.ID, 'backupctl-expire-noncurrent']);
+    expect(config.Rules?.[1]?.Filter).toEqual({ Prefix: 'devices/' });
+    // Applied twice, the rule is replaced, not duplicated.
+    const again = noncurrentExpiryConfiguration({ noncurrentDays: 30 }, config.Rules);
+    expect(again.Rules?.map((r) => r.ID)).toEqual([abort.ID, 'backupctl-expire-noncurrent']);
+    expect(again.Rules?.[1]?.NoncurrentVersionExpiration?.NoncurrentDays).toBe(30);
   });
 
   it('refuses a day count S3 would reject', () => {
