@@ -32,9 +32,15 @@ export function noncurrentExpiryRule(options: NoncurrentExpiryOptions): Lifecycl
   };
 }
 
-/** A whole `PutBucketLifecycleConfiguration` body holding the rule. */
+/**
+ * A whole `PutBucketLifecycleConfiguration` body: the bucket's other rules (Put replaces the
+ * whole configuration — e.g. init's abort-incomplete-multipart rule) plus this one.
+ */
 export function noncurrentExpiryConfiguration(
   options: NoncurrentExpiryOptions,
+  otherRules: LifecycleRule[] = [],
 ): BucketLifecycleConfiguration {
-  return { Rules: [noncurrentExpiryRule(options)] };
+  return {
+    Rules: [...otherRules.filter((r) => r.ID !== NONCURRENT_EXPIRY_RULE_ID), noncurrentExpiryRule(options)],
+  };
 }
