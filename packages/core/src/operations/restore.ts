@@ -34,7 +34,10 @@ export const OVERWRITE_POLICIES: readonly OverwritePolicy[] = ['always', 'if-cha
 export interface RestoreOptions {
   snapshot: string;
   target: string;
-  /** Globs on the absolute backed-up path; a matching folder brings everything below it. */
+  /**
+   * Patterns with the exclude rules (restic's): `/`-anchored on the absolute backed-up path,
+   * otherwise at any depth; a matching folder brings everything below it.
+   */
   include?: string[];
   /** Pack downloads in flight (default 4). */
   concurrency?: number;

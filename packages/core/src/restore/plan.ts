@@ -1,7 +1,7 @@
 import path from 'node:path';
-import picomatch from 'picomatch';
 import type { TreeNode } from '../repository/format.js';
 import type { Repository } from '../repository/repository.js';
+import { PathPatterns } from '../scan/excludes.js';
 
 export interface PlannedEntry {
   /** The backed-up absolute path (for messages and --include). */
@@ -49,8 +49,9 @@ export async function planRestore(
   target: string,
   include: string[] = [],
 ): Promise<RestorePlan> {
-  const matchers = include.map((g) => picomatch(g, { dot: true }));
-  const wanted = (abs: string) => matchers.length === 0 || matchers.some((m) => m(abs));
+  // Includes follow the exclude rules (scan/excludes.ts): relative patterns at any depth.
+  const includes = new PathPatterns(include);
+  const wanted = (abs: string) => includes.empty || includes.matches(abs);
   const plan: RestorePlan = { files: [], dirs: [], links: [], refused: [] };
   const walk = async (
     treeId: string,
