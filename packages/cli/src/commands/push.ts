@@ -1,4 +1,11 @@
-import { BackupctlError, ErrorCodes, push, saveLastRun } from '@backupctl/core';
+import {
+  BackupctlError,
+  COMPRESSION_MODES,
+  type CompressionMode,
+  ErrorCodes,
+  push,
+  saveLastRun,
+} from '@backupctl/core';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { ExitCodes } from '../exit-codes.js';
@@ -16,6 +23,7 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
     '<%= config.bin %> push',
     '<%= config.bin %> push ~/Documents ~/Pictures --exclude "*.tmp" --exclude node_modules',
     '<%= config.bin %> push --json',
+    '<%= config.bin %> push ~/Videos --compression off',
   ];
   static override strict = false;
   static override args = {
@@ -28,6 +36,12 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
       default: [],
     }),
     tag: Flags.string({ description: 'Tag for the snapshot (repeatable).', multiple: true, default: [] }),
+    compression: Flags.string({
+      description:
+        'zstd compression of new data and metadata: auto (fast, the default), max (smaller, slower) or off. Data that does not shrink is stored as it is; a format version 1 repository is never compressed.',
+      options: [...COMPRESSION_MODES],
+      default: 'auto',
+    }),
   };
 
   async run(): Promise<void> {
@@ -53,6 +67,7 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
               excludes: [...config.excludes, ...flags.exclude],
               host: env.host,
               tags: flags.tag,
+              compression: flags.compression as CompressionMode,
               scanTotals: progress.wantsTotals,
             },
             {

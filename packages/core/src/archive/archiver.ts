@@ -6,14 +6,7 @@ import type { RepoCache } from '../cache/repo-cache.js';
 import { ChunkPool } from '../chunk/chunk-pool.js';
 import { FastCdcChunker } from '../chunk/fastcdc.js';
 import { errorMessage } from '../errors/index.js';
-import {
-  FORMAT_VERSION,
-  keys,
-  type Snapshot,
-  type SnapshotSummary,
-  type Tree,
-  type TreeNode,
-} from '../repository/format.js';
+import { keys, type Snapshot, type SnapshotSummary, type Tree, type TreeNode } from '../repository/format.js';
 import { saveIndex } from '../repository/index-sync.js';
 import { PackWriter } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
@@ -114,7 +107,7 @@ export class Archiver {
     this.lastReport = 0;
     this.report();
     const snapshot: Snapshot = {
-      version: FORMAT_VERSION,
+      version: this.repo.config.version,
       time: new Date().toISOString(),
       host: this.options.host,
       paths: roots,

@@ -34,6 +34,7 @@ export async function push(
     }
   }
   const lock = await acquireLock(cache.file('lock'), 'push');
+  if (options.compression) repo.compression = options.compression;
   try {
     await loadIndex(repo, cache);
     // The marker says a push began and has not committed: a crash, a kill, or an error
