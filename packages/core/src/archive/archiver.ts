@@ -21,6 +21,13 @@ const STREAM_BUFFER = 1024 * 1024;
 const CHUNKS_IN_FLIGHT = 4;
 /** Chunks a worker may hand over before the main thread has packed them (bounds memory). */
 const WORKER_CREDITS = 8;
+/**
+ * An index file is written once this many blobs are in uploaded packs: what the push holds
+ * for its index, and the size of each index file, stay bounded whatever the file count.
+ */
+const INDEX_FILE_BLOBS = 50_000;
+/** Entries of one folder being looked at at once (a folder may hold 100,000 files). */
+const ENTRIES_IN_FLIGHT = 32;
 
 /**
  * Walks the chosen paths and stores them: files (through the chunk workers when large),
@@ -31,7 +38,7 @@ export class Archiver {
   private readonly packer: PackWriter;
   private readonly treePacker: PackWriter;
   private readonly fileLimit: ReturnType<typeof pLimit>;
-  private fileCache!: FileCache;
+  private fileCache: FileCache | undefined;
   private pool: ChunkPool | undefined;
   private readonly warnings: PushWarning[] = [];
   private readonly progress: PushProgress = {
@@ -65,6 +72,7 @@ export class Archiver {
     const onPackUploaded = (pack: { size: number }) => {
       this.progress.bytesUploaded += pack.size;
       this.report();
+      this.maybeSaveIndex();
     };
     this.packer = new PackWriter(repo, options.uploadConcurrency ?? repo.backend.writeConcurrency ?? 2, {
       onPackUploaded,
@@ -75,6 +83,14 @@ export class Archiver {
   }
 
   async run(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
+    try {
+      return await this.runWithPool(roots);
+    } finally {
+      this.fileCache?.discard();
+    }
+  }
+
+  private async runWithPool(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
     if (!ChunkPool.available()) return this.archive(roots);
     this.pool = new ChunkPool({
       seed: this.repo.master.chunkerSeed,
@@ -90,7 +106,7 @@ export class Archiver {
   }
 
   private async archive(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
-    this.fileCache = await FileCache.load(this.cache.file('files.json'));
+    this.fileCache = await FileCache.load(this.cache.file('files.bin'));
     const scan =
       (this.options.scanTotals ?? this.events.onProgress !== undefined)
         ? this.scanTotals(roots)
@@ -100,9 +116,9 @@ export class Archiver {
     // One after the other: after an explicit deny on the data pack, no tree pack follows.
     await this.packer.flush();
     await this.treePacker.flush();
-    const written = [...this.packer.written, ...this.treePacker.written];
-    await saveIndex(this.repo, this.cache, written);
-    this.summary.packsWritten = written.length;
+    await this.indexSaving;
+    await saveIndex(this.repo, this.cache, [...this.packer.takeWritten(), ...this.treePacker.takeWritten()]);
+    this.summary.packsWritten = this.packer.packsWritten + this.treePacker.packsWritten;
     this.summary.bytesUploaded = this.packer.bytesUploaded + this.treePacker.bytesUploaded;
     this.lastReport = 0;
     this.report();
@@ -117,11 +133,21 @@ export class Archiver {
     };
     const { id: snapshotId, sealed } = await this.repo.saveJson('snapshots/', snapshot);
     await this.cache.write(keys.snapshot(snapshotId), sealed);
-    await this.fileCache.save(roots);
+    await this.fileCache!.save(roots);
     return { snapshotId, snapshot, warnings: this.warnings };
   }
 
   private lastReport = 0;
+  private indexSaving: Promise<unknown> = Promise.resolve();
+
+  /** Writes an index file for the packs uploaded so far once they hold enough blobs. */
+  private maybeSaveIndex(): void {
+    if (this.packer.untakenBlobs + this.treePacker.untakenBlobs < INDEX_FILE_BLOBS) return;
+    const packs = [...this.packer.takeWritten(), ...this.treePacker.takeWritten()];
+    // Chained, so the final save waits for it; a failure surfaces there (promise owned).
+    this.indexSaving = this.indexSaving.then(() => saveIndex(this.repo, this.cache, packs));
+    this.indexSaving.catch(() => {});
+  }
 
   /** At most ten progress events a second: per-file events cost more than small files. */
   private report(currentPath?: string): void {
@@ -205,8 +231,9 @@ export class Archiver {
       names = [];
     }
     names.sort(compareNames);
+    const limit = pLimit(ENTRIES_IN_FLIGHT);
     const nodes = await Promise.all(
-      names.map((name) => this.archiveEntry(path.join(dir, name), name, false)),
+      names.map((name) => limit(() => this.archiveEntry(path.join(dir, name), name, false))),
     );
     return this.storeTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) });
   }
@@ -250,7 +277,7 @@ export class Archiver {
       ctimeNs: stat.ctimeNs.toString(),
       ino: stat.ino.toString(),
     };
-    let chunks = this.fileCache.lookup(file, fingerprint);
+    let chunks = this.fileCache!.lookup(file, fingerprint);
     let size = fingerprint.size;
     if (!chunks?.every((id) => this.packer.knows(id))) {
       try {
@@ -268,7 +295,7 @@ export class Archiver {
     } else {
       this.progress.bytesDone += size;
     }
-    this.fileCache.record(file, fingerprint, chunks);
+    this.fileCache!.record(file, fingerprint, chunks);
     this.summary.files++;
     this.summary.bytes += size;
     this.progress.filesDone++;

@@ -25,7 +25,10 @@ export class PackWriter {
   private failure: unknown;
   private readonly pendingIds = new Set<string>();
   private cutting: Promise<void> | undefined;
-  readonly written: IndexFile['packs'] = [];
+  /** Uploaded packs not yet handed to an index file (see takeWritten). */
+  private written: IndexFile['packs'] = [];
+  private writtenBlobs = 0;
+  packsWritten = 0;
   bytesUploaded = 0;
 
   constructor(
@@ -92,6 +95,19 @@ export class PackWriter {
     this.buffer = next;
   }
 
+  /** Blobs in uploaded packs not yet taken: what the next index file would hold. */
+  get untakenBlobs(): number {
+    return this.writtenBlobs;
+  }
+
+  /** The uploaded packs since the last call, for an index file. */
+  takeWritten(): IndexFile['packs'] {
+    const out = this.written;
+    this.written = [];
+    this.writtenBlobs = 0;
+    return out;
+  }
+
   /** Uploads what is pending and waits for every upload. */
   async flush(): Promise<void> {
     while (this.cutting) await this.cutting;
@@ -126,6 +142,8 @@ export class PackWriter {
       .putIfAbsent(keys.pack(id), body)
       .then(() => {
         this.written.push({ id, size: body.length, blobs });
+        this.writtenBlobs += blobs.length;
+        this.packsWritten++;
         this.bytesUploaded += body.length;
         this.events.onPackUploaded?.({ id, size: body.length, blobs: blobs.length });
       })
