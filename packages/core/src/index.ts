@@ -28,4 +28,4 @@ export * from './secrets/index.js';
 export * from './storage/backend.js';
 export * from './storage/local-backend.js';
 export * from './storage/open-backend.js';
-export * from './storage/s3-backend.js';
+export * from './storage/s3-location.js';

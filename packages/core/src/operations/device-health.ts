@@ -3,7 +3,7 @@ import { assessmentOf, toBackupctlError } from '../health/aws-failure.js';
 import { probeHealth } from '../health/probe.js';
 import { QuarantineStateStore } from '../health/state-store.js';
 import { type BackendTarget, isS3Repository, openBackend } from '../storage/open-backend.js';
-import { S3Backend } from '../storage/s3-backend.js';
+import type { S3Backend } from '../storage/s3-backend.js';
 
 export function healthStore(env: Environment): QuarantineStateStore {
   return new QuarantineStateStore(env.cacheDir);
@@ -30,11 +30,12 @@ export async function withDeviceHealth<T>(
     let assessment = assessmentOf(error);
     if (!assessment) throw error;
     if (assessment.needsProbe) {
-      const backend = openBackend(config, { traceFile: env.awsTraceFile });
-      if (backend instanceof S3Backend) {
-        const probe = await probeHealth(backend.client, {
-          bucket: backend.where.bucket,
-          prefix: backend.where.prefix,
+      const backend = await openBackend(config, { traceFile: env.awsTraceFile });
+      if (isS3Repository(backend.location)) {
+        const s3 = backend as S3Backend;
+        const probe = await probeHealth(s3.client, {
+          bucket: s3.where.bucket,
+          prefix: s3.where.prefix,
         });
         assessment = probe.assessment;
       }

@@ -44,7 +44,7 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
   const repository = isS3Repository(options.repository)
     ? options.repository
     : path.resolve(options.repository);
-  const backend = openBackend(
+  const backend = await openBackend(
     { repository, endpoint: options.endpoint, region: options.region },
     { traceFile: options.env.awsTraceFile, ...options },
   );
