@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { installDeviceGuards } from '../access/device-guards.js';
-import type { BackendTarget, OpenBackendOptions } from './open-backend.js';
+import type { BackendTarget, OpenBackendOptions } from './backend-target.js';
 import { S3Backend } from './s3-backend.js';
 import { parseS3Url } from './s3-location.js';
 

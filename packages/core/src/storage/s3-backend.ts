@@ -11,7 +11,6 @@ import type { S3Location } from './s3-location.js';
 
 export { parseS3Url, type S3Location } from './s3-location.js';
 
-
 /**
  * A repository under a prefix of an S3 bucket (AWS or any S3-compatible store).
  *
