@@ -256,7 +256,7 @@ function toResult(r) {
 async function runBench(bins, out) {
   const want = (s) => config.scenarios.includes(s);
   const tools = config.tools.filter((t) => {
-    if (t === 'backupctl' || bins[t]) return true;
+    if (t === 'backupctl' || bins[t.replace(/-nocomp$/, '')]) return true;
     log(`skipping ${t}: not installed`);
     return false;
   });
