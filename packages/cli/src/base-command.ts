@@ -16,12 +16,7 @@ import {
   type Session,
   withDeviceHealth,
 } from '@backupctl/core';
-import {
-  type AdminClients,
-  type AdminCredentialsOptions,
-  adminClients,
-  openAdminBackend,
-} from '@backupctl/stack';
+import type { AdminClients, AdminCredentialsOptions } from '@backupctl/stack';
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { ExitCodes, exitCodeFor } from './exit-codes.js';
 import { promptHidden } from './render/prompt.js';
@@ -62,8 +57,10 @@ export abstract class BaseCommand extends Command {
    * The owner's admin clients (admin commands only; never for a device call). Tests that run
    * commands in-process hand in clients whose control plane is mocked.
    */
-  static adminClientsFactory: (options: AdminCredentialsOptions & { region?: string }) => AdminClients =
-    adminClients;
+  /** Tests set it; by default `@backupctl/stack`'s, loaded by the admin commands only (cold start). */
+  static adminClientsFactory:
+    | ((options: AdminCredentialsOptions & { region?: string }) => AdminClients)
+    | undefined;
 
   /** Waiting on AWS (propagation, alarms); in-process tests pass a virtual clock. */
   static clock: { sleep: (ms: number) => Promise<void>; now: () => number } = {
@@ -72,13 +69,14 @@ export abstract class BaseCommand extends Command {
   };
 
   /** Admin clients for a region, one set per region. */
-  protected adminClientsFor(profile: string | undefined): (region?: string) => AdminClients {
+  protected async adminClientsFor(profile: string | undefined): Promise<(region?: string) => AdminClients> {
+    const factory = BaseCommand.adminClientsFactory ?? (await import('@backupctl/stack')).adminClients;
     const cache = new Map<string, AdminClients>();
     return (region?: string) => {
       const key = region ?? '';
       let clients = cache.get(key);
       if (!clients) {
-        clients = BaseCommand.adminClientsFactory({
+        clients = factory({
           ...(profile ? { profile } : {}),
           ...(region ? { region } : {}),
         });
@@ -142,7 +140,8 @@ export abstract class BaseCommand extends Command {
         },
       );
     }
-    const backend = openAdminBackend(config, profile ? { profile } : {});
+    const { openAdminBackend } = await import('@backupctl/stack');
+    const backend = await openAdminBackend(config, profile ? { profile } : {});
     const password = await resolvePassword({
       env,
       config,

@@ -48,7 +48,7 @@ export default class Destroy extends BaseCommand {
     const result = await destroyDevice({
       env,
       config,
-      clients: this.adminClientsFor(profile)(guard.region),
+      clients: (await this.adminClientsFor(profile))(guard.region),
       store: this.secretStore(),
       device,
       guard: flags.guard,

@@ -142,7 +142,7 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
     const store = this.secretStore();
     // The device key goes nowhere but the keychain: make sure it answers before AWS changes.
     if (!dryRun) await store.get('probe');
-    const forRegion = this.adminClientsFor(flags.profile);
+    const forRegion = await this.adminClientsFor(flags.profile);
     const clients = (region?: string) => forRegion(region ?? flags.region);
     const common = {
       env,

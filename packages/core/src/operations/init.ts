@@ -55,7 +55,7 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
     keychain: options.keychain,
     credentials: options.credentials,
   });
-  const backend = openBackend(
+  const backend = await openBackend(
     { repository, endpoint: options.endpoint, region: options.region },
     { traceFile: options.env.awsTraceFile, ...options, ...(credentials ? { credentials } : {}) },
   );

@@ -72,7 +72,7 @@ export async function deviceCredentials(
 
 export async function openSession(options: OpenSessionOptions): Promise<Session> {
   const credentials = await deviceCredentials(options);
-  const backend = openBackend(options.config, {
+  const backend = await openBackend(options.config, {
     traceFile: options.env.awsTraceFile,
     ...options,
     ...(credentials ? { credentials } : {}),

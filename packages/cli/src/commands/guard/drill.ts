@@ -35,7 +35,7 @@ export default class GuardDrill extends BaseCommand {
       ))
     )
       throw new NotConfirmedError(`guard drill ${guard.device}`);
-    const clients = this.adminClientsFor(profile)(guard.region);
+    const clients = (await this.adminClientsFor(profile))(guard.region);
     const store = this.secretStore();
     const onEvent = (event: Parameters<typeof formatGuardEvent>[0]) => {
       const line = formatGuardEvent(event);
