@@ -3,7 +3,7 @@ import {
   type DeviceConfig,
   type Environment,
   errorMessage,
-  KeychainSecretStore,
+  keychainForConfig,
   loadDeviceConfig,
   openSession,
   readEnvironment,
@@ -26,13 +26,22 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
     json: Flags.boolean({ description: 'Print one machine-readable JSON document.', default: false }),
+    keychain: Flags.boolean({
+      description:
+        'Read secrets from the OS keychain when the device config says so (--no-keychain: only BACKUPCTL_PASSWORD, the systemd credential "backupctl-password", or a prompt).',
+      default: true,
+      allowNo: true,
+    }),
   };
 
   protected jsonMode = false;
+  /** False with --no-keychain: the keychain is never consulted. */
+  protected useKeychain = true;
   protected warnings: string[] = [];
 
   override async init(): Promise<void> {
     this.jsonMode = this.argv.includes('--json');
+    this.useKeychain = !this.argv.includes('--no-keychain');
     await super.init();
   }
 
@@ -48,7 +57,7 @@ export abstract class BaseCommand extends Command {
     return openSession({
       env,
       config: config ?? (await this.deviceConfig(env)),
-      keychain: new KeychainSecretStore(),
+      keychain: this.useKeychain ? keychainForConfig : undefined,
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });

@@ -13,6 +13,7 @@ export * from './operations/check.js';
 export * from './operations/device-health.js';
 export * from './operations/find-snapshot.js';
 export * from './operations/init.js';
+export * from './operations/init-checks.js';
 export * from './operations/last-run.js';
 export * from './operations/push.js';
 export * from './operations/restore.js';

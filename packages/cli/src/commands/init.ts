@@ -1,8 +1,11 @@
 import {
   BackupctlError,
+  checkInit,
+  checkPassphrase,
+  DEFAULT_KEYCHAIN_DRIVER,
   ErrorCodes,
-  errorMessage,
   initDevice,
+  KEYCHAIN_DRIVERS,
   KeychainSecretStore,
   withDeviceHealth,
 } from '@backupctl/core';
@@ -26,39 +29,52 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
     endpoint: Flags.string({ description: 'S3-compatible endpoint URL (path-style addressing).' }),
     region: Flags.string({ description: 'AWS region of the bucket.' }),
     path: Flags.string({
-      description: 'A path `push` backs up by default (repeatable).',
+      description: 'A path `push` backs up by default (repeatable; it must exist).',
       multiple: true,
+      multipleNonGreedy: true,
       default: [],
     }),
     exclude: Flags.string({
       description: 'Glob to exclude by default (repeatable).',
       multiple: true,
+      multipleNonGreedy: true,
       default: [],
     }),
     keychain: Flags.boolean({
-      description: 'Store the passphrase in the OS keychain.',
+      description:
+        'Store the passphrase in the OS keychain (--no-keychain: BACKUPCTL_PASSWORD or the systemd credential "backupctl-password" supply it).',
       default: true,
       allowNo: true,
+    }),
+    'keychain-driver': Flags.string({
+      description: `The keychain driver, recorded in the device config as secrets.keychain (default ${DEFAULT_KEYCHAIN_DRIVER}; keytar must be installed separately).`,
+      options: [...KEYCHAIN_DRIVERS],
+    }),
+    force: Flags.boolean({
+      description: 'Set up a device that is already set up again (its config is replaced).',
+      default: false,
     }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Init);
     const env = this.environment();
-    const password = env.password ?? (await this.askPassword());
+    // Everything that can be refused is refused before anything is asked.
+    await checkInit({
+      configDir: env.configDir,
+      repository: flags.repo,
+      paths: flags.path,
+      force: flags.force,
+    });
+    if (env.password !== undefined) checkPassphrase(env.password, 'environment');
+    const driver = flags['keychain-driver'] as (typeof KEYCHAIN_DRIVERS)[number] | undefined;
     let keychain: KeychainSecretStore | undefined;
     if (flags.keychain) {
-      keychain = new KeychainSecretStore();
-      try {
-        await keychain.get('probe');
-      } catch (error) {
-        keychain = undefined;
-        if (!env.password) throw error;
-        this.warnUser(
-          `${errorMessage(error)} — the passphrase is not stored; timers need BACKUPCTL_PASSWORD or the systemd credential "backupctl-password".`,
-        );
-      }
+      // Unreachable keychain: one clear message (exit 12) before any passphrase prompt.
+      keychain = new KeychainSecretStore({ driver });
+      await keychain.probe();
     }
+    const password = env.password ?? (await this.askPassword());
     const target = { repository: flags.repo, endpoint: flags.endpoint, region: flags.region };
     const result = await withDeviceHealth(env, target, () =>
       initDevice({
@@ -70,6 +86,8 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
         excludes: flags.exclude,
         password,
         keychain,
+        force: flags.force,
+        keychainDriver: driver,
       }),
     );
     if (this.jsonMode) return this.printJson({ ...result, warnings: this.warnings });
@@ -92,8 +110,7 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
     const first = await promptHidden('New repository passphrase: ');
     const second = await promptHidden('Repeat it: ');
     if (first !== second) throw new BackupctlError(ErrorCodes.usage, 'the two passphrases differ');
-    if (first.length < 8)
-      throw new BackupctlError(ErrorCodes.usage, 'the passphrase must have at least 8 characters');
+    checkPassphrase(first, 'prompt');
     return first;
   }
 }

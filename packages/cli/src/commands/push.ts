@@ -25,9 +25,15 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
     exclude: Flags.string({
       description: 'Glob to exclude (repeatable), added to the configured ones.',
       multiple: true,
+      multipleNonGreedy: true,
       default: [],
     }),
-    tag: Flags.string({ description: 'Tag for the snapshot (repeatable).', multiple: true, default: [] }),
+    tag: Flags.string({
+      description: 'Tag for the snapshot (repeatable).',
+      multiple: true,
+      multipleNonGreedy: true,
+      default: [],
+    }),
   };
 
   async run(): Promise<void> {

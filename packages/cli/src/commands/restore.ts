@@ -23,6 +23,7 @@ export default class Restore extends BaseCommand {
     include: Flags.string({
       description: 'Glob on the backed-up absolute path (repeatable).',
       multiple: true,
+      multipleNonGreedy: true,
       default: [],
     }),
   };

@@ -1,4 +1,4 @@
-import { deviceStatus, KeychainSecretStore, recoverySteps } from '@backupctl/core';
+import { deviceStatus, keychainForConfig, recoverySteps } from '@backupctl/core';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { formatBytes } from '../render/format.js';
@@ -26,7 +26,7 @@ export default class Status extends BaseCommand {
     const status = await deviceStatus({
       env,
       probe: flags.probe,
-      keychain: new KeychainSecretStore(),
+      keychain: this.useKeychain ? keychainForConfig : undefined,
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });

@@ -5,6 +5,7 @@ import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { Repository } from '../repository/repository.js';
 import { passwordAccount, type SecretStore } from '../secrets/secret-store.js';
 import { isS3Repository, type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
+import { checkInit } from './init-checks.js';
 
 export interface InitOptions extends OpenBackendOptions {
   env: Environment;
@@ -16,6 +17,10 @@ export interface InitOptions extends OpenBackendOptions {
   password: string;
   /** Store the passphrase here (the keychain) so timers can run without a person. */
   keychain?: SecretStore;
+  /** Replace an existing device config (otherwise init refuses: the device is set up). */
+  force?: boolean;
+  /** The keychain driver to record in the config (`secrets.keychain`); default: none recorded. */
+  keychainDriver?: 'keyring' | 'keytar';
   /** Pack size in bytes (tests use small packs). */
   packSize?: number;
   kdf?: { N: number; r: number; p: number };
@@ -41,6 +46,12 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
       resolution: 'Set BACKUPCTL_PASSWORD or run in a terminal to be asked.',
     });
   }
+  await checkInit({
+    configDir: options.env.configDir,
+    repository: options.repository,
+    paths: options.paths,
+    force: options.force,
+  });
   const repository = isS3Repository(options.repository)
     ? options.repository
     : path.resolve(options.repository);
@@ -74,6 +85,7 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
     paths: (options.paths ?? []).map((p) => path.resolve(p)),
     excludes: options.excludes ?? [],
     passwordSource,
+    ...(options.keychainDriver ? { secrets: { keychain: options.keychainDriver } } : {}),
   };
   const configFile = await saveDeviceConfig(options.env.configDir, config);
   return { repository, repositoryId: repo.config.id, created, configFile, passwordSource };
