@@ -12,6 +12,7 @@ import {
 } from '@backupctl/core';
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { ExitCodes, exitCodeFor } from './exit-codes.js';
+import { installInterruptHandler } from './render/interrupt.js';
 import { promptHidden } from './render/prompt.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -42,6 +43,7 @@ export abstract class BaseCommand extends Command {
   override async init(): Promise<void> {
     this.jsonMode = this.argv.includes('--json');
     this.useKeychain = !this.argv.includes('--no-keychain');
+    installInterruptHandler({ json: this.jsonMode });
     await super.init();
   }
 
