@@ -66,7 +66,7 @@ export default class Status extends BaseCommand {
       );
       this.say(`  ${recoverySteps({ policy: health.policy })}`);
       this.say(
-        '  By hand: delete the access key, detach AWSDenyAll from the user, create a new key and store it with `backupctl init`.',
+        '  By hand: delete the access key, detach AWSDenyAll from the user, create a new key and store it with `backupctl init --force` (the device is already set up).',
       );
     } else if (health.state !== 'ok' && health.message) {
       this.say(`  ${health.message}`);

@@ -84,7 +84,7 @@ function recovery(user, alarm, policyArn) {
     '  2. Delete the user\'s access keys: aws iam list-access-keys --user-name ' + user + ', then aws iam delete-access-key.',
     '  3. aws iam detach-user-policy --user-name ' + user + ' --policy-arn ' + policyArn,
     '  4. aws cloudwatch set-alarm-state --alarm-name ' + alarm + ' --state-value OK --state-reason recovered',
-    '  5. Run backupctl init on the device to store a new key.',
+    '  5. Run backupctl init --force on the device to store a new key.',
   ];
 }
 
