@@ -1,7 +1,12 @@
 export * from './deploy/index.js';
+export * from './destroy/destroy-device.js';
+export * from './drill/guard-drill.js';
 export * from './filter-pattern/index.js';
+export * from './guard/guard-status.js';
 export * from './guard-pattern.js';
+export * from './init/index.js';
 export * from './lambda/index.js';
+export * from './recover/recover-device.js';
 export * from './replay/index.js';
 export {
   type CfnTemplate,
@@ -16,6 +21,7 @@ export {
   deviceStackTemplate,
   deviceTemplate,
   deviceUserName,
+  GUARD_ALARM_NAME_PREFIX,
   GuardIds,
   GuardOutputs,
   type GuardTemplateOptions,
@@ -25,6 +31,7 @@ export {
   LOG_RETENTION_DAYS,
   type PolicyDocument,
   QUARANTINE_LAMBDA_RUNTIME,
+  QUARANTINE_SWEEP_SCHEDULE,
   type RenderedTemplate,
   type RenderTemplatesOptions,
   renderTemplate,

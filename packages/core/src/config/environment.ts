@@ -20,6 +20,12 @@ export interface Environment {
   desktop: boolean;
   /** stderr is connected to the systemd journal (JOURNAL_STREAM). */
   journal: boolean;
+  /**
+   * The device's AWS access key handed in by the environment (CI):
+   * BACKUPCTL_AWS_ACCESS_KEY_ID and BACKUPCTL_AWS_SECRET_ACCESS_KEY. Never AWS_*: the
+   * default chain may hold the owner's admin credentials.
+   */
+  deviceKey: { accessKeyId: string; secretAccessKey: string } | undefined;
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
@@ -33,5 +39,12 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     host: env.BACKUPCTL_HOST || hostname(),
     desktop: Boolean(env.DISPLAY || env.WAYLAND_DISPLAY),
     journal: Boolean(env.JOURNAL_STREAM),
+    deviceKey:
+      env.BACKUPCTL_AWS_ACCESS_KEY_ID && env.BACKUPCTL_AWS_SECRET_ACCESS_KEY
+        ? {
+            accessKeyId: env.BACKUPCTL_AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.BACKUPCTL_AWS_SECRET_ACCESS_KEY,
+          }
+        : undefined,
   };
 }

@@ -65,6 +65,7 @@ export const ErrorCodes = {
   bucketMissing: 'BUCKET_MISSING',
   offline: 'OFFLINE',
   interrupted: 'INTERRUPTED',
+  deviceKeyMissing: 'DEVICE_KEY_MISSING',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -5,7 +5,7 @@ import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { Repository } from '../repository/repository.js';
 import { passwordAccount, type SecretStore } from '../secrets/secret-store.js';
 import { isS3Repository, type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
-import { checkInit } from './init-checks.js';
+import { deviceCredentials } from './session.js';
 
 export interface InitOptions extends OpenBackendOptions {
   env: Environment;
@@ -17,13 +17,14 @@ export interface InitOptions extends OpenBackendOptions {
   password: string;
   /** Store the passphrase here (the keychain) so timers can run without a person. */
   keychain?: SecretStore;
-  /** Replace an existing device config (otherwise init refuses: the device is set up). */
-  force?: boolean;
   /** The keychain driver to record in the config (`secrets.keychain`); default: none recorded. */
   keychainDriver?: 'keyring' | 'keytar';
   /** Pack size in bytes (tests use small packs). */
   packSize?: number;
   kdf?: { N: number; r: number; p: number };
+  /** A guarded device (`init --bucket`): its name under `devices/` and where its guard lives. */
+  device?: string;
+  guard?: DeviceConfig['guard'];
 }
 
 export interface InitResult {
@@ -38,7 +39,8 @@ export interface InitResult {
 /**
  * Sets up this device: creates the repository (or joins an existing one the passphrase
  * opens) and writes the device config. The config is written last: a failed init leaves
- * the device as it was.
+ * the device as it was. Callers check first what `init` refuses (`checkInit`: a device
+ * already set up, missing paths, a literal ~) before they ask for anything.
  */
 export async function initDevice(options: InitOptions): Promise<InitResult> {
   if (!options.password) {
@@ -46,18 +48,19 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
       resolution: 'Set BACKUPCTL_PASSWORD or run in a terminal to be asked.',
     });
   }
-  await checkInit({
-    configDir: options.env.configDir,
-    repository: options.repository,
-    paths: options.paths,
-    force: options.force,
-  });
   const repository = isS3Repository(options.repository)
     ? options.repository
     : path.resolve(options.repository);
+  // Never the default chain: the device key given, or the one in the secret store / env.
+  const credentials = await deviceCredentials({
+    env: options.env,
+    config: { repository, device: options.device } as DeviceConfig,
+    keychain: options.keychain,
+    credentials: options.credentials,
+  });
   const backend = openBackend(
     { repository, endpoint: options.endpoint, region: options.region },
-    { traceFile: options.env.awsTraceFile, ...options },
+    { traceFile: options.env.awsTraceFile, ...options, ...(credentials ? { credentials } : {}) },
   );
   let repo: Repository;
   let created = true;
@@ -86,6 +89,8 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
     excludes: options.excludes ?? [],
     passwordSource,
     ...(options.keychainDriver ? { secrets: { keychain: options.keychainDriver } } : {}),
+    ...(options.device ? { device: options.device } : {}),
+    ...(options.guard ? { guard: options.guard } : {}),
   };
   const configFile = await saveDeviceConfig(options.env.configDir, config);
   return { repository, repositoryId: repo.config.id, created, configFile, passwordSource };

@@ -3,10 +3,11 @@ import type { DeviceConfig } from '../config/device-config.js';
 import type { Environment } from '../config/environment.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { Repository } from '../repository/repository.js';
+import { resolveDeviceKey } from '../secrets/device-key.js';
 import { EnvironmentSecretStore, SystemdCredentialStore } from '../secrets/read-only-stores.js';
 import { passwordAccount, type SecretStore, SYSTEMD_PASSWORD_CREDENTIAL } from '../secrets/secret-store.js';
 import type { Backend } from '../storage/backend.js';
-import { type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
+import { isS3Repository, type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
 
 export interface Session {
   env: Environment;
@@ -43,9 +44,8 @@ export async function resolvePassword(options: OpenSessionOptions): Promise<stri
       ),
     );
   }
-  if (options.config.passwordSource === 'keychain' && options.keychain) {
-    stores.push(typeof options.keychain === 'function' ? options.keychain(options.config) : options.keychain);
-  }
+  const keychain = keychainOf(options);
+  if (options.config.passwordSource === 'keychain' && keychain) stores.push(keychain);
   let keychainError: unknown;
   for (const store of stores) {
     try {
@@ -65,8 +65,30 @@ export async function resolvePassword(options: OpenSessionOptions): Promise<stri
   });
 }
 
+/**
+ * The credentials of the device's S3 client: the caller's (tests), else the device key from
+ * the secret store — never the SDK's default chain (it may hold the owner's admin keys).
+ */
+export async function deviceCredentials(
+  options: Pick<OpenSessionOptions, 'env' | 'config' | 'keychain' | 'credentials'>,
+): Promise<OpenBackendOptions['credentials']> {
+  if (options.credentials !== undefined || !isS3Repository(options.config.repository))
+    return options.credentials;
+  return resolveDeviceKey({ ...options, keychain: keychainOf(options) });
+}
+
+/** The keychain of the options: given, or made from the device config. */
+function keychainOf(options: Pick<OpenSessionOptions, 'config' | 'keychain'>): SecretStore | undefined {
+  return typeof options.keychain === 'function' ? options.keychain(options.config) : options.keychain;
+}
+
 export async function openSession(options: OpenSessionOptions): Promise<Session> {
-  const backend = openBackend(options.config, { traceFile: options.env.awsTraceFile, ...options });
+  const credentials = await deviceCredentials(options);
+  const backend = openBackend(options.config, {
+    traceFile: options.env.awsTraceFile,
+    ...options,
+    ...(credentials ? { credentials } : {}),
+  });
   const password = await resolvePassword(options);
   const repo = await Repository.open(backend, password);
   const cache = new RepoCache(options.env.cacheDir, repo.config.id);
