@@ -97,14 +97,18 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
     const { flags } = await this.parse(Init);
     const preflightEnv = this.environment();
     // Everything that can be refused is refused before anything is asked or changed.
+    const guarded = flags.bucket !== undefined;
     await checkInit({
       configDir: preflightEnv.configDir,
-      repository: flags.repo ?? `s3://${flags.bucket}`,
+      repository:
+        flags.repo ?? `s3://${flags.bucket}/devices/${flags.device ?? defaultDeviceName(preflightEnv.host)}/`,
       paths: flags.path,
       force: flags.force,
+      // init --bucket again for the same device resumes (each step is idempotent).
+      resumable: guarded,
     });
     if (preflightEnv.password !== undefined) checkPassphrase(preflightEnv.password, 'environment');
-    if (flags.bucket !== undefined) return this.runGuarded(flags as GuardedFlags);
+    if (guarded) return this.runGuarded(flags as GuardedFlags);
     const repo = flags.repo ?? '';
     if (
       isS3Repository(repo) &&

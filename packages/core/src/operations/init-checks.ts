@@ -45,7 +45,15 @@ export interface InitPreflight {
   paths?: string[];
   /** Overwrite an existing device config. */
   force?: boolean;
+  /**
+   * A re-run on the same repository resumes instead of being refused (`init --bucket`:
+   * every step is idempotent, and a re-run after a failure or a change of guard settings
+   * is how the guard is brought up to date).
+   */
+  resumable?: boolean;
 }
+
+const sameRepository = (a: string, b: string) => a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
 
 /**
  * What `init` checks before it asks for anything (passphrase, keychain): the device is not
@@ -63,13 +71,18 @@ export async function checkInit(options: InitPreflight): Promise<void> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    if (existing !== undefined) {
-      let repository: string | undefined;
-      try {
-        repository = (JSON.parse(existing) as { repository?: string }).repository;
-      } catch {
-        // An unreadable config is still a config: refuse the same way.
-      }
+    let repository: string | undefined;
+    try {
+      repository =
+        existing === undefined ? undefined : (JSON.parse(existing) as { repository?: string }).repository;
+    } catch {
+      // An unreadable config is still a config: refuse the same way.
+    }
+    const resumes =
+      options.resumable === true &&
+      repository !== undefined &&
+      sameRepository(repository, options.repository);
+    if (existing !== undefined && !resumes) {
       throw new BackupctlError(
         ErrorCodes.usage,
         `this device is already set up: ${file} exists${repository ? ` (repository ${repository})` : ''}`,
