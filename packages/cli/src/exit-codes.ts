@@ -38,6 +38,13 @@ export const ExitCodes = {
   armingFailed: 33,
   /** Not confirmed: no terminal to ask and no --yes, or the answer was no. */
   notConfirmed: 34,
+  /**
+   * forget/prune (they delete) on an S3 repository without the owner's admin credentials:
+   * refused before any request, since a device-key DELETE would be denied (a quarantine).
+   */
+  adminRequired: 45,
+  /** prune stopped without deleting anything: some snapshot or tree could not be read. */
+  pruneUnsafe: 46,
   /** Interrupted (SIGINT). */
   interrupted: 130,
 } as const;
@@ -69,6 +76,8 @@ const byCode: Record<string, number> = {
   DEVICE_ARMING_FAILED: ExitCodes.armingFailed,
   NOT_CONFIRMED: ExitCodes.notConfirmed,
   DEVICE_NOT_GUARDED: ExitCodes.notFound,
+  [ErrorCodes.adminRequired]: ExitCodes.adminRequired,
+  [ErrorCodes.pruneUnsafe]: ExitCodes.pruneUnsafe,
   /** @backupctl/stack's FilterPatternSyntaxError (`guard replay --pattern`): the user's input. */
   FILTER_PATTERN_SYNTAX: ExitCodes.usage,
 };

@@ -17,7 +17,7 @@ import {
 import { saveIndex } from '../repository/index-sync.js';
 import { PackWriter } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
-import { Excluder } from '../scan/excludes.js';
+import { WalkFilter } from '../scan/walk-filter.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
 import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
 
@@ -34,7 +34,7 @@ const WORKER_CREDITS = 8;
  * trees, then the index and the snapshot. One instance per push.
  */
 export class Archiver {
-  private readonly excluder: Excluder;
+  private filter!: WalkFilter;
   private readonly packer: PackWriter;
   private readonly treePacker: PackWriter;
   private readonly fileLimit: ReturnType<typeof pLimit>;
@@ -67,7 +67,6 @@ export class Archiver {
     private readonly options: PushOptions,
     private readonly events: PushEvents,
   ) {
-    this.excluder = new Excluder(options.excludes ?? []);
     this.fileLimit = pLimit(options.fileConcurrency ?? 8);
     const onPackUploaded = (pack: { size: number }) => {
       this.progress.bytesUploaded += pack.size;
@@ -82,6 +81,8 @@ export class Archiver {
   }
 
   async run(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
+    // What the walk leaves out lives in scan/ (shared with push --dry-run).
+    this.filter = new WalkFilter(roots, this.options);
     if (!ChunkPool.available()) return this.archive(roots);
     this.pool = new ChunkPool({
       seed: this.repo.master.chunkerSeed,
@@ -150,13 +151,13 @@ export class Archiver {
   /** Counts files and bytes ahead of the archiver, for the progress bar's ETA. */
   private async scanTotals(roots: string[]): Promise<void> {
     const walk = async (p: string): Promise<void> => {
-      if (this.excluder.excludes(p)) return;
       let stat: import('node:fs').Stats;
       try {
         stat = await fs.lstat(p);
       } catch {
         return;
       }
+      if (await this.filter.excludes(p, stat)) return;
       if (stat.isFile()) {
         this.progress.filesTotal++;
         this.progress.bytesTotal += stat.size;
@@ -167,6 +168,7 @@ export class Archiver {
         } catch {
           return;
         }
+        await this.filter.enterDir(p);
         for (const name of names) await walk(path.join(p, name));
       }
     };
@@ -212,6 +214,7 @@ export class Archiver {
       names = [];
     }
     names.sort(compareNames);
+    await this.filter.enterDir(dir);
     const nodes = await Promise.all(
       names.map((name) => this.archiveEntry(path.join(dir, name), name, false)),
     );
@@ -219,14 +222,16 @@ export class Archiver {
   }
 
   private async archiveEntry(file: string, name: string, isRoot: boolean): Promise<TreeNode | undefined> {
-    if (!isRoot && this.excluder.excludes(file)) return undefined;
     let stat: BigIntStats;
     try {
       stat = await fs.lstat(file, { bigint: true });
     } catch (error) {
+      if (!isRoot && this.filter.excludedByPattern(file)) return undefined;
       this.warn(file, error);
       return undefined;
     }
+    if (!isRoot && (await this.filter.excludes(file, stat))) return undefined;
+    if (isRoot) await this.filter.excludes(file, stat); // records the root's file system
     if (stat.isDirectory()) {
       this.summary.dirs++;
       const subtree = await this.archiveDir(file);

@@ -1,19 +1,22 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import picomatch from 'picomatch';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { keys, type TreeNode } from '../repository/format.js';
 import { loadIndex } from '../repository/index-sync.js';
 import type { LocatedBlob } from '../repository/master-index.js';
 import type { Repository } from '../repository/repository.js';
+import { PathPatterns } from '../scan/excludes.js';
 import { findSnapshot } from './find-snapshot.js';
 
 export interface RestoreOptions {
   snapshot: string;
   target: string;
-  /** Globs on the absolute backed-up path; a matching folder brings everything below it. */
+  /**
+   * Patterns with the exclude rules (restic's): `/`-anchored on the absolute backed-up path,
+   * otherwise at any depth; a matching folder brings everything below it.
+   */
   include?: string[];
   /** Pack downloads in flight (default 4). */
   concurrency?: number;
@@ -64,8 +67,9 @@ export async function restore(
   const snapshot = await findSnapshot(repo, cache, options.snapshot);
   await loadIndex(repo, cache);
   const target = path.resolve(options.target);
-  const matchers = (options.include ?? []).map((g) => picomatch(g, { dot: true }));
-  const wanted = (abs: string) => matchers.length === 0 || matchers.some((m) => m(abs));
+  // Includes follow the exclude rules (scan/excludes.ts): relative patterns at any depth.
+  const includes = new PathPatterns(options.include ?? []);
+  const wanted = (abs: string) => includes.empty || includes.matches(abs);
 
   const files: PlannedFile[] = [];
   const dirs: PlannedFile[] = [];

@@ -81,15 +81,36 @@ export interface SnapshotSummary {
   special: number;
 }
 
+/**
+ * `prune/<id>`: packs that prune found unreferenced at `time`, written by the owner before
+ * anything is deleted. A push does not deduplicate against (nor recover) a marked pack, and
+ * prune deletes a marked pack only once it has stayed unreferenced for the safety margin —
+ * longer than any push that may still reference it can take.
+ */
+export interface PruneMarker {
+  version: typeof FORMAT_VERSION;
+  /** When prune found these packs unreferenced (ISO 8601, the prune host's clock). */
+  time: string;
+  host: string;
+  packs: Array<{ id: string; size: number }>;
+}
+
 export const keys = {
   config: 'config',
   keyFile: (id: string) => `keys/${id}`,
   pack: (id: string) => `data/${id.slice(0, 2)}/${id}`,
   index: (id: string) => `index/${id}`,
   snapshot: (id: string) => `snapshots/${id}`,
+  pruneMarker: (id: string) => `prune/${id}`,
 } as const;
 
-export const prefixes = { keys: 'keys/', data: 'data/', index: 'index/', snapshots: 'snapshots/' } as const;
+export const prefixes = {
+  keys: 'keys/',
+  data: 'data/',
+  index: 'index/',
+  snapshots: 'snapshots/',
+  pruneMarkers: 'prune/',
+} as const;
 
 /** Pack layout: blobs ‖ encrypted header ‖ uint32 LE header length. */
 export const PACK_TRAILER_BYTES = 4;
