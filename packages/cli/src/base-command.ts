@@ -5,7 +5,7 @@ import {
   ErrorCodes,
   errorMessage,
   isS3Repository,
-  KeychainSecretStore,
+  keychainForConfig,
   loadDeviceConfig,
   openSession,
   RepoCache,
@@ -19,6 +19,7 @@ import {
 import type { AdminClients, AdminCredentialsOptions } from '@backupctl/stack';
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { ExitCodes, exitCodeFor } from './exit-codes.js';
+import { installInterruptHandler } from './render/interrupt.js';
 import { promptHidden } from './render/prompt.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -33,13 +34,23 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
     json: Flags.boolean({ description: 'Print one machine-readable JSON document.', default: false }),
+    keychain: Flags.boolean({
+      description:
+        'Read secrets from the OS keychain when the device config says so (--no-keychain: only BACKUPCTL_PASSWORD, the systemd credential "backupctl-password", or a prompt).',
+      default: true,
+      allowNo: true,
+    }),
   };
 
   protected jsonMode = false;
+  /** False with --no-keychain: the keychain is never consulted. */
+  protected useKeychain = true;
   protected warnings: string[] = [];
 
   override async init(): Promise<void> {
     this.jsonMode = this.argv.includes('--json');
+    this.useKeychain = !this.argv.includes('--no-keychain');
+    installInterruptHandler({ json: this.jsonMode });
     await super.init();
   }
 
@@ -47,10 +58,12 @@ export abstract class BaseCommand extends Command {
    * The OS keychain. Tests that run commands in-process where no keychain exists replace
    * the factory (`BaseCommand.secretStoreFactory`); the binary always uses the keychain.
    */
-  static secretStoreFactory: () => SecretStore = () => new KeychainSecretStore();
+  static secretStoreFactory: (config?: Pick<DeviceConfig, 'secrets'>) => SecretStore = (config) =>
+    keychainForConfig(config ?? {});
 
-  protected secretStore(): SecretStore {
-    return BaseCommand.secretStoreFactory();
+  /** The keychain through the driver the device config asks for (`secrets.keychain`). */
+  protected secretStore(config?: Pick<DeviceConfig, 'secrets'>): SecretStore {
+    return BaseCommand.secretStoreFactory(config);
   }
 
   /**
@@ -98,7 +111,7 @@ export abstract class BaseCommand extends Command {
     return openSession({
       env,
       config: config ?? (await this.deviceConfig(env)),
-      keychain: this.secretStore(),
+      keychain: this.useKeychain ? (c: DeviceConfig) => this.secretStore(c) : undefined,
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });
@@ -114,7 +127,7 @@ export abstract class BaseCommand extends Command {
   ): Promise<T> {
     const config = await this.deviceConfig(env);
     return withDeviceHealth(env, config, async () => work(await this.session(env, config)), {
-      keychain: this.secretStore(),
+      keychain: this.useKeychain ? this.secretStore(config) : undefined,
     });
   }
 
@@ -145,7 +158,7 @@ export abstract class BaseCommand extends Command {
     const password = await resolvePassword({
       env,
       config,
-      keychain: this.secretStore(),
+      keychain: this.useKeychain ? this.secretStore(config) : undefined,
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });

@@ -16,6 +16,7 @@ export * from './operations/device-health.js';
 export * from './operations/find-snapshot.js';
 export * from './operations/forget.js';
 export * from './operations/init.js';
+export * from './operations/init-checks.js';
 export * from './operations/keys.js';
 export * from './operations/last-run.js';
 export * from './operations/prune.js';

@@ -49,7 +49,7 @@ export default class Destroy extends BaseCommand {
       env,
       config,
       clients: (await this.adminClientsFor(profile))(guard.region),
-      store: this.secretStore(),
+      store: this.secretStore(config),
       device,
       guard: flags.guard,
       deleteBackups: flags['delete-backups'],

@@ -38,9 +38,15 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
     exclude: Flags.string({
       description: 'Glob to exclude (repeatable), added to the configured ones.',
       multiple: true,
+      multipleNonGreedy: true,
       default: [],
     }),
-    tag: Flags.string({ description: 'Tag for the snapshot (repeatable).', multiple: true, default: [] }),
+    tag: Flags.string({
+      description: 'Tag for the snapshot (repeatable).',
+      multiple: true,
+      multipleNonGreedy: true,
+      default: [],
+    }),
     'exclude-file': Flags.string({
       description: 'File of exclude patterns, one a line (# comments), same rules as --exclude (repeatable).',
       multiple: true,

@@ -30,7 +30,7 @@ The admin profile defaults to the one \`init\` recorded.`;
       env,
       config,
       clients,
-      store: this.secretStore(),
+      store: this.secretStore(config),
       ...(profile ? { profile } : {}),
       sleep: BaseCommand.clock.sleep,
       now: BaseCommand.clock.now,

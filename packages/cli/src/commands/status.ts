@@ -27,7 +27,7 @@ export default class Status extends BaseCommand {
     const status = await deviceStatus({
       env,
       probe: flags.probe,
-      keychain: this.secretStore(),
+      keychain: this.useKeychain ? (c) => this.secretStore(c) : undefined,
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });

@@ -17,6 +17,8 @@ export interface InitOptions extends OpenBackendOptions {
   password: string;
   /** Store the passphrase here (the keychain) so timers can run without a person. */
   keychain?: SecretStore;
+  /** The keychain driver to record in the config (`secrets.keychain`); default: none recorded. */
+  keychainDriver?: 'keyring' | 'keytar';
   /** Pack size in bytes (tests use small packs). */
   packSize?: number;
   kdf?: { N: number; r: number; p: number };
@@ -37,7 +39,8 @@ export interface InitResult {
 /**
  * Sets up this device: creates the repository (or joins an existing one the passphrase
  * opens) and writes the device config. The config is written last: a failed init leaves
- * the device as it was.
+ * the device as it was. Callers check first what `init` refuses (`checkInit`: a device
+ * already set up, missing paths, a literal ~) before they ask for anything.
  */
 export async function initDevice(options: InitOptions): Promise<InitResult> {
   if (!options.password) {
@@ -85,6 +88,7 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
     paths: (options.paths ?? []).map((p) => path.resolve(p)),
     excludes: options.excludes ?? [],
     passwordSource,
+    ...(options.keychainDriver ? { secrets: { keychain: options.keychainDriver } } : {}),
     ...(options.device ? { device: options.device } : {}),
     ...(options.guard ? { guard: options.guard } : {}),
   };

@@ -41,7 +41,7 @@ On S3 removing the old key file needs the owner's admin profile (--profile, or t
       let keychainUpdated = false;
       if (config.passwordSource === 'keychain') {
         try {
-          await this.secretStore().set(passwordAccount(config.repository), passphrase);
+          await this.secretStore(config).set(passwordAccount(config.repository), passphrase);
           keychainUpdated = true;
         } catch (error) {
           throw new BackupctlError(
