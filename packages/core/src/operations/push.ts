@@ -5,7 +5,7 @@ import type { PushEvents, PushOptions, PushResult } from '../archive/types.js';
 import { acquireLock } from '../cache/lock.js';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
-import { loadIndex, recoverUnindexedPacks } from '../repository/index-sync.js';
+import { loadIndex, recoverUnindexedPacks, saveIndex } from '../repository/index-sync.js';
 import type { Repository } from '../repository/repository.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
@@ -35,7 +35,10 @@ export async function push(
   }
   const lock = await acquireLock(cache.file('lock'), 'push');
   try {
-    await loadIndex(repo, cache);
+    const loaded = await loadIndex(repo, cache);
+    // An index file failed authentication: its packs were read from their own headers;
+    // save that as a new index so the repository describes them again.
+    if (loaded.recovered.length > 0) await saveIndex(repo, cache, loaded.recovered);
     // The marker says a push began and has not committed: a crash, a kill, or an error
     // (offline, quarantined) left packs that no index lists yet. Index them first.
     const unfinished = cache.file('push-unfinished');

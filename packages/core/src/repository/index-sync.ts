@@ -1,20 +1,83 @@
 import type { RepoCache } from '../cache/repo-cache.js';
+import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { FORMAT_VERSION, type IndexFile, keys, prefixes } from './format.js';
 import { readPackHeader } from './pack.js';
-import { cachedGet, type Repository } from './repository.js';
+import { isIntegrityError, type Repository } from './repository.js';
+
+export interface LoadIndexOptions {
+  /** Read every index file from the repository, not the cache, and check the cache against it. */
+  fresh?: boolean;
+  onCacheMismatch?: (key: string) => void;
+}
+
+export interface LoadIndexResult {
+  files: number;
+  /** Index files set aside (they failed authentication): their keys. */
+  rejected: string[];
+  /**
+   * Packs no authenticated index lists, read from their own headers because an index file
+   * was rejected: the data that index described stays reachable. Not saved: `push` saves them.
+   */
+  recovered: IndexFile['packs'];
+}
 
 /**
  * Loads every index file into the repository's master index. Index files are immutable,
  * so each is downloaded once and then read from the local cache: one LIST per push.
+ * An index file that fails authentication is set aside (`repo.rejected`), and the packs it
+ * may have described are indexed from their own headers instead.
  */
-export async function loadIndex(repo: Repository, cache?: RepoCache): Promise<number> {
+export async function loadIndex(
+  repo: Repository,
+  cache?: RepoCache,
+  options: LoadIndexOptions = {},
+): Promise<LoadIndexResult> {
   let files = 0;
+  const rejected: string[] = [];
   for await (const object of repo.backend.list(prefixes.index)) {
-    const sealed = await cachedGet(repo.backend, object.key, cache);
-    repo.index.add(await repo.loadJson<IndexFile>(object.key, sealed));
-    files++;
+    try {
+      const sealed = await repo.getObject(object.key, cache, options);
+      const file = await repo.loadJson<IndexFile>(object.key, sealed);
+      if (!Array.isArray(file?.packs)) throw notAnIndex(object.key);
+      repo.index.add(file);
+      files++;
+    } catch (error) {
+      if (!isIntegrityError(error)) throw error;
+      repo.reject(object.key, error);
+      rejected.push(object.key);
+    }
   }
-  return files;
+  const recovered: IndexFile['packs'] = [];
+  if (rejected.length > 0) {
+    recovered.push(...(await indexFromPackHeaders(repo)));
+    repo.index.add({ version: FORMAT_VERSION, packs: recovered });
+    repo.headerIndexed.push(...recovered);
+  } else {
+    // A deleted index file leaves no trace but blobs a snapshot needs and no index lists:
+    // the first such blob triggers the same recovery (`Repository.locate`).
+    repo.indexRecovery = () => indexFromPackHeaders(repo);
+  }
+  return { files, rejected, recovered };
+}
+
+/** Index entries for every pack that no loaded index lists, read from the packs' headers. */
+async function indexFromPackHeaders(repo: Repository): Promise<IndexFile['packs']> {
+  const out: IndexFile['packs'] = [];
+  for (const pack of await findUnindexedPacks(repo)) {
+    try {
+      out.push({ id: pack.id, size: pack.size, blobs: await readPackHeader(repo, pack.id, pack.size) });
+    } catch (error) {
+      // A pack cut short or damaged by itself is for `check` to report.
+      if (!isIntegrityError(error)) throw error;
+    }
+  }
+  return out;
+}
+
+function notAnIndex(key: string): BackupctlError {
+  return new BackupctlError(ErrorCodes.integrity, `${key} decrypts but is not an index file`, {
+    source: 'environment',
+  });
 }
 
 export async function saveIndex(
@@ -54,8 +117,9 @@ export async function recoverUnindexedPacks(
       const entries = await readPackHeader(repo, pack.id, pack.size);
       packs.push({ id: pack.id, size: pack.size, blobs: entries });
       blobs += entries.length;
-    } catch {
+    } catch (error) {
       // A pack cut short or damaged is left alone: nothing references it.
+      if (!isIntegrityError(error)) throw error;
     }
   }
   await saveIndex(repo, cache, packs);
