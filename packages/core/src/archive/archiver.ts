@@ -1,6 +1,7 @@
 import { type BigIntStats, createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
+import { TaskGroup } from '../util/task-group.js';
 import { FileCache, type FileFingerprint } from '../cache/file-cache.js';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { ChunkPool } from '../chunk/chunk-pool.js';
@@ -102,7 +103,14 @@ export class Archiver {
       (this.options.scanTotals ?? this.events.onProgress !== undefined)
         ? this.scanTotals(roots)
         : Promise.resolve();
-    const rootTree = await this.archiveSelection('/', roots);
+    let rootTree: string;
+    try {
+      rootTree = await this.archiveSelection('/', roots);
+    } catch (error) {
+      // The scan never rejects (it skips what it cannot read), but it is owned all the same.
+      scan.catch(() => undefined);
+      throw error;
+    }
     await scan;
     // One after the other: after an explicit deny on the data pack, no tree pack follows.
     await this.packer.flush();
@@ -212,9 +220,12 @@ export class Archiver {
       names = [];
     }
     names.sort(compareNames);
-    const nodes = await Promise.all(
-      names.map((name) => this.archiveEntry(path.join(dir, name), name, false)),
-    );
+    // Owned: the first failure stops the entries not started yet, and every started one
+    // settles before this returns (nothing of a failed push runs on after it).
+    const group = new TaskGroup();
+    const pending = names.map((name) => group.spawn(() => this.archiveEntry(path.join(dir, name), name, false)));
+    await group.wait();
+    const nodes = await Promise.all(pending);
     return this.storeTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) });
   }
 
@@ -304,6 +315,7 @@ export class Archiver {
   ): Promise<{ chunks: string[]; size: number }> {
     const chunker = new FastCdcChunker(this.repo.master.chunkerSeed, this.repo.config.chunker);
     const ids: Promise<string>[] = [];
+    const group = new TaskGroup();
     let size = 0;
     const store = async (chunk: Buffer): Promise<string> => {
       const id = await this.repo.blobId(chunk);
@@ -317,21 +329,28 @@ export class Archiver {
     };
     const take = async (chunk: Buffer) => {
       size += chunk.length;
-      ids.push(store(chunk));
+      ids.push(group.spawn(() => store(chunk)));
       // Keep a few chunks in flight; wait for the oldest beyond that (bounded memory).
       if (ids.length > CHUNKS_IN_FLIGHT) await ids[ids.length - 1 - CHUNKS_IN_FLIGHT];
     };
-    if (expectedSize <= WHOLE_READ_LIMIT) {
-      const data = await readSmallFile(file, expectedSize);
-      for (const chunk of chunker.push(data)) await take(chunk);
-    } else {
-      const stream = createReadStream(file, { highWaterMark: STREAM_BUFFER });
-      for await (const data of stream) {
-        for (const chunk of chunker.push(data as Buffer)) await take(chunk);
+    try {
+      if (expectedSize <= WHOLE_READ_LIMIT) {
+        const data = await readSmallFile(file, expectedSize);
+        for (const chunk of chunker.push(data)) await take(chunk);
+      } else {
+        const stream = createReadStream(file, { highWaterMark: STREAM_BUFFER });
+        for await (const data of stream) {
+          for (const chunk of chunker.push(data as Buffer)) await take(chunk);
+        }
       }
+      const last = chunker.finish();
+      if (last) await take(last);
+    } catch (error) {
+      // A read error (or a store failure seen while reading): let the chunks in flight settle.
+      await group.wait().catch(() => undefined);
+      throw error;
     }
-    const last = chunker.finish();
-    if (last) await take(last);
+    await group.wait();
     return { chunks: await Promise.all(ids), size };
   }
 

@@ -20,6 +20,11 @@ export interface Environment {
   desktop: boolean;
   /** stderr is connected to the systemd journal (JOURNAL_STREAM). */
   journal: boolean;
+  /**
+   * S3 idle timeout in ms (BACKUPCTL_S3_TIMEOUT_MS): a connection that sends or receives
+   * nothing this long is dropped and the request retried. Default: the backend's (60 s).
+   */
+  s3TimeoutMs: number | undefined;
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
@@ -33,5 +38,11 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     host: env.BACKUPCTL_HOST || hostname(),
     desktop: Boolean(env.DISPLAY || env.WAYLAND_DISPLAY),
     journal: Boolean(env.JOURNAL_STREAM),
+    s3TimeoutMs: positiveInteger(env.BACKUPCTL_S3_TIMEOUT_MS),
   };
+}
+
+function positiveInteger(value: string | undefined): number | undefined {
+  const n = Number(value);
+  return value && Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }

@@ -30,7 +30,7 @@ export async function withDeviceHealth<T>(
     let assessment = assessmentOf(error);
     if (!assessment) throw error;
     if (assessment.needsProbe) {
-      const backend = openBackend(config, { traceFile: env.awsTraceFile });
+      const backend = openBackend(config, { traceFile: env.awsTraceFile, timeoutMs: env.s3TimeoutMs });
       if (backend instanceof S3Backend) {
         const probe = await probeHealth(backend.client, {
           bucket: backend.where.bucket,

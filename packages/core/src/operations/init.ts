@@ -4,7 +4,12 @@ import type { Environment } from '../config/environment.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { Repository } from '../repository/repository.js';
 import { passwordAccount, type SecretStore } from '../secrets/secret-store.js';
-import { isS3Repository, type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
+import {
+  assertRepositoryLocation,
+  isS3Repository,
+  type OpenBackendOptions,
+  openBackend,
+} from '../storage/open-backend.js';
 
 export interface InitOptions extends OpenBackendOptions {
   env: Environment;
@@ -36,6 +41,8 @@ export interface InitResult {
  * the device as it was.
  */
 export async function initDevice(options: InitOptions): Promise<InitResult> {
+  // Before any path.resolve: '' or 'ftp://host/x' must never become a local folder.
+  assertRepositoryLocation(options.repository);
   if (!options.password) {
     throw new BackupctlError(ErrorCodes.passwordMissing, 'a repository passphrase is required', {
       resolution: 'Set BACKUPCTL_PASSWORD or run in a terminal to be asked.',
@@ -46,7 +53,7 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
     : path.resolve(options.repository);
   const backend = openBackend(
     { repository, endpoint: options.endpoint, region: options.region },
-    { traceFile: options.env.awsTraceFile, ...options },
+    { traceFile: options.env.awsTraceFile, timeoutMs: options.env.s3TimeoutMs, ...options },
   );
   let repo: Repository;
   let created = true;

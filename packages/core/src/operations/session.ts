@@ -58,7 +58,11 @@ export async function resolvePassword(options: OpenSessionOptions): Promise<stri
 }
 
 export async function openSession(options: OpenSessionOptions): Promise<Session> {
-  const backend = openBackend(options.config, { traceFile: options.env.awsTraceFile, ...options });
+  const backend = openBackend(options.config, {
+    traceFile: options.env.awsTraceFile,
+    timeoutMs: options.env.s3TimeoutMs,
+    ...options,
+  });
   const password = await resolvePassword(options);
   const repo = await Repository.open(backend, password);
   const cache = new RepoCache(options.env.cacheDir, repo.config.id);

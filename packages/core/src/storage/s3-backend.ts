@@ -1,5 +1,6 @@
 import {
   GetObjectCommand,
+  type GetObjectCommandOutput,
   ListObjectsV2Command,
   PutObjectCommand,
   paginateListObjectsV2,
@@ -7,6 +8,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { assertValidKey, type Backend, type ByteRange, type ObjectInfo, type PutResult } from './backend.js';
+
+/** Tries of one GET whose body fails mid-transfer. */
+const BODY_ATTEMPTS = 3;
 
 export interface S3Location {
   bucket: string;
@@ -59,17 +63,39 @@ export class S3Backend implements Backend {
   }
 
   async get(key: string, range?: ByteRange): Promise<Buffer> {
+    // The SDK retries a request that fails before its answer; a body cut off mid-way (a
+    // reset, a stall past the idle timeout) fails after it, so it is retried here.
+    for (let attempt = 1; ; attempt++) {
+      const body = await this.open(key, range);
+      try {
+        return await body();
+      } catch (error) {
+        if (attempt >= BODY_ATTEMPTS) {
+          throw new BackupctlError(
+            ErrorCodes.offline,
+            `reading ${key} from ${this.location} failed ${attempt} times mid-transfer: ${(error as Error)?.message ?? error}`,
+            {
+              source: 'environment',
+              cause: error,
+              resolution: 'The connection to the storage drops: retry later.',
+            },
+          );
+        }
+      }
+    }
+  }
+
+  /** Sends the GET; returns the reader of its body. */
+  private async open(key: string, range?: ByteRange): Promise<() => Promise<Buffer>> {
+    let response: GetObjectCommandOutput;
     try {
-      const response = await this.client.send(
+      response = await this.client.send(
         new GetObjectCommand({
           Bucket: this.where.bucket,
           Key: this.keyOf(key),
           Range: range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined,
         }),
       );
-      if (!response.Body) return Buffer.alloc(0);
-      const bytes = await response.Body.transformToByteArray();
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (error) {
       if (isNotFound(error)) {
         throw new BackupctlError(ErrorCodes.objectNotFound, `object not found: ${key}`, {
@@ -79,6 +105,16 @@ export class S3Backend implements Backend {
       }
       throw error;
     }
+    const expected = Number(response.ContentLength ?? Number.NaN);
+    return async () => {
+      if (!response.Body) return Buffer.alloc(0);
+      const bytes = await response.Body.transformToByteArray();
+      // A body shorter than announced was cut off (some stacks end it without an error).
+      if (Number.isFinite(expected) && bytes.byteLength !== expected) {
+        throw new Error(`body cut off: ${bytes.byteLength} of ${expected} bytes`);
+      }
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    };
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
