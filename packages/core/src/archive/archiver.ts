@@ -1,7 +1,6 @@
 import { type BigIntStats, createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { TaskGroup } from '../util/task-group.js';
 import { FileCache, type FileFingerprint } from '../cache/file-cache.js';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { ChunkPool } from '../chunk/chunk-pool.js';
@@ -19,6 +18,7 @@ import { saveIndex } from '../repository/index-sync.js';
 import { PackWriter } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { Excluder } from '../scan/excludes.js';
+import { TaskGroup } from '../util/task-group.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
 import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
 
@@ -223,7 +223,9 @@ export class Archiver {
     // Owned: the first failure stops the entries not started yet, and every started one
     // settles before this returns (nothing of a failed push runs on after it).
     const group = new TaskGroup();
-    const pending = names.map((name) => group.spawn(() => this.archiveEntry(path.join(dir, name), name, false)));
+    const pending = names.map((name) =>
+      group.spawn(() => this.archiveEntry(path.join(dir, name), name, false)),
+    );
     await group.wait();
     const nodes = await Promise.all(pending);
     return this.storeTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) });

@@ -7,7 +7,8 @@ export function assessmentOf(error: unknown): HealthAssessment | undefined {
   if (error instanceof QuarantinedError) return error.assessment;
   if (BackupctlError.is(error)) {
     // Classified already (e.g. a body cut off after every retry): never reclassified.
-    if (error.code === ErrorCodes.offline) return { status: 'offline', retryable: true, message: error.message };
+    if (error.code === ErrorCodes.offline)
+      return { status: 'offline', retryable: true, message: error.message };
     const cause = (error as { cause?: unknown }).cause;
     return cause !== undefined && isAwsError(cause) ? classifyAwsError(cause) : undefined;
   }

@@ -138,7 +138,11 @@ export async function readPackHeader(repo: Repository, packId: string, size: num
     offset: size - PACK_TRAILER_BYTES - headerLength,
     length: headerLength,
   });
-  return parseHeader(packId, await repo.open(sealed, `header of pack ${packId}`), size - PACK_TRAILER_BYTES - headerLength);
+  return parseHeader(
+    packId,
+    await repo.open(sealed, `header of pack ${packId}`),
+    size - PACK_TRAILER_BYTES - headerLength,
+  );
 }
 
 /** Parses a whole pack held in memory; used by `check --read-data`. */

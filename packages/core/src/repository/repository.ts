@@ -18,8 +18,8 @@ import type { Backend } from '../storage/backend.js';
 import {
   type BlobEntry,
   DEFAULT_PACK_SIZE,
-  type IndexFile,
   FORMAT_VERSION,
+  type IndexFile,
   keys,
   prefixes,
   type RepoConfig,
@@ -360,7 +360,10 @@ export class Repository {
    * Every snapshot that authenticates, oldest first. One that does not (foreign, damaged,
    * or not what its name says) is set aside in `rejected`; the others stay usable.
    */
-  async listSnapshots(cache?: ObjectCache, options: { fresh?: boolean } = {}): Promise<Array<Snapshot & { id: string }>> {
+  async listSnapshots(
+    cache?: ObjectCache,
+    options: { fresh?: boolean } = {},
+  ): Promise<Array<Snapshot & { id: string }>> {
     const out: Array<Snapshot & { id: string }> = [];
     for await (const object of this.backend.list(prefixes.snapshots)) {
       const id = object.key.slice(prefixes.snapshots.length);
@@ -399,7 +402,12 @@ function parseKeyFile(bytes: Buffer): KeyFile {
   } catch {
     throw new BackupctlError(ErrorCodes.integrity, 'a key file is not valid JSON', { source: 'environment' });
   }
-  if (typeof file !== 'object' || file === null || typeof file.wrapped !== 'string' || typeof file.kdf !== 'object') {
+  if (
+    typeof file !== 'object' ||
+    file === null ||
+    typeof file.wrapped !== 'string' ||
+    typeof file.kdf !== 'object'
+  ) {
     throw new BackupctlError(ErrorCodes.integrity, 'a key file is not a backupctl key file', {
       source: 'environment',
     });
@@ -412,11 +420,15 @@ export function parseRepoConfig(raw: Buffer, location: string): RepoConfig {
   try {
     config = JSON.parse(raw.toString()) as RepoConfig;
   } catch {
-    throw new BackupctlError(ErrorCodes.repoInvalid, `the repository config at ${location} is not valid JSON`, {
-      source: 'environment',
-      resolution:
-        'The object `config` is damaged. Do not run `backupctl init` over it; put back a copy of `config` (from another copy of the repository or the bucket\'s object versions).',
-    });
+    throw new BackupctlError(
+      ErrorCodes.repoInvalid,
+      `the repository config at ${location} is not valid JSON`,
+      {
+        source: 'environment',
+        resolution:
+          "The object `config` is damaged. Do not run `backupctl init` over it; put back a copy of `config` (from another copy of the repository or the bucket's object versions).",
+      },
+    );
   }
   if (typeof config !== 'object' || config === null || config.version !== FORMAT_VERSION) {
     throw new BackupctlError(

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { installDeviceGuards } from '../access/device-guards.js';
-import type { HealthAssessment } from '../health/classify.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
+import type { HealthAssessment } from '../health/classify.js';
 import type { Backend } from './backend.js';
 import { LocalBackend } from './local-backend.js';
 import { parseS3Url, S3Backend, type S3Location } from './s3-backend.js';
@@ -42,7 +42,8 @@ export function isS3Repository(repository: string): boolean {
 export function assertRepositoryLocation(repository: string): void {
   if (repository.trim() === '') {
     throw new BackupctlError(ErrorCodes.usage, 'the repository location is empty', {
-      resolution: 'Give a folder or s3://BUCKET/PREFIX, e.g. --repo /mnt/backup or --repo s3://my-backups/laptop',
+      resolution:
+        'Give a folder or s3://BUCKET/PREFIX, e.g. --repo /mnt/backup or --repo s3://my-backups/laptop',
     });
   }
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(repository)?.[1];

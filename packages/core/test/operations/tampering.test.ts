@@ -96,7 +96,9 @@ describe('verifyObject: every name is checked against its hash', () => {
   it('accepts an object under its own hash, refuses any other', () => {
     const body = Buffer.from('object');
     expect(() => verifyObject(`index/${sha(body)}`, body)).not.toThrow();
-    expect(() => verifyObject(`snapshots/${sha(Buffer.from('other'))}`, body)).toThrow(/do not match its name/);
+    expect(() => verifyObject(`snapshots/${sha(Buffer.from('other'))}`, body)).toThrow(
+      /do not match its name/,
+    );
     expect(objectNameProblem('index/not-a-hash', body)).toMatch(/not a SHA-256 hash/);
     expect(objectNameProblem(`data/zz/${sha(body)}`, body)).toMatch(/wrong folder/);
     expect(objectNameProblem(`data/${sha(body).slice(0, 2)}/${sha(body)}`, body)).toBeUndefined();
@@ -116,53 +118,89 @@ describe('a foreign or damaged object is left aside and named', () => {
     ['a foreign object under index/ (not a hash name)', foreign('index/', false), 'v2'],
     ['a foreign object under snapshots/', foreign('snapshots/', true), 'v2'],
     ['a foreign object under keys/', foreign('keys/', true), 'v2'],
-    ['a foreign key file that is valid JSON', (m) => {
-      const body = Buffer.from(JSON.stringify({ hello: 'world' }));
-      m.objects.set(`keys/${sha(body)}`, body);
-      return `keys/${sha(body)}`;
-    }, 'v2'],
-    ['one flipped byte in the newest index', (m) => {
-      const key = pristine.indexes.at(-1)!;
-      flip(m, key);
-      return key;
-    }, 'v2'],
-    ['one flipped byte in the oldest index', (m) => {
-      const key = pristine.indexes[0]!;
-      flip(m, key);
-      return key;
-    }, 'v2'],
-    ['a truncated index', (m) => {
-      const key = pristine.indexes[0]!;
-      m.objects.set(key, m.objects.get(key)!.subarray(0, 10));
-      return key;
-    }, 'v2'],
-    ['one flipped byte in the newest snapshot', (m) => {
-      const key = pristine.snapshots[1]!;
-      flip(m, key);
-      return key;
-    }, 'v1'],
-    ['a truncated oldest snapshot', (m) => {
-      const key = pristine.snapshots[0]!;
-      m.objects.set(key, m.objects.get(key)!.subarray(0, 5));
-      return key;
-    }, 'v2'],
-    ['an older snapshot under the newer name (silent rollback)', (m) => {
-      const [older, newer] = pristine.snapshots as [string, string];
-      m.objects.set(newer, Buffer.from(m.objects.get(older)!));
-      return newer;
-    }, 'v1'],
-    ['an older index under the newer index name', (m) => {
-      const [older, newer] = [pristine.indexes[0]!, pristine.indexes.at(-1)!];
-      m.objects.set(newer, Buffer.from(m.objects.get(older)!));
-      return newer;
-    }, 'v2'],
-    ['two index files swapped', (m) => {
-      const [a, b] = [pristine.indexes[0]!, pristine.indexes.at(-1)!];
-      const bodyA = m.objects.get(a)!;
-      m.objects.set(a, m.objects.get(b)!);
-      m.objects.set(b, bodyA);
-      return a;
-    }, 'v2'],
+    [
+      'a foreign key file that is valid JSON',
+      (m) => {
+        const body = Buffer.from(JSON.stringify({ hello: 'world' }));
+        m.objects.set(`keys/${sha(body)}`, body);
+        return `keys/${sha(body)}`;
+      },
+      'v2',
+    ],
+    [
+      'one flipped byte in the newest index',
+      (m) => {
+        const key = pristine.indexes.at(-1)!;
+        flip(m, key);
+        return key;
+      },
+      'v2',
+    ],
+    [
+      'one flipped byte in the oldest index',
+      (m) => {
+        const key = pristine.indexes[0]!;
+        flip(m, key);
+        return key;
+      },
+      'v2',
+    ],
+    [
+      'a truncated index',
+      (m) => {
+        const key = pristine.indexes[0]!;
+        m.objects.set(key, m.objects.get(key)!.subarray(0, 10));
+        return key;
+      },
+      'v2',
+    ],
+    [
+      'one flipped byte in the newest snapshot',
+      (m) => {
+        const key = pristine.snapshots[1]!;
+        flip(m, key);
+        return key;
+      },
+      'v1',
+    ],
+    [
+      'a truncated oldest snapshot',
+      (m) => {
+        const key = pristine.snapshots[0]!;
+        m.objects.set(key, m.objects.get(key)!.subarray(0, 5));
+        return key;
+      },
+      'v2',
+    ],
+    [
+      'an older snapshot under the newer name (silent rollback)',
+      (m) => {
+        const [older, newer] = pristine.snapshots as [string, string];
+        m.objects.set(newer, Buffer.from(m.objects.get(older)!));
+        return newer;
+      },
+      'v1',
+    ],
+    [
+      'an older index under the newer index name',
+      (m) => {
+        const [older, newer] = [pristine.indexes[0]!, pristine.indexes.at(-1)!];
+        m.objects.set(newer, Buffer.from(m.objects.get(older)!));
+        return newer;
+      },
+      'v2',
+    ],
+    [
+      'two index files swapped',
+      (m) => {
+        const [a, b] = [pristine.indexes[0]!, pristine.indexes.at(-1)!];
+        const bodyA = m.objects.get(a)!;
+        m.objects.set(a, m.objects.get(b)!);
+        m.objects.set(b, bodyA);
+        return a;
+      },
+      'v2',
+    ],
   ];
 
   for (const [what, tamper, latest] of cases) {
@@ -173,7 +211,9 @@ describe('a foreign or damaged object is left aside and named', () => {
       expect(await restoredText(memory)).toBe(expectLatest);
       if (!pristine.snapshots.includes(key)) {
         // Older snapshots are restorable too.
-        expect(await restoredText(memory, pristine.snapshots[0]!.slice('snapshots/'.length))).toBe(pristine.v1);
+        expect(await restoredText(memory, pristine.snapshots[0]!.slice('snapshots/'.length))).toBe(
+          pristine.v1,
+        );
       }
       const problems = await problemsOf(memory);
       expect(problems.some((m) => m.includes(key))).toBe(true);
