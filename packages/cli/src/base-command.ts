@@ -3,6 +3,7 @@ import {
   type DeviceConfig,
   type Environment,
   errorMessage,
+  explainSystemError,
   KeychainSecretStore,
   loadDeviceConfig,
   openSession,
@@ -80,16 +81,18 @@ export abstract class BaseCommand extends Command {
     process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   }
 
-  protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {
+  protected override async catch(raw: Error & { exitCode?: number }): Promise<unknown> {
     // `this.exit(n)` (push's 3, check's 25) throws oclif's ExitError: the command has
     // already rendered its result, so pass the code through untouched.
     // oclif's own successful exits (help, version) carry their own handling.
     if (
-      (error as { code?: unknown }).code === 'EEXIT' ||
-      (error as { oclif?: { exit?: number } }).oclif?.exit === 0
+      (raw as { code?: unknown }).code === 'EEXIT' ||
+      (raw as { oclif?: { exit?: number } }).oclif?.exit === 0
     ) {
-      throw error;
+      throw raw;
     }
+    // A raw ENOSPC / ENOENT / JSON error gets its message and code here, once.
+    const error: Error = explainSystemError(raw) ?? raw;
     const exitCode = exitCodeFor(error);
     const code = BackupctlError.is(error) ? error.code : exitCode === ExitCodes.usage ? 'USAGE' : 'INTERNAL';
     const resolution = BackupctlError.is(error) ? error.resolution : undefined;

@@ -28,6 +28,10 @@ export const ExitCodes = {
   bucketMissing: 24,
   /** `check` found damage. */
   damaged: 25,
+  /** The device config (config.json) is not valid: a field is wrong, unknown, or missing. */
+  configInvalid: 28,
+  /** A local disk is full (the cache, a local repository, a restore target). */
+  noSpace: 29,
   /** Interrupted (SIGINT). */
   interrupted: 130,
 } as const;
@@ -50,6 +54,8 @@ const byCode: Record<string, number> = {
   [ErrorCodes.bucketMissing]: ExitCodes.bucketMissing,
   [ErrorCodes.integrity]: ExitCodes.damaged,
   [ErrorCodes.interrupted]: ExitCodes.interrupted,
+  [ErrorCodes.configInvalid]: ExitCodes.configInvalid,
+  [ErrorCodes.noSpace]: ExitCodes.noSpace,
   /** @backupctl/stack's FilterPatternSyntaxError (`guard replay --pattern`): the user's input. */
   FILTER_PATTERN_SYNTAX: ExitCodes.usage,
 };

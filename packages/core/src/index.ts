@@ -5,6 +5,7 @@ export * from './cache/file-cache.js';
 export * from './cache/lock.js';
 export * from './cache/repo-cache.js';
 export * from './chunk/fastcdc.js';
+export * from './config/config-schema.js';
 export * from './config/device-config.js';
 export * from './config/environment.js';
 export * from './errors/index.js';

@@ -18,6 +18,7 @@ import { saveIndex } from '../repository/index-sync.js';
 import { PackWriter } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { Excluder } from '../scan/excludes.js';
+import { VirtualFsDetector } from '../scan/virtual-fs.js';
 import { TaskGroup } from '../util/task-group.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
 import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
@@ -39,6 +40,7 @@ export class Archiver {
   private readonly packer: PackWriter;
   private readonly treePacker: PackWriter;
   private readonly fileLimit: ReturnType<typeof pLimit>;
+  private readonly virtualFs = new VirtualFsDetector();
   private fileCache!: FileCache;
   private pool: ChunkPool | undefined;
   private readonly warnings: PushWarning[] = [];
@@ -159,15 +161,16 @@ export class Archiver {
   private async scanTotals(roots: string[]): Promise<void> {
     const walk = async (p: string): Promise<void> => {
       if (this.excluder.excludes(p)) return;
-      let stat: import('node:fs').Stats;
+      let stat: BigIntStats;
       try {
-        stat = await fs.lstat(p);
+        stat = await fs.lstat(p, { bigint: true });
       } catch {
         return;
       }
+      if (await this.virtualFs.kindOf(p, stat.dev)) return;
       if (stat.isFile()) {
         this.progress.filesTotal++;
-        this.progress.bytesTotal += stat.size;
+        this.progress.bytesTotal += Number(stat.size);
       } else if (stat.isDirectory()) {
         let names: string[] = [];
         try {
@@ -238,6 +241,19 @@ export class Archiver {
       stat = await fs.lstat(file, { bigint: true });
     } catch (error) {
       this.warn(file, error);
+      return undefined;
+    }
+    const virtual = await this.virtualFs.kindOf(file, stat.dev);
+    if (virtual) {
+      // /proc, /sys and the like: nothing to back up, and reads that may never end.
+      this.summary.special++;
+      if (isRoot) {
+        this.warnings.push({
+          path: file,
+          message: `skipped: it is on ${virtual}, a kernel file system (no data to back up)`,
+        });
+        this.events.onWarning?.(this.warnings.at(-1)!);
+      }
       return undefined;
     }
     if (stat.isDirectory()) {

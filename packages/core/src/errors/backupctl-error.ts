@@ -65,6 +65,8 @@ export const ErrorCodes = {
   bucketMissing: 'BUCKET_MISSING',
   offline: 'OFFLINE',
   interrupted: 'INTERRUPTED',
+  /** A local disk (the cache, a local repository, a restore target) is full. */
+  noSpace: 'NO_SPACE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -23,6 +23,14 @@ export async function push(
   events: PushEvents = {},
 ): Promise<PushResult> {
   const started = Date.now();
+  for (const p of options.paths) {
+    // '' would resolve to the current folder: never back up something nobody named.
+    if (p.trim() === '' || p.includes('\0')) {
+      throw new BackupctlError(ErrorCodes.usage, `not a path: ${JSON.stringify(p)}`, {
+        resolution: 'Give the paths to back up, e.g. `backupctl push ~/Documents`.',
+      });
+    }
+  }
   const roots = normaliseRoots(options.paths);
   for (const root of roots) {
     try {

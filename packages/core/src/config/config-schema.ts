@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+/**
+ * The schema of the device config (`config.json`), in one place. Strict: an unknown field
+ * is refused (a typo such as `"exclude"` must not silently do nothing), and every field has
+ * its type — `"excludes": "*"` (a string, not a list) is refused instead of excluding
+ * everything.
+ *
+ * To add a field: add one line to `deviceConfigFields` below (with `.optional()` unless
+ * every existing config.json has it), and the field to `DeviceConfig` follows from the
+ * schema's type. A test in packages/core/test/config/ shows its message for a wrong value.
+ */
+const nonEmpty = (what: string) =>
+  z.string({ error: `must be ${what}` }).min(1, `must be ${what}, not empty`);
+const stringList = (what: string) =>
+  z.array(z.string({ error: `each entry must be ${what}` }).min(1, `an entry is empty`), {
+    error: (issue) =>
+      issue.input === undefined
+        ? 'is required'
+        : `must be a list of ${what}s, e.g. ["…"], not ${describe(issue.input)}`,
+  });
+
+export const deviceConfigFields = {
+  version: z.literal(1, { error: 'must be 1 (the only config version)' }),
+  /** A local folder (absolute path) or `s3://bucket/prefix`. */
+  repository: nonEmpty('a folder or s3://bucket/prefix'),
+  /** S3-compatible endpoint override; path-style addressing is used with it. */
+  endpoint: z.url({ error: 'must be a URL such as http://127.0.0.1:9000' }).optional(),
+  region: nonEmpty('an AWS region such as eu-west-1').optional(),
+  /** Paths `push` backs up when given none. */
+  paths: stringList('path'),
+  excludes: stringList('glob pattern').default([]),
+  /** Where the repository passphrase lives: the keychain, or supplied by the environment. */
+  passwordSource: z.enum(['keychain', 'environment'], { error: 'must be "keychain" or "environment"' }),
+  /** The device name under `devices/` when the repository is guarded (AWS). */
+  device: nonEmpty('a device name').optional(),
+};
+
+export const deviceConfigSchema = z.strictObject(deviceConfigFields, {
+  error: (issue) =>
+    issue.code === 'unrecognized_keys'
+      ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
+      : 'must be a JSON object',
+});
+
+export type DeviceConfig = z.output<typeof deviceConfigSchema>;
+
+export type ConfigParseResult =
+  | { ok: true; config: DeviceConfig }
+  | { ok: false; problems: Array<{ field: string; message: string }> };
+
+/** Validates a parsed config.json: the config, or one message per wrong field. */
+export function parseDeviceConfig(value: unknown): ConfigParseResult {
+  const result = deviceConfigSchema.safeParse(value);
+  if (result.success) return { ok: true, config: result.data };
+  return {
+    ok: false,
+    problems: result.error.issues.map((issue) => ({
+      field: issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)',
+      message: issue.message,
+    })),
+  };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string')
+    return `the string ${JSON.stringify(value.length > 30 ? `${value.slice(0, 30)}…` : value)}`;
+  return `a ${typeof value}`;
+}
