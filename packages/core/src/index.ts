@@ -16,6 +16,7 @@ export * from './operations/find-snapshot.js';
 export * from './operations/init.js';
 export * from './operations/last-run.js';
 export * from './operations/push.js';
+export * from './operations/repair-config.js';
 export * from './operations/restore.js';
 export * from './operations/session.js';
 export * from './operations/snapshots.js';

@@ -74,6 +74,10 @@ export class Repository {
         resolution: 'Use it as it is, or choose another location.',
       });
     }
+    // No config but key files or packs: a repository that lost its config. A second
+    // repository over it would bury the first (its snapshots unreadable with the new key).
+    const lost = await missingConfigError(backend);
+    if (lost.code !== ErrorCodes.repoNotFound) throw lost;
     const master = newMasterKey();
     const keyFile = await wrapMasterKey(master, passphrase, options.host, options.kdf);
     const keyBytes = Buffer.from(JSON.stringify(keyFile));
@@ -454,7 +458,7 @@ async function missingConfigError(backend: Backend): Promise<BackupctlError> {
           source: 'environment',
           details: { configMissing: true },
           resolution:
-            'Do not run `backupctl init` here: it would start a second repository over this one. Put back a copy of `config` (another copy of the repository, or a previous version of the object in the bucket), or rebuild it with `backupctl repair config` (the key files and packs describe the rest).',
+            'Do not run `backupctl init` here: it would start a second repository over this one. Put back a copy of `config` (from another copy of the repository, or an earlier version of the object if the bucket keeps versions), or rebuild it with `backupctl repair config` (the key files and packs describe the rest).',
         },
       );
     }
