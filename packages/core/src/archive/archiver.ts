@@ -133,9 +133,17 @@ export class Archiver {
       summary: this.summary,
     };
     const { id: snapshotId, sealed } = await this.repo.saveJson('snapshots/', snapshot);
+    // The commit point is behind us: nothing local may turn a saved snapshot into a failure.
+    const cacheWarnings: string[] = [];
     await this.cache.write(keys.snapshot(snapshotId), sealed);
-    await this.fileCache.save(roots);
-    return { snapshotId, snapshot, warnings: this.warnings };
+    try {
+      await this.fileCache.save(roots);
+    } catch (error) {
+      cacheWarnings.push(
+        `the file cache could not be saved (${errorMessage(error)}): the next push reads every file again`,
+      );
+    }
+    return { snapshotId, snapshot, warnings: this.warnings, cacheWarnings };
   }
 
   private lastReport = 0;

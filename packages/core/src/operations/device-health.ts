@@ -24,7 +24,8 @@ export async function withDeviceHealth<T>(
   const store = healthStore(env);
   try {
     const result = await work();
-    await store.record({ status: 'ok', retryable: false });
+    // Best effort: the work is done (a snapshot written); a full cache disk must not undo that.
+    await store.record({ status: 'ok', retryable: false }).catch(() => undefined);
     return result;
   } catch (error) {
     let assessment = assessmentOf(error);

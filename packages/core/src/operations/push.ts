@@ -52,6 +52,7 @@ export async function push(
     const unfinished = cache.file('push-unfinished');
     let recoveredPacks = 0;
     if (lock.stale || (await exists(unfinished))) {
+      await repo.backend.removeStaleTemporaries?.();
       const recovered = await recoverUnindexedPacks(repo, cache);
       recoveredPacks = recovered.packs;
       if (recovered.packs > 0) events.onRecovered?.(recovered);
@@ -59,7 +60,13 @@ export async function push(
     await writeFileAtomic(unfinished, new Date().toISOString());
     const archiver = new Archiver(repo, cache, options, events);
     const result = await archiver.run(roots);
-    await fs.rm(unfinished, { force: true });
+    try {
+      await fs.rm(unfinished, { force: true });
+    } catch (error) {
+      result.cacheWarnings.push(
+        `could not remove ${unfinished} (${(error as Error).message}): the next push looks for packs to recover`,
+      );
+    }
     return { ...result, recoveredPacks, durationMs: Date.now() - started };
   } finally {
     await lock.release();
