@@ -38,7 +38,7 @@ export async function loadIndex(
     try {
       const sealed = await repo.getObject(object.key, cache, options);
       const file = await repo.loadJson<IndexFile>(object.key, sealed);
-      if (!Array.isArray(file?.packs)) throw notAnIndex(object.key);
+      if (!isIndexFile(file)) throw notAnIndex(object.key);
       repo.index.add(file);
       files++;
     } catch (error) {
@@ -72,6 +72,29 @@ async function indexFromPackHeaders(repo: Repository): Promise<IndexFile['packs'
     }
   }
   return out;
+}
+
+/** The shape `MasterIndex.add` relies on: an index that authenticates but is not this is refused. */
+function isIndexFile(file: unknown): file is IndexFile {
+  const packs = (file as IndexFile | null)?.packs;
+  return (
+    Array.isArray(packs) &&
+    packs.every(
+      (p) =>
+        typeof p?.id === 'string' &&
+        Number.isSafeInteger(p.size) &&
+        Array.isArray(p.blobs) &&
+        p.blobs.every(
+          (b) =>
+            typeof b?.id === 'string' &&
+            (b.type === 'data' || b.type === 'tree') &&
+            Number.isSafeInteger(b.offset) &&
+            Number.isSafeInteger(b.length) &&
+            b.offset >= 0 &&
+            b.length >= 0,
+        ),
+    )
+  );
 }
 
 function notAnIndex(key: string): BackupctlError {

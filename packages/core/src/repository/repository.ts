@@ -340,13 +340,20 @@ export class Repository {
         plain = await this.readBlob(id);
       }
     }
+    let tree: Tree;
     try {
-      return JSON.parse(plain.toString()) as Tree;
+      tree = JSON.parse(plain.toString()) as Tree;
     } catch {
       throw new BackupctlError(ErrorCodes.integrity, `tree ${id} decrypts but is not valid JSON`, {
         source: 'environment',
       });
     }
+    if (!isTree(tree)) {
+      throw new BackupctlError(ErrorCodes.integrity, `tree ${id} decrypts but is not a tree`, {
+        source: 'environment',
+      });
+    }
+    return tree;
   }
 
   private async treePackBody(pack: string): Promise<Buffer> {
@@ -374,7 +381,16 @@ export class Repository {
       try {
         const sealed = await this.getObject(object.key, cache, options);
         const snapshot = await this.loadJson<Snapshot>(object.key, sealed);
-        if (typeof snapshot?.tree !== 'string' || typeof snapshot.time !== 'string') {
+        if (
+          typeof snapshot?.tree !== 'string' ||
+          typeof snapshot.time !== 'string' ||
+          typeof snapshot.host !== 'string' ||
+          !Array.isArray(snapshot.paths) ||
+          !snapshot.paths.every((p) => typeof p === 'string') ||
+          !Array.isArray(snapshot.tags) ||
+          typeof snapshot.summary !== 'object' ||
+          snapshot.summary === null
+        ) {
           throw new BackupctlError(ErrorCodes.integrity, `${object.key} is not a snapshot`, {
             source: 'environment',
           });
@@ -397,6 +413,22 @@ export interface ObjectCache {
 
 export function isIntegrityError(error: unknown): boolean {
   return BackupctlError.is(error) && error.code === ErrorCodes.integrity;
+}
+
+/** The shape the walkers rely on; names themselves are checked by restore. */
+function isTree(tree: unknown): tree is Tree {
+  const nodes = (tree as Tree | null)?.nodes;
+  return (
+    Array.isArray(nodes) &&
+    nodes.every(
+      (n) =>
+        typeof n?.name === 'string' &&
+        (n.type === 'file' || n.type === 'dir' || n.type === 'symlink') &&
+        (n.chunks === undefined ||
+          (Array.isArray(n.chunks) && n.chunks.every((c) => typeof c === 'string'))) &&
+        (n.subtree === undefined || typeof n.subtree === 'string'),
+    )
+  );
 }
 
 function parseKeyFile(bytes: Buffer): KeyFile {
