@@ -64,7 +64,27 @@ export abstract class BaseCommand extends Command {
     env = this.environment(),
   ): Promise<T> {
     const config = await this.deviceConfig(env);
-    return withDeviceHealth(env, config, async () => work(await this.session(env, config)));
+    return withDeviceHealth(env, config, async () => {
+      const session = await this.session(env, config);
+      try {
+        return await work(session);
+      } finally {
+        this.reportRejected(session);
+      }
+    });
+  }
+
+  /**
+   * Objects that failed authentication were left aside (the rest stayed usable): say so,
+   * whatever the command. `check` lists them as problems too (and exits 25).
+   */
+  private reportRejected(session: Session): void {
+    if (this.id === 'check') return;
+    for (const r of session.repo.rejected.values()) {
+      this.warnUser(
+        `${r.key} fails authentication and was left aside (a foreign or damaged ${r.kind === 'key' ? 'key file' : r.kind === 'index' ? 'index file' : 'snapshot'}): run \`backupctl check --read-data\``,
+      );
+    }
   }
 
   /** Human output: only when not in --json mode, and on stderr-free stdout. */
