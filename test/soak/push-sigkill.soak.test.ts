@@ -65,8 +65,9 @@ async function sigkillRounds(soak: Soak, repoLocal?: string): Promise<SoakFindin
   for (let round = 0; round < ITERATIONS; round++) {
     await mutate(soak.src, round);
     const running = spawnCli(['push'], { env: soak.env });
-    // A random moment within a typical push (0–1.5 s): before, during and after uploads.
-    const delay = Math.floor(Math.random() * 1500);
+    // A random moment from start-up to past a typical push (0–4 s): before, during and
+    // after uploads (a push that finished first is counted, not killed).
+    const delay = Math.floor(Math.random() * 4000);
     await Promise.race([sleep(delay), running.result]);
     const exitedBeforeKill = running.child.exitCode !== null;
     if (!exitedBeforeKill) running.child.kill('SIGKILL');
