@@ -31,7 +31,8 @@ for (const [location, entry] of Object.entries(packages)) {
   }
   if (entry.link) continue;
   for (const name of Object.keys(entry.optionalDependencies ?? {})) {
-    if (!resolves(location, name)) problems.push(`${location || '(root)'}: optional dependency ${name} is not in the lock`);
+    if (!resolves(location, name))
+      problems.push(`${location || '(root)'}: optional dependency ${name} is not in the lock`);
   }
 }
 
@@ -40,4 +41,6 @@ if (problems.length > 0) {
   console.error('Regenerate it with scripts/update-lock.sh.');
   process.exit(1);
 }
-console.log(`${file}: ${Object.keys(packages).length} entries, every platform's optional packages present, no registry URLs`);
+console.log(
+  `${file}: ${Object.keys(packages).length} entries, every platform's optional packages present, no registry URLs`,
+);

@@ -52,7 +52,7 @@ async function mutate(src: string, round: number): Promise<void> {
   if (round > 1) await rm(path.join(src, `r${round - 2}-0.bin`), { force: true });
 }
 
-export interface SoakFinding {
+interface SoakFinding {
   round: number;
   killedAfterMs: number;
   exitedBeforeKill: boolean;
@@ -156,7 +156,7 @@ describe('soak: push killed at random moments', () => {
       const faults = ['500', '503', 'reset', 'no-answer', 'cut-body'] as const;
       // Co-prime periods: about 10% of all requests fail, each kind about 2%.
       const periods = [41, 43, 47, 53, 59];
-      faults.forEach((fault, i) => proxy.add({ fault, every: periods[i]! }));
+      for (const [i, fault] of faults.entries()) proxy.add({ fault, every: periods[i]! });
       const hashes = new Set<string>();
       for (let round = 0; round < ITERATIONS; round++) {
         await mutate(soak.src, round);
