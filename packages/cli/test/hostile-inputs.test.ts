@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, type Device, makeDevice, PASSWORD } from './support/cli.js';
@@ -403,19 +403,31 @@ describe('hostile inputs: each has its message and exit code', () => {
   });
   afterAll(() => ctx?.device.remove());
 
-  /** A fresh repository and device config for each case (cases damage them). */
-  async function freshDevice(i: number): Promise<void> {
+  let template: { repo: string; config: Record<string, unknown> };
+  beforeAll(async () => {
     const { device, src } = ctx;
-    const repo = path.join(device.dir, `repo-${i}`);
-    const env = { BACKUPCTL_CONFIG_DIR: path.join(device.dir, `config-${i}`) };
+    const repo = path.join(device.dir, 'template-repo');
+    const env = { BACKUPCTL_CONFIG_DIR: path.join(device.dir, 'template-config') };
     const init = await device.run(['init', '--repo', repo, '--path', src, '--no-keychain'], env);
     expect(init.code, init.stderr).toBe(0);
     const push = await device.run(['push'], env);
     expect(push.code, push.stderr).toBe(0);
+    template = {
+      repo,
+      config: JSON.parse(await readFile(path.join(device.dir, 'template-config', 'config.json'), 'utf8')),
+    };
+  });
+
+  /** A fresh copy of the repository and device config for each case (cases damage them). */
+  async function freshDevice(i: number): Promise<void> {
+    const repo = path.join(ctx.device.dir, `repo-${i}`);
+    await cp(template.repo, repo, { recursive: true });
+    const configDir = path.join(ctx.device.dir, `config-${i}`);
+    await mkdir(configDir, { recursive: true });
     ctx.repo = repo;
-    ctx.configFile = path.join(device.dir, `config-${i}`, 'config.json');
-    const { readFile } = await import('node:fs/promises');
-    ctx.config = JSON.parse(await readFile(ctx.configFile, 'utf8'));
+    ctx.configFile = path.join(configDir, 'config.json');
+    ctx.config = { ...template.config, repository: repo };
+    await writeFile(ctx.configFile, JSON.stringify(ctx.config));
   }
 
   cases.forEach((c, i) => {
