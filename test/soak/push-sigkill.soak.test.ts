@@ -17,7 +17,11 @@ import { describeTree } from '../support/tree.js';
  * Then pushes through a rate of S3 faults. SOAK_ITERATIONS (default 12) per backend.
  */
 const ITERATIONS = Number(process.env.SOAK_ITERATIONS ?? 12);
-const aws = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
+const aws = {
+  BACKUPCTL_AWS_ACCESS_KEY_ID: 'S3RVER',
+  BACKUPCTL_AWS_SECRET_ACCESS_KEY: 'S3RVER',
+  AWS_REGION: 'us-east-1',
+};
 
 interface Soak {
   dir: string;

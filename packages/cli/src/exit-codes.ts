@@ -32,6 +32,16 @@ export const ExitCodes = {
   configInvalid: 28,
   /** A local disk is full (the cache, a local repository, a restore target). */
   noSpace: 29,
+  /** The guard's prerequisites are missing (no usable CloudTrail trail); the message says what to do. */
+  guardPrerequisite: 30,
+  /** No usable admin credentials for an admin command (init --bucket, recover, destroy, guard …). */
+  adminCredentials: 31,
+  /** The bucket is set up so that device calls would be denied (SSE-KMS with a customer key). */
+  bucketUnsuitable: 32,
+  /** The device could not be armed or recovered: its key never worked, or the guard metric or alarm never settled. */
+  armingFailed: 33,
+  /** Not confirmed: no terminal to ask and no --yes, or the answer was no. */
+  notConfirmed: 34,
   /** Interrupted (SIGINT). */
   interrupted: 130,
 } as const;
@@ -56,6 +66,15 @@ const byCode: Record<string, number> = {
   [ErrorCodes.interrupted]: ExitCodes.interrupted,
   [ErrorCodes.configInvalid]: ExitCodes.configInvalid,
   [ErrorCodes.noSpace]: ExitCodes.noSpace,
+  [ErrorCodes.deviceKeyMissing]: ExitCodes.credentials,
+  // @backupctl/stack's admin-side errors (init --bucket, recover, destroy, guard …).
+  GUARD_PREREQUISITE_MISSING: ExitCodes.guardPrerequisite,
+  TRAIL_CHECK_FAILED: ExitCodes.guardPrerequisite,
+  ADMIN_CREDENTIALS_MISSING: ExitCodes.adminCredentials,
+  BUCKET_UNSUITABLE: ExitCodes.bucketUnsuitable,
+  DEVICE_ARMING_FAILED: ExitCodes.armingFailed,
+  NOT_CONFIRMED: ExitCodes.notConfirmed,
+  DEVICE_NOT_GUARDED: ExitCodes.notFound,
   /** @backupctl/stack's FilterPatternSyntaxError (`guard replay --pattern`): the user's input. */
   FILTER_PATTERN_SYNTAX: ExitCodes.usage,
 };

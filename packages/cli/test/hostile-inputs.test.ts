@@ -87,13 +87,13 @@ const cases: Case[] = [
     name: 'init --repo s3://bucket',
     args: ['init', '--repo', 's3://bucket', '--no-keychain'],
     code: 2,
-    stderr: /names a whole bucket/,
+    stderr: /on AWS a device's repository is always s3:\/\/BUCKET\/devices\/DEVICE\//,
   },
   {
     name: 'init --repo s3://',
     args: ['init', '--repo', 's3://', '--no-keychain'],
     code: 2,
-    stderr: /not an S3 URL/,
+    stderr: /s3:\/\/: on AWS a device's repository is always/,
   },
   { name: 'init without --repo', args: ['init', '--no-keychain'], code: 2, stderr: /repo/ },
   {

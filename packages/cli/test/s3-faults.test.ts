@@ -13,7 +13,11 @@ import { assertBuilt, type Device, makeDevice } from './support/cli.js';
  * trace — and the device's health is then not recorded as ok.
  */
 const BUCKET = 'faults';
-const aws = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
+const aws = {
+  BACKUPCTL_AWS_ACCESS_KEY_ID: 'S3RVER',
+  BACKUPCTL_AWS_SECRET_ACCESS_KEY: 'S3RVER',
+  AWS_REGION: 'us-east-1',
+};
 // Short idle timeout so a hang costs a second, not a minute.
 const FAST_TIMEOUT = { ...aws, BACKUPCTL_S3_TIMEOUT_MS: '400' };
 

@@ -1,13 +1,14 @@
-import { deviceStatus, KeychainSecretStore, recoverySteps } from '@backupctl/core';
+import { type DeviceStatus, deviceStatus, recoverySteps } from '@backupctl/core';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
+import { ExitCodes } from '../exit-codes.js';
 import { formatBytes } from '../render/format.js';
 import { promptHidden } from '../render/prompt.js';
 
 export default class Status extends BaseCommand {
   static override summary = "Show this device's setup, its repository, and whether its key still works.";
   static override description =
-    `health.state is one of: ok, quarantined, denied, unknown-denied, key-invalid, secret-wrong, clock-skew, bucket-missing, offline, unknown (docs/access-manifest.md, "Health states"). When quarantined, no AWS request is made: the saved state is shown with the recovery steps.`;
+    `health.state is one of: ok, quarantined, denied, unknown-denied, key-invalid, secret-wrong, clock-skew, bucket-missing, offline, unknown (docs/access-manifest.md, "Health states"). When quarantined, no AWS request is made: the saved state is shown with the recovery steps, and the exit code is 20.`;
   static override examples = [
     '<%= config.bin %> status',
     '<%= config.bin %> status --json',
@@ -26,11 +27,17 @@ export default class Status extends BaseCommand {
     const status = await deviceStatus({
       env,
       probe: flags.probe,
-      keychain: new KeychainSecretStore(),
+      keychain: this.secretStore(),
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });
-    if (this.jsonMode) return this.printJson(status);
+    if (this.jsonMode) this.printJson(status);
+    else this.render(status);
+    // A quarantined device is a failure a script must see, like push's.
+    if (status.health.state === 'quarantined') this.exit(ExitCodes.quarantined);
+  }
+
+  private render(status: DeviceStatus): void {
     const { device, repository, health, lastPush } = status;
     this.say(`device      ${device.host} (${device.configFile})`);
     this.say(`repository  ${device.repository}`);
@@ -66,7 +73,7 @@ export default class Status extends BaseCommand {
       );
       this.say(`  ${recoverySteps({ policy: health.policy })}`);
       this.say(
-        '  By hand: delete the access key, detach AWSDenyAll from the user, create a new key and store it with `backupctl init`.',
+        "  By hand: delete the access key, wait until the device's alarm is OK again on its own (never set its state), detach AWSDenyAll from the user, create a new key and store it in the keychain — or let `backupctl recover` do it.",
       );
     } else if (health.state !== 'ok' && health.message) {
       this.say(`  ${health.message}`);

@@ -20,6 +20,23 @@ const stringList = (what: string) =>
         : `must be a list of ${what}s, e.g. ["…"], not ${describe(issue.input)}`,
   });
 
+/** What `recover`, `destroy` and `guard …` need to find a device's guard again. No secret. */
+export const deviceGuardSchema = z.strictObject({
+  accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
+  /** The region of the guard (the trail's log group) and of the device stack. */
+  region: nonEmpty('an AWS region such as eu-west-1'),
+  bucket: nonEmpty('a bucket name'),
+  /** The AWS profile `init` ran with: a name, never credentials. Admin commands default to it. */
+  adminProfile: nonEmpty('an AWS profile name').optional(),
+  /** IAM user of the device (under /backupctl/). */
+  userName: nonEmpty('an IAM user name'),
+  deviceStack: nonEmpty('a stack name'),
+  guardStack: nonEmpty('a stack name'),
+  alarmName: nonEmpty('an alarm name'),
+  /** The CloudWatch Logs group the trail delivers to (where recover looks up the events). */
+  trailLogGroup: nonEmpty('a log group name'),
+});
+
 export const deviceConfigFields = {
   version: z.literal(1, { error: 'must be 1 (the only config version)' }),
   /** A local folder (absolute path) or `s3://bucket/prefix`. */
@@ -34,6 +51,8 @@ export const deviceConfigFields = {
   passwordSource: z.enum(['keychain', 'environment'], { error: 'must be "keychain" or "environment"' }),
   /** The device name under `devices/` when the repository is guarded (AWS). */
   device: nonEmpty('a device name').optional(),
+  /** Set by `init --bucket`: where this device's guard lives, for the admin commands. */
+  guard: deviceGuardSchema.optional(),
 };
 
 export const deviceConfigSchema = z.strictObject(deviceConfigFields, {
@@ -44,6 +63,7 @@ export const deviceConfigSchema = z.strictObject(deviceConfigFields, {
 });
 
 export type DeviceConfig = z.output<typeof deviceConfigSchema>;
+export type DeviceGuardConfig = z.output<typeof deviceGuardSchema>;
 
 export type ConfigParseResult =
   | { ok: true; config: DeviceConfig }

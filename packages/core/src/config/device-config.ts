@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { type DeviceConfig, parseDeviceConfig } from './config-schema.js';
 
 /** `config.json` in the config folder: what this device backs up, and where to (see config-schema.ts). */
-export type { DeviceConfig } from './config-schema.js';
+export type { DeviceConfig, DeviceGuardConfig } from './config-schema.js';
 
 export const CONFIG_FILE = 'config.json';
 
@@ -21,7 +21,7 @@ export async function loadDeviceConfig(configDir: string): Promise<DeviceConfig>
         `this device is not set up: ${file} does not exist`,
         {
           resolution:
-            'Run `backupctl init --repo <dir | s3://bucket/prefix>` first (or set BACKUPCTL_CONFIG_DIR).',
+            'Run `backupctl init --bucket NAME` (AWS, with the guard) or `backupctl init --repo DIR` first (or set BACKUPCTL_CONFIG_DIR).',
         },
       );
     }

@@ -25,6 +25,12 @@ export interface Environment {
    * nothing this long is dropped and the request retried. Default: the backend's (60 s).
    */
   s3TimeoutMs: number | undefined;
+  /**
+   * The device's AWS access key handed in by the environment (CI):
+   * BACKUPCTL_AWS_ACCESS_KEY_ID and BACKUPCTL_AWS_SECRET_ACCESS_KEY. Never AWS_*: the
+   * default chain may hold the owner's admin credentials.
+   */
+  deviceKey: { accessKeyId: string; secretAccessKey: string } | undefined;
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
@@ -39,6 +45,13 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     desktop: Boolean(env.DISPLAY || env.WAYLAND_DISPLAY),
     journal: Boolean(env.JOURNAL_STREAM),
     s3TimeoutMs: positiveInteger(env.BACKUPCTL_S3_TIMEOUT_MS),
+    deviceKey:
+      env.BACKUPCTL_AWS_ACCESS_KEY_ID && env.BACKUPCTL_AWS_SECRET_ACCESS_KEY
+        ? {
+            accessKeyId: env.BACKUPCTL_AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.BACKUPCTL_AWS_SECRET_ACCESS_KEY,
+          }
+        : undefined,
   };
 }
 

@@ -67,6 +67,7 @@ export const ErrorCodes = {
   interrupted: 'INTERRUPTED',
   /** A local disk (the cache, a local repository, a restore target) is full. */
   noSpace: 'NO_SPACE',
+  deviceKeyMissing: 'DEVICE_KEY_MISSING',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -3,10 +3,11 @@ import type { DeviceConfig } from '../config/device-config.js';
 import type { Environment } from '../config/environment.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { Repository } from '../repository/repository.js';
+import { resolveDeviceKey } from '../secrets/device-key.js';
 import { EnvironmentSecretStore, SystemdCredentialStore } from '../secrets/read-only-stores.js';
 import { passwordAccount, type SecretStore, SYSTEMD_PASSWORD_CREDENTIAL } from '../secrets/secret-store.js';
 import type { Backend } from '../storage/backend.js';
-import { type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
+import { isS3Repository, type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
 
 export interface Session {
   env: Environment;
@@ -57,11 +58,25 @@ export async function resolvePassword(options: OpenSessionOptions): Promise<stri
   });
 }
 
+/**
+ * The credentials of the device's S3 client: the caller's (tests), else the device key from
+ * the secret store — never the SDK's default chain (it may hold the owner's admin keys).
+ */
+export async function deviceCredentials(
+  options: Pick<OpenSessionOptions, 'env' | 'config' | 'keychain' | 'credentials'>,
+): Promise<OpenBackendOptions['credentials']> {
+  if (options.credentials !== undefined || !isS3Repository(options.config.repository))
+    return options.credentials;
+  return resolveDeviceKey(options);
+}
+
 export async function openSession(options: OpenSessionOptions): Promise<Session> {
+  const credentials = await deviceCredentials(options);
   const backend = openBackend(options.config, {
     traceFile: options.env.awsTraceFile,
     timeoutMs: options.env.s3TimeoutMs,
     ...options,
+    ...(credentials ? { credentials } : {}),
   });
   const password = await resolvePassword(options);
   const repo = await Repository.open(backend, password);

@@ -496,6 +496,6 @@ async function missingConfigError(backend: Backend): Promise<BackupctlError> {
     }
   }
   return new BackupctlError(ErrorCodes.repoNotFound, `no repository at ${backend.location}`, {
-    resolution: 'Create one with `backupctl init --repo <dir | s3://bucket/prefix>`.',
+    resolution: 'Create one with `backupctl init --bucket NAME` (AWS) or `backupctl init --repo DIR`.',
   });
 }
