@@ -10,7 +10,15 @@ export default defineConfig({
       { extends: true, test: { name: 'core', include: ['packages/core/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'stack', include: ['packages/stack/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'cli', include: ['packages/cli/test/**/*.test.ts'] } },
-      { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'] } },
+      {
+        extends: true,
+        // test/soak: long runs, `npm run test:soak` (vitest.soak.config.ts).
+        test: {
+          name: 'e2e',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/soak/**', '**/node_modules/**'],
+        },
+      },
     ],
   },
 });

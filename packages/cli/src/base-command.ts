@@ -4,6 +4,7 @@ import {
   type Environment,
   ErrorCodes,
   errorMessage,
+  explainSystemError,
   isS3Repository,
   keychainForConfig,
   loadDeviceConfig,
@@ -126,9 +127,34 @@ export abstract class BaseCommand extends Command {
     env = this.environment(),
   ): Promise<T> {
     const config = await this.deviceConfig(env);
-    return withDeviceHealth(env, config, async () => work(await this.session(env, config)), {
-      keychain: this.useKeychain ? this.secretStore(config) : undefined,
-    });
+    return withDeviceHealth(
+      env,
+      config,
+      async () => {
+        const session = await this.session(env, config);
+        try {
+          return await work(session);
+        } finally {
+          this.reportRejected(session);
+        }
+      },
+      {
+        keychain: this.useKeychain ? this.secretStore(config) : undefined,
+      },
+    );
+  }
+
+  /**
+   * Objects that failed authentication were left aside (the rest stayed usable): say so,
+   * whatever the command. `check` lists them as problems too (and exits 25).
+   */
+  private reportRejected(session: Session): void {
+    if (this.id === 'check') return;
+    for (const r of session.repo.rejected.values()) {
+      this.warnUser(
+        `${r.key} fails authentication and was left aside (a foreign or damaged ${r.kind === 'key' ? 'key file' : r.kind === 'index' ? 'index file' : 'snapshot'}): run \`backupctl check --read-data\``,
+      );
+    }
   }
 
   /**
@@ -180,16 +206,18 @@ export abstract class BaseCommand extends Command {
     process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   }
 
-  protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {
+  protected override async catch(raw: Error & { exitCode?: number }): Promise<unknown> {
     // `this.exit(n)` (push's 3, check's 25) throws oclif's ExitError: the command has
     // already rendered its result, so pass the code through untouched.
     // oclif's own successful exits (help, version) carry their own handling.
     if (
-      (error as { code?: unknown }).code === 'EEXIT' ||
-      (error as { oclif?: { exit?: number } }).oclif?.exit === 0
+      (raw as { code?: unknown }).code === 'EEXIT' ||
+      (raw as { oclif?: { exit?: number } }).oclif?.exit === 0
     ) {
-      throw error;
+      throw raw;
     }
+    // A raw ENOSPC / ENOENT / JSON error gets its message and code here, once.
+    const error: Error = explainSystemError(raw) ?? raw;
     const exitCode = exitCodeFor(error);
     const code = BackupctlError.is(error) ? error.code : exitCode === ExitCodes.usage ? 'USAGE' : 'INTERNAL';
     const resolution = BackupctlError.is(error) ? error.resolution : undefined;

@@ -32,6 +32,10 @@ export const ExitCodes = {
   restorePartial: 26,
   /** restore: files already in the target differ from the snapshot and were left in place. */
   restoreConflicts: 27,
+  /** The device config (config.json) is not valid: a field is wrong, unknown, or missing. */
+  configInvalid: 28,
+  /** A local disk is full (the cache, a local repository, a restore target). */
+  noSpace: 29,
   /** The guard's prerequisites are missing (no usable CloudTrail trail); the message says what to do. */
   guardPrerequisite: 30,
   /** No usable admin credentials for an admin command (init --bucket, recover, destroy, guard …). */
@@ -71,6 +75,8 @@ const byCode: Record<string, number> = {
   [ErrorCodes.bucketMissing]: ExitCodes.bucketMissing,
   [ErrorCodes.integrity]: ExitCodes.damaged,
   [ErrorCodes.interrupted]: ExitCodes.interrupted,
+  [ErrorCodes.configInvalid]: ExitCodes.configInvalid,
+  [ErrorCodes.noSpace]: ExitCodes.noSpace,
   [ErrorCodes.deviceKeyMissing]: ExitCodes.credentials,
   // @backupctl/stack's admin-side errors (init --bucket, recover, destroy, guard …).
   GUARD_PREREQUISITE_MISSING: ExitCodes.guardPrerequisite,

@@ -4,6 +4,7 @@ import {
   COMPRESSION_MODES,
   type CompressionMode,
   ErrorCodes,
+  errorMessage,
   normaliseRoots,
   parseExcludeFile,
   planPush,
@@ -144,15 +145,26 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
         env,
       );
       progress.stop();
-      await saveLastRun(env.cacheDir, {
-        operation: 'push',
-        finished: new Date().toISOString(),
-        ok: result.warnings.length === 0,
-        snapshotId: result.snapshotId,
-        files: result.snapshot.summary.files,
-        bytesUploaded: result.snapshot.summary.bytesUploaded,
-        warnings: result.warnings.length,
-      });
+      try {
+        await saveLastRun(env.cacheDir, {
+          operation: 'push',
+          finished: new Date().toISOString(),
+          ok: result.warnings.length === 0,
+          snapshotId: result.snapshotId,
+          files: result.snapshot.summary.files,
+          bytesUploaded: result.snapshot.summary.bytesUploaded,
+          warnings: result.warnings.length,
+        });
+      } catch (error) {
+        result.cacheWarnings.push(
+          `the record of this run could not be saved (${errorMessage(error)}): \`backupctl status\` shows the previous run`,
+        );
+      }
+      // After the commit point: say what was saved, and what local bookkeeping was not.
+      for (const note of result.cacheWarnings) {
+        if (!this.jsonMode)
+          process.stderr.write(`warning: snapshot ${result.snapshotId.slice(0, 8)} was saved, but ${note}\n`);
+      }
       const s = result.snapshot.summary;
       if (this.jsonMode) {
         this.printJson({
@@ -163,6 +175,7 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
           recoveredPacks: result.recoveredPacks,
           durationMs: result.durationMs,
           warnings: result.warnings,
+          cacheWarnings: result.cacheWarnings,
         });
       } else {
         this.say(`snapshot ${result.snapshotId.slice(0, 8)} saved`);

@@ -10,7 +10,9 @@ import { keys, type Snapshot, type SnapshotSummary, type Tree, type TreeNode } f
 import { saveIndex } from '../repository/index-sync.js';
 import { PackWriter } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
+import { VirtualFsDetector } from '../scan/virtual-fs.js';
 import { WalkFilter } from '../scan/walk-filter.js';
+import { TaskGroup } from '../util/task-group.js';
 import { entryMetadata, entryName, joinPath, targetFields } from './entry-metadata.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
 import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
@@ -39,6 +41,7 @@ export class Archiver {
   private readonly packer: PackWriter;
   private readonly treePacker: PackWriter;
   private readonly fileLimit: ReturnType<typeof pLimit>;
+  private readonly virtualFs = new VirtualFsDetector();
   private fileCache: FileCache | undefined;
   private pool: ChunkPool | undefined;
   private readonly warnings: PushWarning[] = [];
@@ -113,7 +116,14 @@ export class Archiver {
       (this.options.scanTotals ?? this.events.onProgress !== undefined)
         ? this.scanTotals(roots)
         : Promise.resolve();
-    const rootTree = await this.archiveSelection('/', roots);
+    let rootTree: string;
+    try {
+      rootTree = await this.archiveSelection('/', roots);
+    } catch (error) {
+      // The scan never rejects (it skips what it cannot read), but it is owned all the same.
+      scan.catch(() => undefined);
+      throw error;
+    }
     await scan;
     // One after the other: after an explicit deny on the data pack, no tree pack follows.
     await this.packer.flush();
@@ -134,9 +144,17 @@ export class Archiver {
       summary: this.summary,
     };
     const { id: snapshotId, sealed } = await this.repo.saveJson('snapshots/', snapshot);
+    // The commit point is behind us: nothing local may turn a saved snapshot into a failure.
+    const cacheWarnings: string[] = [];
     await this.cache.write(keys.snapshot(snapshotId), sealed);
-    await this.fileCache!.save(roots);
-    return { snapshotId, snapshot, warnings: this.warnings };
+    try {
+      await this.fileCache!.save(roots);
+    } catch (error) {
+      cacheWarnings.push(
+        `the file cache could not be saved (${errorMessage(error)}): the next push reads every file again`,
+      );
+    }
+    return { snapshotId, snapshot, warnings: this.warnings, cacheWarnings };
   }
 
   private lastReport = 0;
@@ -171,16 +189,17 @@ export class Archiver {
   /** Counts files and bytes ahead of the archiver, for the progress bar's ETA. */
   private async scanTotals(roots: string[]): Promise<void> {
     const walk = async (p: string): Promise<void> => {
-      let stat: import('node:fs').Stats;
+      let stat: BigIntStats;
       try {
-        stat = await fs.lstat(p);
+        stat = await fs.lstat(p, { bigint: true });
       } catch {
         return;
       }
       if (await this.filter.excludes(p, stat)) return;
+      if (await this.virtualFs.kindOf(p, stat.dev)) return;
       if (stat.isFile()) {
         this.progress.filesTotal++;
-        this.progress.bytesTotal += stat.size;
+        this.progress.bytesTotal += Number(stat.size);
       } else if (stat.isDirectory()) {
         let names: string[] = [];
         try {
@@ -236,15 +255,18 @@ export class Archiver {
     }
     raw.sort(Buffer.compare);
     await this.filter.enterDir(dir.toString());
-    const limit = pLimit(ENTRIES_IN_FLIGHT);
-    const nodes = await Promise.all(
-      raw.map((bytes) =>
-        limit(() => {
-          const name = entryName(bytes);
-          return this.archiveEntry(joinPath(dir, name), name, false);
-        }),
-      ),
+    // Owned and bounded: at most ENTRIES_IN_FLIGHT entries of a folder at once; the first
+    // failure stops the entries not started yet, and every started one settles before this
+    // returns (nothing of a failed push runs on after it).
+    const group = new TaskGroup(ENTRIES_IN_FLIGHT);
+    const pending = raw.map((bytes) =>
+      group.spawn(() => {
+        const name = entryName(bytes);
+        return this.archiveEntry(joinPath(dir, name), name, false);
+      }),
     );
+    await group.wait();
+    const nodes = await Promise.all(pending);
     return this.storeTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) });
   }
 
@@ -265,6 +287,19 @@ export class Archiver {
     }
     if (!isRoot && (await this.filter.excludes(shown, stat))) return undefined;
     if (isRoot) await this.filter.excludes(shown, stat); // records the root's file system
+    const virtual = await this.virtualFs.kindOf(shown, stat.dev);
+    if (virtual) {
+      // /proc, /sys and the like: nothing to back up, and reads that may never end.
+      this.summary.special++;
+      if (isRoot) {
+        this.warnings.push({
+          path: shown,
+          message: `skipped: it is on ${virtual}, a kernel file system (no data to back up)`,
+        });
+        this.events.onWarning?.(this.warnings.at(-1)!);
+      }
+      return undefined;
+    }
     if (stat.isDirectory()) {
       this.summary.dirs++;
       const subtree = await this.archiveDir(file);
@@ -349,6 +384,7 @@ export class Archiver {
   ): Promise<{ chunks: string[]; size: number }> {
     const chunker = new FastCdcChunker(this.repo.master.chunkerSeed, this.repo.config.chunker);
     const ids: Promise<string>[] = [];
+    const group = new TaskGroup();
     let size = 0;
     const store = async (chunk: Buffer): Promise<string> => {
       const id = await this.repo.blobId(chunk);
@@ -362,21 +398,28 @@ export class Archiver {
     };
     const take = async (chunk: Buffer) => {
       size += chunk.length;
-      ids.push(store(chunk));
+      ids.push(group.spawn(() => store(chunk)));
       // Keep a few chunks in flight; wait for the oldest beyond that (bounded memory).
       if (ids.length > CHUNKS_IN_FLIGHT) await ids[ids.length - 1 - CHUNKS_IN_FLIGHT];
     };
-    if (expectedSize <= WHOLE_READ_LIMIT) {
-      const data = await readSmallFile(file, expectedSize);
-      for (const chunk of chunker.push(data)) await take(chunk);
-    } else {
-      const stream = createReadStream(file, { highWaterMark: STREAM_BUFFER });
-      for await (const data of stream) {
-        for (const chunk of chunker.push(data as Buffer)) await take(chunk);
+    try {
+      if (expectedSize <= WHOLE_READ_LIMIT) {
+        const data = await readSmallFile(file, expectedSize);
+        for (const chunk of chunker.push(data)) await take(chunk);
+      } else {
+        const stream = createReadStream(file, { highWaterMark: STREAM_BUFFER });
+        for await (const data of stream) {
+          for (const chunk of chunker.push(data as Buffer)) await take(chunk);
+        }
       }
+      const last = chunker.finish();
+      if (last) await take(last);
+    } catch (error) {
+      // A read error (or a store failure seen while reading): let the chunks in flight settle.
+      await group.wait().catch(() => undefined);
+      throw error;
     }
-    const last = chunker.finish();
-    if (last) await take(last);
+    await group.wait();
     return { chunks: await Promise.all(ids), size };
   }
 

@@ -52,6 +52,11 @@ export interface PushResult {
   snapshotId: string;
   snapshot: Snapshot;
   warnings: PushWarning[];
+  /**
+   * Local bookkeeping that failed after the snapshot was written (the commit point), e.g.
+   * a full cache disk. The snapshot is complete; the next push only re-reads more files.
+   */
+  cacheWarnings: string[];
   recoveredPacks: number;
   durationMs: number;
 }

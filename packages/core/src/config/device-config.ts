@@ -2,47 +2,10 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { type DeviceConfig, parseDeviceConfig } from './config-schema.js';
 
-/** `config.json` in the config folder: what this device backs up, and where to. */
-export interface DeviceConfig {
-  version: 1;
-  /** A local folder (absolute path) or `s3://bucket/prefix`. */
-  repository: string;
-  /** S3-compatible endpoint override; path-style addressing is used with it. */
-  endpoint?: string;
-  region?: string;
-  /** Paths `push` backs up when given none. */
-  paths: string[];
-  excludes: string[];
-  /** Where the repository passphrase lives: the keychain, or supplied by the environment. */
-  passwordSource: 'keychain' | 'environment';
-  /** The device name under `devices/` when the repository is guarded (AWS). */
-  device?: string;
-  /** Secret storage settings. */
-  secrets?: {
-    /** The OS keychain driver: `keyring` (default, @napi-rs/keyring) or `keytar` (optional). */
-    keychain?: 'keyring' | 'keytar';
-  };
-  /** Set by `init --bucket`: where this device's guard lives, for the admin commands. */
-  guard?: DeviceGuardConfig;
-}
-
-/** What `recover`, `destroy` and `guard …` need to find a device's guard again. No secret. */
-export interface DeviceGuardConfig {
-  accountId: string;
-  /** The region of the guard (the trail's log group) and of the device stack. */
-  region: string;
-  bucket: string;
-  /** The AWS profile `init` ran with: a name, never credentials. Admin commands default to it. */
-  adminProfile?: string;
-  /** IAM user of the device (under /backupctl/). */
-  userName: string;
-  deviceStack: string;
-  guardStack: string;
-  alarmName: string;
-  /** The CloudWatch Logs group the trail delivers to (where recover looks up the events). */
-  trailLogGroup: string;
-}
+/** `config.json` in the config folder: what this device backs up, and where to (see config-schema.ts). */
+export type { DeviceConfig, DeviceGuardConfig } from './config-schema.js';
 
 export const CONFIG_FILE = 'config.json';
 
@@ -64,28 +27,32 @@ export async function loadDeviceConfig(configDir: string): Promise<DeviceConfig>
     }
     throw error;
   }
-  let config: DeviceConfig;
+  let parsed: unknown;
   try {
-    config = JSON.parse(text) as DeviceConfig;
+    parsed = JSON.parse(text);
   } catch (error) {
-    throw new BackupctlError(ErrorCodes.configInvalid, `${file} is not valid JSON`, {
-      cause: error,
-      resolution: 'Fix the file, or move it away and run `backupctl init` again.',
-    });
+    throw new BackupctlError(
+      ErrorCodes.configInvalid,
+      `${file} is not valid JSON: ${(error as Error).message}`,
+      {
+        cause: error,
+        resolution: `Fix the file (a JSON object as \`backupctl init\` writes it), or move it away and run \`backupctl init\` again.`,
+      },
+    );
   }
-  if (config.version !== 1 || typeof config.repository !== 'string' || !Array.isArray(config.paths)) {
-    throw new BackupctlError(ErrorCodes.configInvalid, `${file} is not a backupctl device config`, {
-      resolution: 'Move it away and run `backupctl init` again.',
-    });
+  const result = parseDeviceConfig(parsed);
+  if (!result.ok) {
+    const lines = result.problems.map((p) => `${p.field}: ${p.message}`);
+    throw new BackupctlError(
+      ErrorCodes.configInvalid,
+      `${file} is not a valid device config: ${lines.join('; ')}`,
+      {
+        details: { problems: result.problems },
+        resolution: `Fix ${lines.length > 1 ? 'these fields' : 'this field'} in ${file}.`,
+      },
+    );
   }
-  const driver = config.secrets?.keychain;
-  if (driver !== undefined && driver !== 'keyring' && driver !== 'keytar') {
-    throw new BackupctlError(ErrorCodes.configInvalid, `${file}: secrets.keychain is "${String(driver)}"`, {
-      resolution: 'Set it to "keyring" (the default) or "keytar", or remove it.',
-    });
-  }
-  config.excludes ??= [];
-  return config;
+  return result.config;
 }
 
 export async function saveDeviceConfig(configDir: string, config: DeviceConfig): Promise<string> {

@@ -23,6 +23,11 @@ export interface Environment {
   /** stderr is connected to the systemd journal (JOURNAL_STREAM). */
   journal: boolean;
   /**
+   * S3 idle timeout in ms (BACKUPCTL_S3_TIMEOUT_MS): a connection that sends or receives
+   * nothing this long is dropped and the request retried. Default: the backend's (60 s).
+   */
+  s3TimeoutMs: number | undefined;
+  /**
    * The device's AWS access key handed in by the environment (CI):
    * BACKUPCTL_AWS_ACCESS_KEY_ID and BACKUPCTL_AWS_SECRET_ACCESS_KEY. Never AWS_*: the
    * default chain may hold the owner's admin credentials.
@@ -42,6 +47,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     host: env.BACKUPCTL_HOST || hostname(),
     desktop: Boolean(env.DISPLAY || env.WAYLAND_DISPLAY),
     journal: Boolean(env.JOURNAL_STREAM),
+    s3TimeoutMs: positiveInteger(env.BACKUPCTL_S3_TIMEOUT_MS),
     deviceKey:
       env.BACKUPCTL_AWS_ACCESS_KEY_ID && env.BACKUPCTL_AWS_SECRET_ACCESS_KEY
         ? {
@@ -50,4 +56,9 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
           }
         : undefined,
   };
+}
+
+function positiveInteger(value: string | undefined): number | undefined {
+  const n = Number(value);
+  return value && Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }

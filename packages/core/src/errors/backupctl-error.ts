@@ -65,6 +65,8 @@ export const ErrorCodes = {
   bucketMissing: 'BUCKET_MISSING',
   offline: 'OFFLINE',
   interrupted: 'INTERRUPTED',
+  /** A local disk (the cache, a local repository, a restore target) is full. */
+  noSpace: 'NO_SPACE',
   deviceKeyMissing: 'DEVICE_KEY_MISSING',
   /** forget/prune (deletes) on S3 need the owner's admin credentials, never the device key. */
   adminRequired: 'ADMIN_CREDENTIALS_REQUIRED',

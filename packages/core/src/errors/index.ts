@@ -1,1 +1,2 @@
 export * from './backupctl-error.js';
+export * from './system-error.js';

@@ -6,6 +6,9 @@ import { QuarantinedError } from './quarantined-error.js';
 export function assessmentOf(error: unknown): HealthAssessment | undefined {
   if (error instanceof QuarantinedError) return error.assessment;
   if (BackupctlError.is(error)) {
+    // Classified already (e.g. a body cut off after every retry): never reclassified.
+    if (error.code === ErrorCodes.offline)
+      return { status: 'offline', retryable: true, message: error.message };
     const cause = (error as { cause?: unknown }).cause;
     return cause !== undefined && isAwsError(cause) ? classifyAwsError(cause) : undefined;
   }
@@ -73,6 +76,7 @@ export function toBackupctlError(error: unknown, assessment: HealthAssessment): 
       ? error
       : new BackupctlError(ErrorCodes.storage, `AWS error.${said}`, { cause: error });
   const [code, message, resolution] = entry;
+  if (BackupctlError.is(error) && error.code === code) return error;
   return new BackupctlError(code, `${message}${said}`, {
     source: 'environment',
     resolution,

@@ -1,10 +1,11 @@
-import pLimit from 'p-limit';
 import type { RepoCache } from '../cache/repo-cache.js';
-import { BackupctlError, errorMessage } from '../errors/index.js';
+import { BackupctlError, ErrorCodes, errorMessage } from '../errors/index.js';
 import { keys, prefixes } from '../repository/format.js';
 import { loadIndex } from '../repository/index-sync.js';
 import { parsePack } from '../repository/pack.js';
-import { type Repository, sha256Hex } from '../repository/repository.js';
+import { isIntegrityError, type Repository } from '../repository/repository.js';
+import { objectNameProblem } from '../repository/verify-object.js';
+import { TaskGroup } from '../util/task-group.js';
 
 export interface CheckOptions {
   /** Download every pack and verify every blob (else: structure only). */
@@ -12,8 +13,18 @@ export interface CheckOptions {
 }
 
 export interface CheckProblem {
-  kind: 'missing-pack' | 'pack-size' | 'damaged-pack' | 'missing-blob' | 'damaged-tree' | 'damaged-snapshot';
+  kind:
+    | 'missing-pack'
+    | 'pack-size'
+    | 'damaged-pack'
+    | 'missing-blob'
+    | 'damaged-tree'
+    | 'damaged-snapshot'
+    | 'rejected-object'
+    | 'unindexed-data';
   message: string;
+  /** The object concerned, when there is one (e.g. `index/…`, `snapshots/…`, `keys/…`). */
+  key?: string;
 }
 
 export interface CheckResult {
@@ -24,6 +35,10 @@ export interface CheckResult {
   /** Packs no index lists: left by an interrupted push; harmless, reused by the next. */
   unindexedPacks: number;
   packsRead: number;
+  /** Packs indexed from their own headers because an index file was rejected. */
+  recoveredPacks: number;
+  /** Local cache copies that differed from the repository (replaced; `readData` only). */
+  cacheMismatches: number;
   problems: CheckProblem[];
 }
 
@@ -43,7 +58,17 @@ export async function check(
   events: CheckEvents = {},
 ): Promise<CheckResult> {
   const problems: CheckProblem[] = [];
-  await loadIndex(repo, cache);
+  // With readData, every index and snapshot is read from the repository itself, never the
+  // local cache: the copies elsewhere are what another machine would restore from.
+  let cacheMismatches = 0;
+  const fresh = {
+    fresh: options.readData === true,
+    onCacheMismatch: () => {
+      cacheMismatches++;
+    },
+  };
+  await repo.auditKeys();
+  const loaded = await loadIndex(repo, cache, fresh);
 
   const stored = new Map<string, number>();
   for await (const object of repo.backend.list(prefixes.data)) {
@@ -68,13 +93,14 @@ export async function check(
     try {
       nodes = (await repo.readTree(treeId)).nodes;
     } catch (error) {
+      if (!isDamage(error)) throw error;
       problems.push({ kind: 'damaged-tree', message: `tree ${treeId} (${where}): ${errorMessage(error)}` });
       return;
     }
     for (const node of nodes) {
       const at = `${where === '/' ? '' : where}/${node.name}`;
       for (const id of node.chunks ?? []) {
-        if (!repo.index.has(id))
+        if (!(await repo.locate(id)))
           problems.push({ kind: 'missing-blob', message: `${at}: data blob ${id} missing` });
       }
       if (node.subtree) await visit(node.subtree, at);
@@ -82,8 +108,9 @@ export async function check(
   };
   let snapshotList: Awaited<ReturnType<Repository['listSnapshots']>> = [];
   try {
-    snapshotList = await repo.listSnapshots(cache);
+    snapshotList = await repo.listSnapshots(cache, fresh);
   } catch (error) {
+    if (!isDamage(error)) throw error;
     problems.push({ kind: 'damaged-snapshot', message: errorMessage(error) });
   }
   for (const snapshot of snapshotList) {
@@ -95,17 +122,33 @@ export async function check(
   let packsRead = 0;
   if (options.readData) {
     const all = [...repo.index.packIds()].filter(([id]) => stored.has(id));
-    const limit = pLimit(2);
-    await Promise.all(
-      all.map(([id]) =>
-        limit(async () => {
-          const problem = await verifyPack(repo, id);
-          if (problem) problems.push(problem);
-          packsRead++;
-          events.onProgress?.({ phase: 'data', done: packsRead, total: all.length });
-        }),
-      ),
-    );
+    // The first failure that is not damage (offline, denied) stops the others and is thrown
+    // as it is: a reset connection is never reported as a damaged pack.
+    const group = new TaskGroup(2);
+    for (const [id] of all) {
+      void group.spawn(async (signal) => {
+        if (signal.aborted) return;
+        const problem = await verifyPack(repo, id);
+        if (problem) problems.push(problem);
+        packsRead++;
+        events.onProgress?.({ phase: 'data', done: packsRead, total: all.length });
+      });
+    }
+    await group.wait();
+  }
+  if (repo.headerIndexed.length > 0 && repo.rejected.size === 0) {
+    problems.push({
+      kind: 'unindexed-data',
+      message: `${repo.headerIndexed.length} pack(s) hold data that snapshots need but no index file lists (an index file was lost); restore and check read them from their own headers`,
+    });
+  }
+  // Objects set aside while reading (keys at open, index files, snapshots): each one named.
+  for (const rejected of repo.rejected.values()) {
+    problems.push({
+      kind: 'rejected-object',
+      key: rejected.key,
+      message: `${rejected.key} fails authentication and was left aside (${rejected.kind === 'key' ? 'a foreign or damaged key file' : rejected.kind === 'index' ? `a foreign or damaged index file; ${loaded.recovered.length} pack(s) were indexed from their own headers instead` : 'a foreign or damaged snapshot; the other snapshots are usable'}): ${rejected.reason}`,
+    });
   }
   return {
     ok: problems.length === 0,
@@ -114,15 +157,23 @@ export async function check(
     blobs: repo.index.blobCount,
     unindexedPacks,
     packsRead,
+    recoveredPacks: repo.headerIndexed.length,
+    cacheMismatches,
     problems,
   };
 }
 
+/** Damage found in what was read — as opposed to a failure to read it (offline, denied). */
+function isDamage(error: unknown): boolean {
+  return isIntegrityError(error) || (BackupctlError.is(error) && error.code === ErrorCodes.objectNotFound);
+}
+
 async function verifyPack(repo: Repository, id: string): Promise<CheckProblem | undefined> {
+  const key = keys.pack(id);
   try {
-    const body = await repo.backend.get(keys.pack(id));
-    if (sha256Hex(body) !== id)
-      return { kind: 'damaged-pack', message: `pack ${id}: contents do not match its name` };
+    const body = await repo.backend.get(key);
+    const nameProblem = objectNameProblem(key, body);
+    if (nameProblem) return { kind: 'damaged-pack', key, message: `pack ${id}: ${nameProblem}` };
     const entries = await parsePack(repo, id, body);
     for (const entry of entries) {
       const indexed = repo.index.get(entry.id);
@@ -131,15 +182,17 @@ async function verifyPack(repo: Repository, id: string): Promise<CheckProblem | 
         indexed.pack === id &&
         (indexed.offset !== entry.offset || indexed.length !== entry.length)
       ) {
-        return { kind: 'damaged-pack', message: `pack ${id}: header and index disagree on blob ${entry.id}` };
+        return {
+          kind: 'damaged-pack',
+          key,
+          message: `pack ${id}: header and index disagree on blob ${entry.id}`,
+        };
       }
       await repo.openBlob(body.subarray(entry.offset, entry.offset + entry.length), { ...entry, pack: id });
     }
     return undefined;
   } catch (error) {
-    return {
-      kind: 'damaged-pack',
-      message: `pack ${id}: ${BackupctlError.is(error) ? error.message : errorMessage(error)}`,
-    };
+    if (!isDamage(error)) throw error;
+    return { kind: 'damaged-pack', key, message: `pack ${id}: ${errorMessage(error)}` };
   }
 }

@@ -32,7 +32,8 @@ export async function withDeviceHealth<T>(
   const store = healthStore(env);
   try {
     const result = await work();
-    await store.record({ status: 'ok', retryable: false });
+    // Best effort: the work is done (a snapshot written); a full cache disk must not undo that.
+    await store.record({ status: 'ok', retryable: false }).catch(() => undefined);
     return result;
   } catch (error) {
     let assessment = assessmentOf(error);
@@ -43,7 +44,7 @@ export async function withDeviceHealth<T>(
         options.credentials ??
         (await resolveDeviceKey({ env, config, keychain: options.keychain }).catch(() => undefined));
       const backend = credentials
-        ? await openBackend(config, { traceFile: env.awsTraceFile, credentials })
+        ? await openBackend(config, { traceFile: env.awsTraceFile, timeoutMs: env.s3TimeoutMs, credentials })
         : undefined;
       if (backend && isS3Repository(backend.location)) {
         const s3 = backend as S3Backend;

@@ -4,7 +4,12 @@ import type { Environment } from '../config/environment.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { Repository } from '../repository/repository.js';
 import { passwordAccount, type SecretStore } from '../secrets/secret-store.js';
-import { isS3Repository, type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
+import {
+  assertRepositoryLocation,
+  isS3Repository,
+  type OpenBackendOptions,
+  openBackend,
+} from '../storage/open-backend.js';
 import { deviceCredentials } from './session.js';
 
 export interface InitOptions extends OpenBackendOptions {
@@ -43,6 +48,8 @@ export interface InitResult {
  * already set up, missing paths, a literal ~) before they ask for anything.
  */
 export async function initDevice(options: InitOptions): Promise<InitResult> {
+  // Before any path.resolve: '' or 'ftp://host/x' must never become a local folder.
+  assertRepositoryLocation(options.repository);
   if (!options.password) {
     throw new BackupctlError(ErrorCodes.passwordMissing, 'a repository passphrase is required', {
       resolution: 'Set BACKUPCTL_PASSWORD or run in a terminal to be asked.',
@@ -60,7 +67,12 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
   });
   const backend = await openBackend(
     { repository, endpoint: options.endpoint, region: options.region },
-    { traceFile: options.env.awsTraceFile, ...options, ...(credentials ? { credentials } : {}) },
+    {
+      traceFile: options.env.awsTraceFile,
+      timeoutMs: options.env.s3TimeoutMs,
+      ...options,
+      ...(credentials ? { credentials } : {}),
+    },
   );
   let repo: Repository;
   let created = true;

@@ -5,7 +5,7 @@ import type { PushEvents, PushOptions, PushResult } from '../archive/types.js';
 import { acquireLock } from '../cache/lock.js';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
-import { loadIndex, loadPrunedPackIds, recoverUnindexedPacks } from '../repository/index-sync.js';
+import { loadIndex, loadPrunedPackIds, recoverUnindexedPacks, saveIndex } from '../repository/index-sync.js';
 import type { Repository } from '../repository/repository.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
@@ -23,6 +23,14 @@ export async function push(
   events: PushEvents = {},
 ): Promise<PushResult> {
   const started = Date.now();
+  for (const p of options.paths) {
+    // '' would resolve to the current folder: never back up something nobody named.
+    if (p.trim() === '' || p.includes('\0')) {
+      throw new BackupctlError(ErrorCodes.usage, `not a path: ${JSON.stringify(p)}`, {
+        resolution: 'Give the paths to back up, e.g. `backupctl push ~/Documents`.',
+      });
+    }
+  }
   const roots = normaliseRoots(options.paths);
   for (const root of roots) {
     try {
@@ -39,12 +47,16 @@ export async function push(
     // Packs prune has marked are on their way out: deduplicating against one could make
     // this snapshot reference a pack deleted before it commits. Leave them out.
     const excludePacks = await loadPrunedPackIds(repo);
-    await loadIndex(repo, cache, { excludePacks });
+    const loaded = await loadIndex(repo, cache, { excludePacks });
+    // An index file failed authentication: its packs were read from their own headers;
+    // save that as a new index so the repository describes them again.
+    if (loaded.recovered.length > 0) await saveIndex(repo, cache, loaded.recovered);
     // The marker says a push began and has not committed: a crash, a kill, or an error
     // (offline, quarantined) left packs that no index lists yet. Index them first.
     const unfinished = cache.file('push-unfinished');
     let recoveredPacks = 0;
     if (lock.stale || (await exists(unfinished))) {
+      await repo.backend.removeStaleTemporaries?.();
       const recovered = await recoverUnindexedPacks(repo, cache, { excludePacks });
       recoveredPacks = recovered.packs;
       if (recovered.packs > 0) events.onRecovered?.(recovered);
@@ -52,7 +64,13 @@ export async function push(
     await writeFileAtomic(unfinished, new Date().toISOString());
     const archiver = new Archiver(repo, cache, options, events);
     const result = await archiver.run(roots);
-    await fs.rm(unfinished, { force: true });
+    try {
+      await fs.rm(unfinished, { force: true });
+    } catch (error) {
+      result.cacheWarnings.push(
+        `could not remove ${unfinished} (${(error as Error).message}): the next push looks for packs to recover`,
+      );
+    }
     return { ...result, recoveredPacks, durationMs: Date.now() - started };
   } finally {
     await lock.release();

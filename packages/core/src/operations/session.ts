@@ -86,6 +86,7 @@ export async function openSession(options: OpenSessionOptions): Promise<Session>
   const credentials = await deviceCredentials(options);
   const backend = await openBackend(options.config, {
     traceFile: options.env.awsTraceFile,
+    timeoutMs: options.env.s3TimeoutMs,
     ...options,
     ...(credentials ? { credentials } : {}),
   });

@@ -1,13 +1,13 @@
 import type { RepoCache } from '../cache/repo-cache.js';
-import { type IndexFile, keys, type PruneMarker, prefixes } from './format.js';
+import { BackupctlError, ErrorCodes } from '../errors/index.js';
+import { FORMAT_VERSION, type IndexFile, keys, type PruneMarker, prefixes } from './format.js';
 import { readPackHeader } from './pack.js';
-import { cachedGet, type Repository } from './repository.js';
+import { isIntegrityError, type Repository } from './repository.js';
 
-/**
- * Loads every index file into the repository's master index. Index files are immutable,
- * so each is downloaded once and then read from the local cache: one LIST per push.
- */
-export interface IndexLoadOptions {
+export interface LoadIndexOptions {
+  /** Read every index file from the repository, not the cache, and check the cache against it. */
+  fresh?: boolean;
+  onCacheMismatch?: (key: string) => void;
   /**
    * Packs to leave out (push: the packs prune has marked for deletion, so that no new
    * snapshot comes to reference them).
@@ -15,20 +15,102 @@ export interface IndexLoadOptions {
   excludePacks?: ReadonlySet<string>;
 }
 
+export interface LoadIndexResult {
+  files: number;
+  /** Index files set aside (they failed authentication): their keys. */
+  rejected: string[];
+  /**
+   * Packs no authenticated index lists, read from their own headers because an index file
+   * was rejected: the data that index described stays reachable. Not saved: `push` saves them.
+   */
+  recovered: IndexFile['packs'];
+}
+
+/**
+ * Loads every index file into the repository's master index. Index files are immutable,
+ * so each is downloaded once and then read from the local cache: one LIST per push.
+ * An index file that fails authentication is set aside (`repo.rejected`), and the packs it
+ * may have described are indexed from their own headers instead.
+ */
 export async function loadIndex(
   repo: Repository,
   cache?: RepoCache,
-  options: IndexLoadOptions = {},
-): Promise<number> {
+  options: LoadIndexOptions = {},
+): Promise<LoadIndexResult> {
   let files = 0;
+  const rejected: string[] = [];
   const exclude = options.excludePacks;
   for await (const object of repo.backend.list(prefixes.index)) {
-    const sealed = await cachedGet(repo.backend, object.key, cache);
-    const file = await repo.loadJson<IndexFile>(object.key, sealed);
-    repo.index.add(exclude?.size ? { ...file, packs: file.packs.filter((p) => !exclude.has(p.id)) } : file);
-    files++;
+    try {
+      const sealed = await repo.getObject(object.key, cache, options);
+      const file = await repo.loadJson<IndexFile>(object.key, sealed);
+      if (!isIndexFile(file)) throw notAnIndex(object.key);
+      repo.index.add(exclude?.size ? { ...file, packs: file.packs.filter((p) => !exclude.has(p.id)) } : file);
+      files++;
+    } catch (error) {
+      if (!isIntegrityError(error)) throw error;
+      repo.reject(object.key, error);
+      rejected.push(object.key);
+    }
   }
-  return files;
+  const recovered: IndexFile['packs'] = [];
+  if (rejected.length > 0) {
+    recovered.push(...(await indexFromPackHeaders(repo, exclude)));
+    repo.index.add({ version: FORMAT_VERSION, packs: recovered });
+    repo.headerIndexed.push(...recovered);
+  } else {
+    // A deleted index file leaves no trace but blobs a snapshot needs and no index lists:
+    // the first such blob triggers the same recovery (`Repository.locate`).
+    repo.indexRecovery = () => indexFromPackHeaders(repo, exclude);
+  }
+  return { files, rejected, recovered };
+}
+
+/** Index entries for every pack that no loaded index lists, read from the packs' headers. */
+async function indexFromPackHeaders(
+  repo: Repository,
+  exclude?: ReadonlySet<string>,
+): Promise<IndexFile['packs']> {
+  const out: IndexFile['packs'] = [];
+  // A marked pack that no index lists is one prune is deleting: never bring it back.
+  for (const pack of (await findUnindexedPacks(repo)).filter((p) => !exclude?.has(p.id))) {
+    try {
+      out.push({ id: pack.id, size: pack.size, blobs: await readPackHeader(repo, pack.id, pack.size) });
+    } catch (error) {
+      // A pack cut short or damaged by itself is for `check` to report.
+      if (!isIntegrityError(error)) throw error;
+    }
+  }
+  return out;
+}
+
+/** The shape `MasterIndex.add` relies on: an index that authenticates but is not this is refused. */
+function isIndexFile(file: unknown): file is IndexFile {
+  const packs = (file as IndexFile | null)?.packs;
+  return (
+    Array.isArray(packs) &&
+    packs.every(
+      (p) =>
+        typeof p?.id === 'string' &&
+        Number.isSafeInteger(p.size) &&
+        Array.isArray(p.blobs) &&
+        p.blobs.every(
+          (b) =>
+            typeof b?.id === 'string' &&
+            (b.type === 'data' || b.type === 'tree') &&
+            Number.isSafeInteger(b.offset) &&
+            Number.isSafeInteger(b.length) &&
+            b.offset >= 0 &&
+            b.length >= 0,
+        ),
+    )
+  );
+}
+
+function notAnIndex(key: string): BackupctlError {
+  return new BackupctlError(ErrorCodes.integrity, `${key} decrypts but is not an index file`, {
+    source: 'environment',
+  });
 }
 
 /** Every pack id named by a prune marker (`prune/`): packs on their way out. */
@@ -69,7 +151,7 @@ export async function findUnindexedPacks(repo: Repository): Promise<Array<{ id: 
 export async function recoverUnindexedPacks(
   repo: Repository,
   cache?: RepoCache,
-  options: IndexLoadOptions = {},
+  options: Pick<LoadIndexOptions, 'excludePacks'> = {},
 ): Promise<{ packs: number; blobs: number }> {
   // A marked pack that no index lists is one prune is deleting: never bring it back.
   const orphans = (await findUnindexedPacks(repo)).filter((p) => !options.excludePacks?.has(p.id));
@@ -80,8 +162,9 @@ export async function recoverUnindexedPacks(
       const entries = await readPackHeader(repo, pack.id, pack.size);
       packs.push({ id: pack.id, size: pack.size, blobs: entries });
       blobs += entries.length;
-    } catch {
+    } catch (error) {
       // A pack cut short or damaged is left alone: nothing references it.
+      if (!isIntegrityError(error)) throw error;
     }
   }
   await saveIndex(repo, cache, packs);

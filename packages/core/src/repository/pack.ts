@@ -163,13 +163,18 @@ export async function readPackHeader(repo: Repository, packId: string, size: num
     offset: size - PACK_TRAILER_BYTES,
     length: PACK_TRAILER_BYTES,
   });
+  if (trailer.length < PACK_TRAILER_BYTES) throw damaged(packId, 'cut short');
   const headerLength = trailer.readUInt32LE(0);
   if (headerLength + PACK_TRAILER_BYTES > size) throw damaged(packId, 'header length out of range');
   const sealed = await repo.backend.get(key, {
     offset: size - PACK_TRAILER_BYTES - headerLength,
     length: headerLength,
   });
-  return JSON.parse(await repo.openMeta(sealed, `header of pack ${packId}`)) as BlobEntry[];
+  return parseHeader(
+    packId,
+    await repo.openMeta(sealed, `header of pack ${packId}`),
+    size - PACK_TRAILER_BYTES - headerLength,
+  );
 }
 
 /** Parses a whole pack held in memory; used by `check --read-data`. */
@@ -182,7 +187,33 @@ export async function parsePack(repo: Repository, packId: string, body: Buffer):
     body.subarray(start, body.length - PACK_TRAILER_BYTES),
     `header of pack ${packId}`,
   );
-  return JSON.parse(plain) as BlobEntry[];
+  return parseHeader(packId, plain, start);
+}
+
+/** A decrypted header: every entry well-formed and inside the blob area. */
+function parseHeader(packId: string, plain: string, blobArea: number): BlobEntry[] {
+  let entries: unknown;
+  try {
+    entries = JSON.parse(plain);
+  } catch {
+    throw damaged(packId, 'its header is not valid JSON');
+  }
+  if (
+    !Array.isArray(entries) ||
+    !entries.every(
+      (e: Partial<BlobEntry>) =>
+        typeof e?.id === 'string' &&
+        (e.type === 'data' || e.type === 'tree') &&
+        Number.isSafeInteger(e.offset) &&
+        Number.isSafeInteger(e.length) &&
+        e.offset! >= 0 &&
+        e.length! >= 0 &&
+        e.offset! + e.length! <= blobArea,
+    )
+  ) {
+    throw damaged(packId, 'its header is malformed');
+  }
+  return entries as BlobEntry[];
 }
 
 function damaged(packId: string, why: string): BackupctlError {

@@ -17,4 +17,9 @@ export interface OpenBackendOptions {
   traceFile?: string;
   /** Called at the first explicit deny (the client then refuses every further request). */
   onQuarantine?: (assessment: HealthAssessment, command: string) => void;
+  /** S3 idle timeout (connect, send, receive), ms; default 60 s, connect at most 10 s. */
+  timeoutMs?: number | undefined;
 }
+
+/** A socket silent this long (no byte sent or received) is dropped; the SDK then retries. */
+export const DEFAULT_S3_TIMEOUT_MS = 60_000;

@@ -35,6 +35,8 @@ export interface Backend {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Size of an object, or undefined when it does not exist. */
   stat(key: string): Promise<ObjectInfo | undefined>;
+  /** Removes what killed writers left (a local folder's `.tmp/*.part`); the count removed. */
+  removeStaleTemporaries?(): Promise<number>;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import {
@@ -32,14 +33,22 @@ export class LocalBackend implements DeletableBackend {
     const target = this.pathOf(key);
     if (await exists(target)) return 'exists';
     await fs.mkdir(path.dirname(target), { recursive: true });
-    const tmp = path.join(this.location, '.tmp', `${randomBytes(8).toString('hex')}.part`);
+    // Named after its writer (host, pid), so a later push can tell a dead writer's leftovers
+    // from a live concurrent push's (removeStaleTemporaries).
+    const tmp = path.join(this.location, '.tmp', `${TMP_OWNER}.${randomBytes(8).toString('hex')}.part`);
     await fs.mkdir(path.dirname(tmp), { recursive: true });
-    const handle = await fs.open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
     try {
-      await handle.writeFile(body);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const handle = await fs.open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+      try {
+        await handle.writeFile(body);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      // A full disk, an I/O error: leave nothing half-written behind.
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      throw error;
     }
     try {
       await fs.link(tmp, target);
@@ -50,6 +59,42 @@ export class LocalBackend implements DeletableBackend {
     } finally {
       await fs.rm(tmp, { force: true });
     }
+  }
+
+  /**
+   * Removes `.tmp/*.part` files that killed writers left. Only stale ones: written by a
+   * process of this host that is gone, or (any host, e.g. a shared disk) untouched for a
+   * day. A concurrent live push's temporary file is never touched.
+   */
+  async removeStaleTemporaries(now = Date.now()): Promise<number> {
+    const dir = path.join(this.location, '.tmp');
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw error;
+    }
+    let removed = 0;
+    for (const name of names) {
+      if (!name.endsWith('.part')) continue;
+      const file = path.join(dir, name);
+      const owner = /^(.+)-(\d+)\.[0-9a-f]{16}\.part$/.exec(name);
+      let stale = owner !== null && owner[1] === HOST_TAG && !isAlive(Number(owner[2]));
+      if (!stale) {
+        const stat = await fs.stat(file).catch(() => undefined);
+        stale = stat !== undefined && now - stat.mtimeMs > STALE_TMP_MS;
+      }
+      if (
+        stale &&
+        (await fs.rm(file).then(
+          () => true,
+          () => false,
+        ))
+      )
+        removed++;
+    }
+    return removed;
   }
 
   async get(key: string, range?: ByteRange): Promise<Buffer> {
@@ -123,6 +168,23 @@ export class LocalBackend implements DeletableBackend {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
+  }
+}
+
+/** A temporary file older than this is a dead writer's, whoever it was. */
+const STALE_TMP_MS = 24 * 60 * 60 * 1000;
+const HOST_TAG =
+  hostname()
+    .replace(/[^A-Za-z0-9_.]/g, '_')
+    .slice(0, 64) || 'host';
+const TMP_OWNER = `${HOST_TAG}-${process.pid}`;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   ListObjectsV2Command,
   PutObjectCommand,
   paginateListObjectsV2,
@@ -18,6 +19,9 @@ import {
 import type { S3Location } from './s3-location.js';
 
 export { parseS3Url, type S3Location } from './s3-location.js';
+
+/** Tries of one GET whose body fails mid-transfer. */
+const BODY_ATTEMPTS = 3;
 
 /**
  * A repository under a prefix of an S3 bucket (AWS or any S3-compatible store).
@@ -73,17 +77,39 @@ export class S3Backend implements DeletableBackend {
   }
 
   async get(key: string, range?: ByteRange): Promise<Buffer> {
+    // The SDK retries a request that fails before its answer; a body cut off mid-way (a
+    // reset, a stall past the idle timeout) fails after it, so it is retried here.
+    for (let attempt = 1; ; attempt++) {
+      const body = await this.open(key, range);
+      try {
+        return await body();
+      } catch (error) {
+        if (attempt >= BODY_ATTEMPTS) {
+          throw new BackupctlError(
+            ErrorCodes.offline,
+            `reading ${key} from ${this.location} failed ${attempt} times mid-transfer: ${(error as Error)?.message ?? error}`,
+            {
+              source: 'environment',
+              cause: error,
+              resolution: 'The connection to the storage drops: retry later.',
+            },
+          );
+        }
+      }
+    }
+  }
+
+  /** Sends the GET; returns the reader of its body. */
+  private async open(key: string, range?: ByteRange): Promise<() => Promise<Buffer>> {
+    let response: GetObjectCommandOutput;
     try {
-      const response = await this.client.send(
+      response = await this.client.send(
         new GetObjectCommand({
           Bucket: this.where.bucket,
           Key: this.keyOf(key),
           Range: range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined,
         }),
       );
-      if (!response.Body) return Buffer.alloc(0);
-      const bytes = await response.Body.transformToByteArray();
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (error) {
       if (isNotFound(error)) {
         throw new BackupctlError(ErrorCodes.objectNotFound, `object not found: ${key}`, {
@@ -93,6 +119,16 @@ export class S3Backend implements DeletableBackend {
       }
       throw error;
     }
+    const expected = Number(response.ContentLength ?? Number.NaN);
+    return async () => {
+      if (!response.Body) return Buffer.alloc(0);
+      const bytes = await response.Body.transformToByteArray();
+      // A body shorter than announced was cut off (some stacks end it without an error).
+      if (Number.isFinite(expected) && bytes.byteLength !== expected) {
+        throw new Error(`body cut off: ${bytes.byteLength} of ${expected} bytes`);
+      }
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    };
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {

@@ -98,7 +98,7 @@ describe('check --read-data', () => {
     const deep = await check(await Repository.open(memory, 'pw'), undefined, { readData: true });
     expect(deep.ok).toBe(false);
     expect(deep.problems).toEqual([
-      { kind: 'damaged-pack', message: expect.stringContaining(packKey.split('/').at(-1)!) },
+      { kind: 'damaged-pack', key: packKey, message: expect.stringContaining(packKey.split('/').at(-1)!) },
     ]);
   });
 

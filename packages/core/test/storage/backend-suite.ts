@@ -77,15 +77,18 @@ export function backendSuite(name: string, make: () => Promise<Backend>): void {
       }
     });
 
-    it('lets only one of two concurrent creators win', async () => {
+    it('lets exactly one of many concurrent creators win, and keeps its bytes', async () => {
       const backend = await make();
-      const results = await Promise.all([
-        backend.putIfAbsent('keys/race', Buffer.from('one')),
-        backend.putIfAbsent('keys/race', Buffer.from('two')),
-      ]);
-      expect(results.filter((r) => r === 'created').length).toBeGreaterThanOrEqual(1);
-      const stored = (await backend.get('keys/race')).toString();
-      expect(['one', 'two']).toContain(stored);
+      for (const round of [0, 1, 2]) {
+        const key = `keys/race-${round}`;
+        const bodies = Array.from({ length: 8 }, (_, i) => `writer-${i}`);
+        const results = await Promise.all(bodies.map((b) => backend.putIfAbsent(key, Buffer.from(b))));
+        expect(results.filter((r) => r === 'created')).toHaveLength(1);
+        expect(results.filter((r) => r === 'exists')).toHaveLength(bodies.length - 1);
+        // The stored bytes are the winner's, whole.
+        const winner = bodies[results.indexOf('created')];
+        expect((await backend.get(key)).toString()).toBe(winner);
+      }
     });
   });
 }

@@ -1,0 +1,50 @@
+import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalBackend } from '../../src/storage/local-backend.js';
+
+describe('LocalBackend.removeStaleTemporaries (.tmp/*.part of killed pushes)', () => {
+  it('removes a dead writer’s and day-old parts, never a live writer’s', async () => {
+    const root = await fs.mkdtemp(path.join(tmpdir(), 'bk-tmp-'));
+    const backend = new LocalBackend(root);
+    await backend.putIfAbsent('config', Buffer.from('{}'));
+    const dir = path.join(root, '.tmp');
+    const host =
+      hostname()
+        .replace(/[^A-Za-z0-9_.]/g, '_')
+        .slice(0, 64) || 'host';
+    // A pid that certainly existed and is gone now.
+    const dead = spawnSync(process.execPath, [
+      '-e',
+      'process.stdout.write(String(process.pid))',
+    ]).stdout.toString();
+    const names = {
+      dead: `${host}-${dead}.0123456789abcdef.part`,
+      live: `${host}-${process.pid}.0123456789abcdef.part`,
+      otherHostFresh: `other-host-1.0123456789abcdef.part`,
+      otherHostOld: `other-host-2.0123456789abcdef.part`,
+      legacyOld: `0123456789abcdef.part`,
+      notAPart: 'keep-me.txt',
+    };
+    for (const name of Object.values(names)) await fs.writeFile(path.join(dir, name), 'x');
+    const twoDaysAgo = (Date.now() - 2 * 86_400_000) / 1000;
+    await fs.utimes(path.join(dir, names.otherHostOld), twoDaysAgo, twoDaysAgo);
+    await fs.utimes(path.join(dir, names.legacyOld), twoDaysAgo, twoDaysAgo);
+    await fs.utimes(path.join(dir, names.notAPart), twoDaysAgo, twoDaysAgo);
+
+    expect(await backend.removeStaleTemporaries()).toBe(3);
+    expect((await fs.readdir(dir)).sort()).toEqual([names.live, names.otherHostFresh, names.notAPart].sort());
+  });
+
+  it('a failed write leaves no part behind', async () => {
+    const root = await fs.mkdtemp(path.join(tmpdir(), 'bk-tmp-'));
+    const backend = new LocalBackend(root);
+    await backend.putIfAbsent('config', Buffer.from('{}'));
+    // A body the file system refuses mid-write is hard to make portably; a body that is not
+    // bytes fails inside writeFile, after the part was created.
+    await expect(backend.putIfAbsent('index/x', 42 as unknown as Uint8Array)).rejects.toThrow();
+    expect(await fs.readdir(path.join(root, '.tmp'))).toEqual([]);
+  });
+});
