@@ -152,7 +152,7 @@ export abstract class BaseCommand extends Command {
     if (this.id === 'check') return;
     for (const r of session.repo.rejected.values()) {
       this.warnUser(
-        `${r.key} fails authentication and was left aside (a foreign or damaged ${r.kind === 'key' ? 'key file' : r.kind === 'index' ? 'index file' : 'snapshot'}): run \`backupctl check --read-data\``,
+        `${r.key} fails authentication and was left aside (a foreign or damaged ${r.kind === 'key' ? 'key file' : r.kind === 'index' ? 'index file' : r.kind === 'prune' ? 'prune marker' : 'snapshot'}): run \`backupctl check --read-data\``,
       );
     }
   }

@@ -30,7 +30,7 @@ beforeAll(async () => {
   env = cleanEnv({
     BACKUPCTL_CONFIG_DIR: path.join(dir, 'config'),
     BACKUPCTL_CACHE_DIR: path.join(dir, 'cache'),
-    BACKUPCTL_PASSWORD: 'pw',
+    BACKUPCTL_PASSWORD: 'cold-start-passphrase',
   });
   for (const args of [
     ['init', '--repo', path.join(dir, 'repo'), '--no-keychain', '--path', path.join(dir, 'src')],

@@ -418,8 +418,11 @@ describe('hostile inputs: each has its message and exit code', () => {
     };
   });
 
-  /** A fresh copy of the repository and device config for each case (cases damage them). */
-  async function freshDevice(i: number): Promise<void> {
+  /**
+   * A fresh copy of the repository and device config for each case (cases damage them).
+   * `init` cases run on a new device (no config yet): on a set-up one init refuses first.
+   */
+  async function freshDevice(i: number, newDevice: boolean): Promise<void> {
     const repo = path.join(ctx.device.dir, `repo-${i}`);
     await cp(template.repo, repo, { recursive: true });
     const configDir = path.join(ctx.device.dir, `config-${i}`);
@@ -427,12 +430,12 @@ describe('hostile inputs: each has its message and exit code', () => {
     ctx.repo = repo;
     ctx.configFile = path.join(configDir, 'config.json');
     ctx.config = { ...template.config, repository: repo };
-    await writeFile(ctx.configFile, JSON.stringify(ctx.config));
+    if (!newDevice) await writeFile(ctx.configFile, JSON.stringify(ctx.config));
   }
 
   cases.forEach((c, i) => {
     it(`${c.name} → exit ${c.code}`, async () => {
-      await freshDevice(i);
+      await freshDevice(i, c.args[0] === 'init');
       await c.setup?.(ctx);
       const args = c.args.map((a) => (a === '<repo>' ? ctx.repo : a));
       const cwd = path.join(ctx.device.dir, `cwd-${i}`);

@@ -1,4 +1,4 @@
-import { closeSync, promises as fs, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, promises as fs, fsyncSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 /** What identifies an unchanged file without reading it. */
@@ -106,6 +106,10 @@ export class FileCache {
       closeSync(this.fd);
     }
     this.out.close();
+    if (this.out.failure !== undefined) {
+      await fs.rm(`${this.file}.next`, { force: true });
+      throw this.out.failure;
+    }
     await fs.rename(`${this.file}.next`, this.file);
   }
 
@@ -115,23 +119,42 @@ export class FileCache {
     this.saved = true;
     if (this.fd !== undefined) closeSync(this.fd);
     this.out.close();
+    if (this.out.failure !== undefined) rmSync(`${this.file}.next`, { force: true });
   }
 }
 
+/**
+ * Appends records to the next cache file. A write that fails (a full cache disk) is
+ * remembered, not thrown: the push goes on, and `save` — after the snapshot is written —
+ * reports it. Losing the cache costs time, never data.
+ */
 class RecordWriter {
-  private readonly fd: number;
+  private readonly fd: number | undefined;
   private buffer = Buffer.allocUnsafe(IO_BUFFER);
   private used = 0;
+  /** The first write error; after it, records are dropped. */
+  failure: unknown;
 
   constructor(file: string) {
-    this.fd = openSync(file, 'w', 0o600);
+    try {
+      this.fd = openSync(file, 'w', 0o600);
+    } catch (error) {
+      this.failure = error;
+    }
     this.write(MAGIC);
   }
 
   write(bytes: Buffer): void {
-    if (this.used + bytes.length > this.buffer.length) this.drain();
-    if (bytes.length > this.buffer.length) {
-      writeSync(this.fd, bytes);
+    if (this.failure !== undefined) return;
+    try {
+      if (this.used + bytes.length > this.buffer.length) this.drain();
+      if (bytes.length > this.buffer.length) {
+        writeAll(this.fd!, bytes, bytes.length);
+        return;
+      }
+    } catch (error) {
+      this.failure = error;
+      this.used = 0;
       return;
     }
     bytes.copy(this.buffer, this.used);
@@ -143,16 +166,28 @@ class RecordWriter {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.drain();
-    fsyncSync(this.fd);
-    closeSync(this.fd);
+    if (this.fd === undefined) return;
+    try {
+      if (this.failure === undefined) {
+        this.drain();
+        fsyncSync(this.fd);
+      }
+    } catch (error) {
+      this.failure = error;
+    } finally {
+      closeSync(this.fd);
+    }
   }
 
   private drain(): void {
-    let at = 0;
-    while (at < this.used) at += writeSync(this.fd, this.buffer, at, this.used - at);
+    writeAll(this.fd!, this.buffer, this.used);
     this.used = 0;
   }
+}
+
+function writeAll(fd: number, bytes: Buffer, length: number): void {
+  let at = 0;
+  while (at < length) at += writeSync(fd, bytes, at, length - at);
 }
 
 function encodeRecord(filePath: Buffer, f: FileFingerprint, chunks: string[]): Buffer {

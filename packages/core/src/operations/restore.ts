@@ -1,4 +1,5 @@
 import { constants, promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import type { RepoCache } from '../cache/repo-cache.js';
@@ -307,12 +308,14 @@ export async function restore(
                 if (!isZero(plain)) {
                   const handle = await openNoFollow(place.job.tmp, constants.O_WRONLY);
                   try {
-                    await handle.write(plain, 0, plain.length, place.offset);
+                    await writeFully(handle, plain, place.offset);
                   } finally {
                     await handle.close();
                   }
                 }
               } catch (error) {
+                // A full disk stops the restore (NO_SPACE): every further file would fail too.
+                if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw error;
                 await failJob(place.job, errorMessage(error));
                 continue;
               }
@@ -378,6 +381,20 @@ export async function restore(
     failed,
     conflicts: conflicts.filter((c) => !failed.some((f) => f.path === c.path)),
   };
+}
+
+/**
+ * Writes all of `data` at `position`. A write can be short without an error (libuv returns
+ * what it wrote before a full disk): go on until all is written, so a full disk surfaces as
+ * ENOSPC instead of a file silently cut short.
+ */
+async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+    if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    done += bytesWritten;
+  }
 }
 
 /** Damage to the repository's data (fails the files that need it) vs. anything else (stops). */

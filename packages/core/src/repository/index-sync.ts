@@ -117,8 +117,15 @@ function notAnIndex(key: string): BackupctlError {
 export async function loadPrunedPackIds(repo: Repository): Promise<Set<string>> {
   const ids = new Set<string>();
   for await (const object of repo.backend.list(prefixes.pruneMarkers)) {
-    const marker = await repo.loadJson<PruneMarker>(object.key);
-    for (const pack of marker.packs) ids.add(pack.id);
+    try {
+      const marker = await repo.loadJson<PruneMarker>(object.key);
+      for (const pack of marker.packs) ids.add(pack.id);
+    } catch (error) {
+      // A foreign marker must not stop every push; prune itself re-checks every pack
+      // against the indexes and snapshots before it deletes one.
+      if (!isIntegrityError(error)) throw error;
+      repo.reject(object.key, error);
+    }
   }
   return ids;
 }

@@ -40,7 +40,7 @@ import { objectKind, verifyObject } from './verify-object.js';
 /** An object that failed authentication: left aside, reported, never fatal on its own. */
 export interface RejectedObject {
   key: string;
-  kind: 'key' | 'index' | 'snapshot';
+  kind: 'key' | 'index' | 'snapshot' | 'prune';
   reason: string;
 }
 
@@ -265,7 +265,7 @@ export class Repository {
   /** Sets an object aside: it is reported, and the rest of the repository stays usable. */
   reject(key: string, error: unknown): void {
     const kind = objectKind(key);
-    if (kind !== 'key' && kind !== 'index' && kind !== 'snapshot') return;
+    if (kind !== 'key' && kind !== 'index' && kind !== 'snapshot' && kind !== 'prune') return;
     this.rejected.set(key, {
       key,
       kind,

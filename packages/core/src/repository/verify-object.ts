@@ -4,11 +4,11 @@ import { BackupctlError, ErrorCodes } from '../errors/index.js';
 /**
  * The one place where a repository object is checked against its name. Every object but
  * `config` is stored under the SHA-256 of its stored bytes (`keys/<h>`, `index/<h>`,
- * `snapshots/<h>`, `data/<h[0:2]>/<h>`), so a read can prove it got the object its name
+ * `snapshots/<h>`, `prune/<h>`, `data/<h[0:2]>/<h>`), so a read can prove it got the object its name
  * promises: a damaged copy, a foreign object, or an older valid object copied under a
  * newer name (a silent rollback) all fail here, before anything decrypts or parses them.
  */
-export type ObjectKind = 'key' | 'index' | 'snapshot' | 'pack' | 'config';
+export type ObjectKind = 'key' | 'index' | 'snapshot' | 'prune' | 'pack' | 'config';
 
 const HASH = /^[0-9a-f]{64}$/;
 
@@ -17,6 +17,7 @@ export function objectKind(key: string): ObjectKind | undefined {
   if (key.startsWith('keys/')) return 'key';
   if (key.startsWith('index/')) return 'index';
   if (key.startsWith('snapshots/')) return 'snapshot';
+  if (key.startsWith('prune/')) return 'prune';
   if (key.startsWith('data/')) return 'pack';
   return undefined;
 }
