@@ -1,8 +1,6 @@
 import {
-  BackupctlError,
   type DeviceConfig,
   type Environment,
-  errorMessage,
   KeychainSecretStore,
   loadDeviceConfig,
   openSession,
@@ -11,7 +9,7 @@ import {
   withDeviceHealth,
 } from '@backupctl/core';
 import { Command, Flags, type Interfaces } from '@oclif/core';
-import { ExitCodes, exitCodeFor } from './exit-codes.js';
+import { printError } from './render/errors.js';
 import { promptHidden } from './render/prompt.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -26,13 +24,32 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
     json: Flags.boolean({ description: 'Print one machine-readable JSON document.', default: false }),
+    quiet: Flags.boolean({
+      char: 'q',
+      description: 'Print only warnings, errors and the result a script needs (no progress, no notes).',
+      default: false,
+      exclusive: ['verbose'],
+    }),
+    verbose: Flags.boolean({
+      char: 'v',
+      description:
+        'Say more: every step, and (push) each changed file. (Version: --version or `backupctl version`.)',
+      default: false,
+    }),
   };
 
   protected jsonMode = false;
+  protected quiet = false;
+  protected verbose = false;
+  /** Started by a systemd timer (JOURNAL_STREAM): plain lines with syslog priority prefixes. */
+  protected journal = false;
   protected warnings: string[] = [];
 
   override async init(): Promise<void> {
     this.jsonMode = this.argv.includes('--json');
+    this.quiet = this.argv.includes('-q') || this.argv.includes('--quiet');
+    this.verbose = !this.quiet && (this.argv.includes('-v') || this.argv.includes('--verbose'));
+    this.journal = Boolean(process.env.JOURNAL_STREAM);
     await super.init();
   }
 
@@ -71,9 +88,20 @@ export abstract class BaseCommand extends Command {
     if (!this.jsonMode) this.log(message);
   }
 
+  /** Notes a person may like and a script does not need: not with --quiet. */
+  protected note(message = ''): void {
+    if (!this.jsonMode && !this.quiet) this.log(message);
+  }
+
+  /** Details for --verbose, on stderr (stdout stays the result). */
+  protected detail(message: string): void {
+    if (this.verbose && !this.jsonMode) process.stderr.write(`${message}\n`);
+  }
+
   protected warnUser(message: string): void {
     this.warnings.push(message);
-    if (!this.jsonMode) process.stderr.write(`warning: ${message}\n`);
+    // <4>: the journal's "warning" priority, so `journalctl -p warning` finds it.
+    if (!this.jsonMode) process.stderr.write(`${this.journal ? '<4>' : ''}warning: ${message}\n`);
   }
 
   protected printJson(value: unknown): void {
@@ -90,22 +118,7 @@ export abstract class BaseCommand extends Command {
     ) {
       throw error;
     }
-    const exitCode = exitCodeFor(error);
-    const code = BackupctlError.is(error) ? error.code : exitCode === ExitCodes.usage ? 'USAGE' : 'INTERNAL';
-    const resolution = BackupctlError.is(error) ? error.resolution : undefined;
-    const message = errorMessage(error).split('\nSee more help with')[0] ?? errorMessage(error);
-    if (this.jsonMode) {
-      this.printJson({
-        error: { code, message, resolution, details: BackupctlError.is(error) ? error.details : undefined },
-        exitCode,
-      });
-    } else {
-      process.stderr.write(`error: ${message}\n`);
-      if (resolution) process.stderr.write(`  next: ${resolution}\n`);
-      if (exitCode === ExitCodes.usage)
-        process.stderr.write(`  see: backupctl ${(this.id ?? '').replaceAll(':', ' ')} --help\n`);
-      if (code === 'INTERNAL' && process.env.BACKUPCTL_DEBUG) process.stderr.write(`${error.stack}\n`);
-    }
+    const exitCode = printError(error, this.jsonMode, this.id);
     process.exitCode = exitCode;
     this.exit(exitCode);
   }

@@ -28,9 +28,36 @@ export const ExitCodes = {
   bucketMissing: 24,
   /** `check` found damage. */
   damaged: 25,
+  /** systemd cannot be used: no systemctl / systemd-creds, no running manager, or it refused. */
+  scheduler: 40,
+  /** The AWS client setup is wrong: no region, a region typo, an endpoint without a scheme, a missing profile. */
+  awsConfig: 41,
+  /** `doctor` found something to fix (each finding says what). */
+  doctor: 42,
   /** Interrupted (SIGINT). */
   interrupted: 130,
 } as const;
+
+/** A few words for each code, for `schedule status` ("last run: exit 20 (quarantined)"). */
+export const ExitCodeMeaning: Record<number, string> = {
+  0: 'done',
+  1: 'error',
+  2: 'usage',
+  3: 'partial: some files unreadable',
+  10: 'not set up',
+  11: 'locked: another push ran',
+  12: 'passphrase wrong or missing',
+  20: 'QUARANTINED',
+  21: 'denied',
+  22: 'credentials',
+  23: 'offline',
+  24: 'bucket missing',
+  25: 'damaged',
+  40: 'systemd unavailable',
+  41: 'AWS setup',
+  42: 'doctor found problems',
+  130: 'interrupted',
+};
 
 const byCode: Record<string, number> = {
   [ErrorCodes.usage]: ExitCodes.usage,
@@ -50,6 +77,13 @@ const byCode: Record<string, number> = {
   [ErrorCodes.bucketMissing]: ExitCodes.bucketMissing,
   [ErrorCodes.integrity]: ExitCodes.damaged,
   [ErrorCodes.interrupted]: ExitCodes.interrupted,
+  [ErrorCodes.schedulerUnavailable]: ExitCodes.scheduler,
+  [ErrorCodes.awsCredentialsMissing]: ExitCodes.credentials,
+  [ErrorCodes.awsProfileMissing]: ExitCodes.awsConfig,
+  [ErrorCodes.awsRegionMissing]: ExitCodes.awsConfig,
+  [ErrorCodes.awsRegionInvalid]: ExitCodes.awsConfig,
+  [ErrorCodes.endpointInvalid]: ExitCodes.awsConfig,
+  [ErrorCodes.doctorProblems]: ExitCodes.doctor,
   /** @backupctl/stack's FilterPatternSyntaxError (`guard replay --pattern`): the user's input. */
   FILTER_PATTERN_SYNTAX: ExitCodes.usage,
 };

@@ -15,5 +15,16 @@ export function passwordAccount(repository: string): string {
   return `repository-password:${repository}`;
 }
 
+/** The keychain account that holds a device's AWS access key (JSON {accessKeyId, secretAccessKey}). */
+export function deviceKeyAccount(device: string): string {
+  return `aws-access-key:${device}`;
+}
+
 /** systemd credential name (LoadCredential=backupctl-password:…) for the passphrase. */
 export const SYSTEMD_PASSWORD_CREDENTIAL = 'backupctl-password';
+
+/**
+ * systemd credential name for the device's AWS access key: the same JSON as the keychain
+ * entry `aws-access-key:<device>` ({accessKeyId, secretAccessKey}).
+ */
+export const SYSTEMD_AWS_KEY_CREDENTIAL = 'backupctl-aws-access-key';
