@@ -276,3 +276,32 @@ export function renderNotify(o: UnitOptions): string {
     `  notify-send --app-name=backupctl --urgency="$$urgency" "backupctl" "$$msg" || true'`,
   ].join('\n')}\n`;
 }
+
+/**
+ * The inputs of the units in examples/systemd/ (a test keeps the files equal to what
+ * `schedule install` generates from them): a user `you` with backupctl installed by
+ * `npm install -g` under /usr/local and node at /usr/bin/node.
+ */
+export function exampleUnitOptions(scope: ScheduleScope): UnitOptions {
+  const home = '/home/you';
+  return {
+    schedule: { onCalendar: 'hourly', intervalSeconds: 3600 },
+    scope,
+    credentials: scope === 'system' ? 'systemd' : 'keychain',
+    node: '/usr/bin/node',
+    script: '/usr/local/lib/node_modules/backupctl/bin/run.js',
+    configDir: `${home}/.config/backupctl`,
+    cacheDir: `${home}/.cache/backupctl`,
+    home,
+    ...(scope === 'system'
+      ? {
+          user: 'you',
+          environment: {
+            BACKUPCTL_CONFIG_DIR: `${home}/.config/backupctl`,
+            BACKUPCTL_CACHE_DIR: `${home}/.cache/backupctl`,
+          },
+        }
+      : {}),
+    credentialDir: defaultCredentialDir(scope, `${home}/.config/backupctl`),
+  };
+}
