@@ -2,6 +2,7 @@ import path from 'node:path';
 import { type DeviceConfig, saveDeviceConfig } from '../config/device-config.js';
 import type { Environment } from '../config/environment.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
+import { explainSetupError } from '../health/aws-setup.js';
 import { Repository } from '../repository/repository.js';
 import { passwordAccount, type SecretStore } from '../secrets/secret-store.js';
 import { isS3Repository, type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
@@ -46,7 +47,11 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
     : path.resolve(options.repository);
   const backend = openBackend(
     { repository, endpoint: options.endpoint, region: options.region },
-    { traceFile: options.env.awsTraceFile, ...options },
+    {
+      traceFile: options.env.awsTraceFile,
+      ...(options.env.aws ? { awsSetup: options.env.aws } : {}),
+      ...options,
+    },
   );
   let repo: Repository;
   let created = true;
@@ -57,6 +62,11 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
       kdf: options.kdf,
     });
   } catch (error) {
+    const setup = explainSetupError(error, {
+      repository,
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    });
+    if (setup) throw setup;
     if (!(BackupctlError.is(error) && error.code === ErrorCodes.repoExists)) throw error;
     repo = await Repository.open(backend, options.password);
     created = false;

@@ -91,6 +91,7 @@ export async function openSession(options: OpenSessionOptions): Promise<Session>
   const credentials = options.credentials ?? (await systemdDeviceKey(options.env));
   const backend = openBackend(options.config, {
     traceFile: options.env.awsTraceFile,
+    ...(options.env.aws ? { awsSetup: options.env.aws } : {}),
     ...options,
     ...(credentials ? { credentials } : {}),
   });

@@ -3,6 +3,7 @@ import { CONFIG_FILE, type DeviceConfig, loadDeviceConfig } from '../config/devi
 import type { Environment } from '../config/environment.js';
 import { BackupctlError, errorMessage } from '../errors/index.js';
 import { assessmentOf } from '../health/aws-failure.js';
+import { explainSetupError } from '../health/aws-setup.js';
 import type { HealthStatus } from '../health/classify.js';
 import type { HealthState } from '../health/state-store.js';
 import { healthStore } from './device-health.js';
@@ -95,7 +96,8 @@ export async function deviceStatus(
     };
     const state = await store.record({ status: 'ok', retryable: false }, { action: 's3:GetObject' });
     status.health = { state: state.status, time: state.time, source: 'probe' };
-  } catch (error) {
+  } catch (caught) {
+    const error = explainSetupError(caught, config) ?? caught;
     status.repository.error = {
       code: BackupctlError.is(error) ? error.code : 'STORAGE',
       message: errorMessage(error),

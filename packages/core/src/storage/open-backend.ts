@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { installDeviceGuards } from '../access/device-guards.js';
+import { type AwsSetupEnvironment, checkAwsSetup } from '../health/aws-setup.js';
 import type { HealthAssessment } from '../health/classify.js';
 import type { Backend } from './backend.js';
 import { LocalBackend } from './local-backend.js';
@@ -19,6 +20,8 @@ export interface OpenBackendOptions {
   credentials?: S3Client['config']['credentials'] | { accessKeyId: string; secretAccessKey: string };
   /** BACKUPCTL_AWS_TRACE: one JSON line per AWS request sent. */
   traceFile?: string;
+  /** The AWS SDK's environment: checked (profile, region, endpoint) before any request. */
+  awsSetup?: AwsSetupEnvironment;
   /** Called at the first explicit deny (the client then refuses every further request). */
   onQuarantine?: (assessment: HealthAssessment, command: string) => void;
 }
@@ -34,6 +37,7 @@ export function isS3Repository(repository: string): boolean {
 export function openBackend(target: BackendTarget, options: OpenBackendOptions = {}): Backend {
   if (!isS3Repository(target.repository)) return new LocalBackend(path.resolve(target.repository));
   const location = parseS3Url(target.repository);
+  checkAwsSetup(target, options.awsSetup, { explicitCredentials: options.credentials !== undefined });
   const client = new S3Client({
     region: target.region ?? (target.endpoint ? 'us-east-1' : undefined),
     // 403s are never retried (installNo403Retry); other failures get the SDK's backoff.
