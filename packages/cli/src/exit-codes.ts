@@ -88,6 +88,11 @@ const byCode: Record<string, number> = {
   FILTER_PATTERN_SYNTAX: ExitCodes.usage,
 };
 
+/** The exit code of a stable error code (as `--json` documents carry it). */
+export function exitCodeForCode(code: string): number {
+  return byCode[code] ?? ExitCodes.error;
+}
+
 export function exitCodeFor(error: unknown): number {
   if (BackupctlError.is(error)) return byCode[error.code] ?? ExitCodes.error;
   const oclifExit = (error as { oclif?: { exit?: number } })?.oclif?.exit;

@@ -6,6 +6,8 @@ import { assessmentOf } from '../health/aws-failure.js';
 import { explainSetupError } from '../health/aws-setup.js';
 import type { HealthStatus } from '../health/classify.js';
 import type { HealthState } from '../health/state-store.js';
+import { loadIndex } from '../repository/index-sync.js';
+import type { Repository } from '../repository/repository.js';
 import { healthStore } from './device-health.js';
 import { type LastRun, loadLastRun } from './last-run.js';
 import { type OpenSessionOptions, openSession } from './session.js';
@@ -24,6 +26,8 @@ export interface DeviceStatus {
     id?: string;
     snapshots?: number;
     latest?: { id: string; time: string; files: number; bytes: number };
+    /** What the repository stores, and how much the snapshots would be without deduplication. */
+    size?: RepositorySize;
     error?: { code: string; message: string };
   };
   health: {
@@ -37,6 +41,41 @@ export interface DeviceStatus {
     policy?: HealthState['policy'];
   };
   lastPush?: LastRun;
+}
+
+export interface RepositorySize {
+  packs: number;
+  /** Bytes of all indexed packs: what the storage bills (before versioning). */
+  storedBytes: number;
+  /** Bytes of unique content before compression and encryption. */
+  uniqueBytes: number;
+  /** The sum of every snapshot's file bytes: what restoring all of them would write. */
+  snapshotBytes: number;
+  /** snapshotBytes / storedBytes (0 when nothing is stored). */
+  dedupRatio: number;
+}
+
+/** Sizes from the index (cached locally after the first download) and the snapshot summaries. */
+export function repositorySize(
+  repo: Repository,
+  snapshots: Array<{ summary: { bytes: number } }>,
+): RepositorySize {
+  let storedBytes = 0;
+  let packs = 0;
+  for (const [, size] of repo.index.packIds()) {
+    storedBytes += size;
+    packs++;
+  }
+  let uniqueBytes = 0;
+  for (const blob of repo.index.allBlobs()) if (blob.type === 'data') uniqueBytes += blob.rawLength;
+  const snapshotBytes = snapshots.reduce((sum, s) => sum + s.summary.bytes, 0);
+  return {
+    packs,
+    storedBytes,
+    uniqueBytes,
+    snapshotBytes,
+    dedupRatio: storedBytes > 0 ? Math.round((snapshotBytes / storedBytes) * 10) / 10 : 0,
+  };
 }
 
 /**
@@ -79,10 +118,12 @@ export async function deviceStatus(
     const session = await openSession({ ...options, config });
     const snapshots = await session.repo.listSnapshots(session.cache);
     const latest = snapshots.at(-1);
+    await loadIndex(session.repo, session.cache);
     status.repository = {
       reachable: true,
       id: session.repo.config.id,
       snapshots: snapshots.length,
+      size: repositorySize(session.repo, snapshots),
       ...(latest
         ? {
             latest: {
@@ -103,7 +144,16 @@ export async function deviceStatus(
       message: errorMessage(error),
     };
     const assessment = assessmentOf(error);
-    if (assessment) {
+    if (!assessment) {
+      // Nothing answered (no passphrase, no credentials, a local folder gone): the saved
+      // state is not news about now. Never "ok" beside "unreachable".
+      status.health = {
+        state: 'unknown',
+        time: new Date().toISOString(),
+        source: 'probe',
+        message: `not checked: ${errorMessage(error)}`,
+      };
+    } else {
       const state = await store.record(assessment);
       status.health = {
         state: state.status,

@@ -44,6 +44,10 @@ export class MasterIndex {
     return this.packs.entries();
   }
 
+  allBlobs(): IterableIterator<LocatedBlob> {
+    return this.blobs.values();
+  }
+
   get blobCount(): number {
     return this.blobs.size;
   }
