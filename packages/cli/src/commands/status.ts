@@ -59,7 +59,7 @@ Exit codes: 0 all well; 10 not set up; 20 quarantined; otherwise the code of the
             ? `QUARANTINED (since ${formatWhen(health.time)})`
             : health.state === 'ok'
               ? 'not quarantined: the key works (stacks and trail: `backupctl doctor`)'
-              : `${health.state}${health.source === 'saved' ? ` (as of ${formatWhen(health.time)})` : ''}`,
+              : `unknown (${health.state === 'unknown' ? 'not checked' : health.state}${health.source === 'saved' ? ` as of ${formatWhen(health.time)}` : ''})`,
         );
       }
       if (repository.reachable) {
@@ -103,11 +103,14 @@ Exit codes: 0 all well; 10 not set up; 20 quarantined; otherwise the code of the
       );
       // Never "ok" beside "unreachable": health is said only when it was learned now or is news.
       if (s3 && !quarantined) {
-        row(
-          'health',
-          `${health.state} (${health.source === 'probe' ? 'checked now' : `as of ${formatWhen(health.time)}`})`,
-        );
-        if (health.state !== 'ok' && health.message) this.say(`            ${health.message}`);
+        if (health.source === 'none') row('health', 'not checked (the repository could not be opened)');
+        else {
+          row(
+            'health',
+            `${health.state} (${health.source === 'probe' ? 'checked now' : `as of ${formatWhen(health.time)}`})`,
+          );
+          if (health.state !== 'ok' && health.message) this.say(`            ${health.message}`);
+        }
       }
       if (quarantined) {
         this.say('');

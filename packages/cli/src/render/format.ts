@@ -35,6 +35,19 @@ export function printable(name: string): string {
   return name.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/** The zone's short name: ICU knows EST in en-US and CET in en-GB; GMT+1 only where neither has one. */
+function zoneName(date: Date, timeZone?: string): string {
+  let fallback = '';
+  for (const locale of ['en-US', 'en-GB']) {
+    const name = new Intl.DateTimeFormat(locale, { timeZoneName: 'short', ...(timeZone ? { timeZone } : {}) })
+      .formatToParts(date)
+      .find((p) => p.type === 'timeZoneName')?.value;
+    if (name && !/^GMT[+-]/.test(name)) return name;
+    fallback ||= name ?? '';
+  }
+  return fallback;
+}
+
 /** A moment in local time with its zone: `2026-12-01 14:07:12 CET`. */
 export function formatLocalTime(iso: string | Date, timeZone?: string): string {
   const date = typeof iso === 'string' ? new Date(iso) : iso;
@@ -48,13 +61,12 @@ export function formatLocalTime(iso: string | Date, timeZone?: string): string {
       minute: '2-digit',
       second: '2-digit',
       hourCycle: 'h23',
-      timeZoneName: 'short',
       ...(timeZone ? { timeZone } : {}),
     })
       .formatToParts(date)
       .map((p) => [p.type, p.value]),
   ) as Record<string, string>;
-  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second} ${parts.timeZoneName}`;
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second} ${zoneName(date, timeZone)}`;
 }
 
 /** How far a moment is from now, coarse: `in 23 min`, `3 h ago`, `2 days ago`. */

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { CONFIG_FILE, type DeviceConfig, loadDeviceConfig } from '../config/device-config.js';
 import type { Environment } from '../config/environment.js';
 import { BackupctlError, errorMessage } from '../errors/index.js';
-import { assessmentOf } from '../health/aws-failure.js';
+import { assessmentOf, toBackupctlError } from '../health/aws-failure.js';
 import { explainSetupError } from '../health/aws-setup.js';
 import type { HealthStatus } from '../health/classify.js';
 import type { HealthState } from '../health/state-store.js';
@@ -34,8 +34,11 @@ export interface DeviceStatus {
     state: HealthStatus;
     /** When this answer was seen. */
     time: string;
-    /** 'probe': asked just now; 'saved': the last recorded answer (nothing asked now). */
-    source: 'probe' | 'saved';
+    /**
+     * 'probe': asked just now; 'saved': the last recorded answer (nothing asked now);
+     * 'none': nothing could be asked (no passphrase, no credentials…), so nothing is known.
+     */
+    source: 'probe' | 'saved' | 'none';
     message?: string;
     request?: HealthState['request'];
     policy?: HealthState['policy'];
@@ -138,19 +141,22 @@ export async function deviceStatus(
     const state = await store.record({ status: 'ok', retryable: false }, { action: 's3:GetObject' });
     status.health = { state: state.status, time: state.time, source: 'probe' };
   } catch (caught) {
-    const error = explainSetupError(caught, config) ?? caught;
+    const assessed = assessmentOf(caught);
+    // The same coded error (and message) a push would have shown.
+    const error =
+      explainSetupError(caught, config) ?? (assessed ? toBackupctlError(caught, assessed) : caught);
     status.repository.error = {
       code: BackupctlError.is(error) ? error.code : 'STORAGE',
       message: errorMessage(error),
     };
-    const assessment = assessmentOf(error);
+    const assessment = BackupctlError.is(error) && error.code.startsWith('AWS_') ? undefined : assessed;
     if (!assessment) {
       // Nothing answered (no passphrase, no credentials, a local folder gone): the saved
       // state is not news about now. Never "ok" beside "unreachable".
       status.health = {
         state: 'unknown',
         time: new Date().toISOString(),
-        source: 'probe',
+        source: 'none',
         message: `not checked: ${errorMessage(error)}`,
       };
     } else {
