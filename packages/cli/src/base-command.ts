@@ -33,7 +33,7 @@ export abstract class BaseCommand extends Command {
     verbose: Flags.boolean({
       char: 'v',
       description:
-        'Say more: every step, and (push) each changed file. (Version: --version or `backupctl version`.)',
+        'Say more: (push) the files as they are read. (Version: --version or `backupctl version`.)',
       default: false,
     }),
   };
