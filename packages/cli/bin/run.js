@@ -6,8 +6,12 @@ import { flush, run } from '@oclif/core';
 // README, not in every journal entry of an hourly timer. (The SDK's own switch.)
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// `-v` is --verbose (as in restic) on every command; alone, with no command, it can only
+// mean the version: `backupctl -v` prints it, as --version, -V and `backupctl version` do.
+const argv = process.argv.slice(2);
+if (argv.length === 1 && argv[0] === '-v') argv[0] = '--version';
 try {
-  await run(process.argv.slice(2), import.meta.url);
+  await run(argv, import.meta.url);
   await flush();
 } catch (error) {
   // Commands print their own errors (BaseCommand.catch) and exit through oclif's ExitError;

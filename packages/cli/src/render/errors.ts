@@ -11,7 +11,14 @@ export interface RenderedError {
 /** oclif's own texts carry a trailing "See more help with --help": we say it our way. */
 function cleanMessage(error: unknown): string {
   const message = errorMessage(error).split('\nSee more help with')[0] ?? errorMessage(error);
-  return message.replace(/^Error: /, '').trim();
+  // oclif's flag errors: "The following error occurred:\n  --a=true cannot also be provided when using --b"
+  const lines = message
+    .replace(/^Error: /, '')
+    .replace(/^The following errors? occurred:\s*/, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  return lines.join('; ');
 }
 
 export function describeError(error: unknown): { rendered: RenderedError; exitCode: number } {
