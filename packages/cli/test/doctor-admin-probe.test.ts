@@ -1,6 +1,10 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import {
+  CloudFormationClient,
+  DescribeStacksCommand,
+  type StackStatus,
+} from '@aws-sdk/client-cloudformation';
 import {
   CloudTrailClient,
   DescribeTrailsCommand,
@@ -43,7 +47,7 @@ const TRAIL = {
   IsMultiRegionTrail: true,
   CloudWatchLogsLogGroupArn: 'arn:aws:logs:eu-central-1:111122223333:log-group:backupctl-cloudtrail:*',
 };
-const stack = (name: string, status: string) => ({
+const stack = (name: string, status: StackStatus) => ({
   Stacks: [{ StackName: name, StackStatus: status, CreationTime: new Date() }],
 });
 

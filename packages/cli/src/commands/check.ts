@@ -14,7 +14,11 @@ export default class Check extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Check);
-    const progress = ProgressReporter.for('check', { json: this.jsonMode, quiet: this.quiet, journal: this.journal });
+    const progress = ProgressReporter.for('check', {
+      json: this.jsonMode,
+      quiet: this.quiet,
+      journal: this.journal,
+    });
     const result = await this.withRepository((session) =>
       check(
         session.repo,
@@ -22,7 +26,11 @@ export default class Check extends BaseCommand {
         { readData: flags['read-data'] },
         {
           onProgress: (p) =>
-            progress.count({ done: p.done, total: p.total, unit: p.phase === 'data' ? 'packs' : 'snapshots' }),
+            progress.count({
+              done: p.done,
+              total: p.total,
+              unit: p.phase === 'data' ? 'packs' : 'snapshots',
+            }),
         },
       ),
     ).finally(() => progress.stop());

@@ -41,7 +41,11 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
           'Give paths (`backupctl push ~/Documents`) or configure them with `backupctl init --path`.',
       });
     }
-    const progress = ProgressReporter.for('push', { json: this.jsonMode, quiet: this.quiet, journal: this.journal });
+    const progress = ProgressReporter.for('push', {
+      json: this.jsonMode,
+      quiet: this.quiet,
+      journal: this.journal,
+    });
     let lastPath: string | undefined;
     try {
       const result = await this.withRepository(
@@ -71,7 +75,9 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
               onWarning: (w) => {
                 if (this.jsonMode) return;
                 progress.stop();
-                process.stderr.write(`${this.journal ? '<4>' : ''}warning: ${printable(w.path)}: ${w.message}\n`);
+                process.stderr.write(
+                  `${this.journal ? '<4>' : ''}warning: ${printable(w.path)}: ${w.message}\n`,
+                );
               },
               onRecovered: (r) =>
                 this.note(
@@ -104,7 +110,8 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
         });
       } else if (this.journal) {
         // Under a timer: one summary line (journalctl shows one entry per run).
-        const unread = result.warnings.length > 0 ? `; ${result.warnings.length} path(s) could not be read` : '';
+        const unread =
+          result.warnings.length > 0 ? `; ${result.warnings.length} path(s) could not be read` : '';
         this.note(
           `${result.warnings.length > 0 ? '<4>' : ''}snapshot ${result.snapshotId.slice(0, 8)} saved: ${s.files} files, ${formatBytes(s.bytes)} scanned, ${formatBytes(s.newBytes)} new, uploaded ${formatBytes(s.bytesUploaded)} in ${s.packsWritten} packs, ${formatDuration(result.durationMs)}${unread}`,
         );

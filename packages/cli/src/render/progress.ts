@@ -84,7 +84,8 @@ export function pushLine(s: PushSample, elapsedMs: number, width = 79): string {
   }
   const fraction = Math.min(1, Math.max(0, read / toRead));
   const readRate = elapsedMs > 0 ? (read * 1000) / elapsedMs : 0;
-  const eta = readRate > 0 && fraction < 1 ? ` ETA ${formatDuration(((toRead - read) / readRate) * 1000)}` : '';
+  const eta =
+    readRate > 0 && fraction < 1 ? ` ETA ${formatDuration(((toRead - read) / readRate) * 1000)}` : '';
   const pct = `${Math.floor(fraction * 100)}%`.padStart(4);
   const text = ` ${pct} ${files} ${bytePair(read, toRead)}${up}${eta}`;
   const barWidth = Math.max(10, Math.min(30, width - text.length - 2));
@@ -95,7 +96,10 @@ export function pushLine(s: PushSample, elapsedMs: number, width = 79): string {
 export function countLine(label: string, s: CountSample, width = 79): string {
   const fraction = s.total > 0 ? s.done / s.total : 0;
   const text = ` ${`${Math.floor(fraction * 100)}%`.padStart(4)} ${s.done}/${s.total} ${s.unit}`;
-  return fit(`${label} ${bar(fraction, Math.max(10, Math.min(30, width - text.length - label.length - 3)))}${text}`, width);
+  return fit(
+    `${label} ${bar(fraction, Math.max(10, Math.min(30, width - text.length - label.length - 3)))}${text}`,
+    width,
+  );
 }
 
 /** Plain progress for logs and the journal: no bar, no control characters. */
@@ -129,8 +133,10 @@ export class ProgressReporter {
     label: string,
     options: boolean | { json: boolean; quiet?: boolean; journal?: boolean },
   ): ProgressReporter {
-    if (typeof options === 'boolean') options = { json: options, journal: Boolean(process.env.JOURNAL_STREAM) };
-    const mode = options.json || options.quiet ? 'off' : process.stderr.isTTY && !options.journal ? 'tty' : 'lines';
+    if (typeof options === 'boolean')
+      options = { json: options, journal: Boolean(process.env.JOURNAL_STREAM) };
+    const mode =
+      options.json || options.quiet ? 'off' : process.stderr.isTTY && !options.journal ? 'tty' : 'lines';
     return new ProgressReporter(label, mode, options.journal ? 60_000 : 10_000);
   }
 
@@ -159,16 +165,21 @@ export class ProgressReporter {
   }
 
   /** Push progress; or restore's (its totals are known from the start: no scan phase). */
-  update(progress: PushSample | { filesDone: number; filesTotal: number; bytesDone: number; bytesTotal: number }): void {
-    const sample: PushSample = 'scanDone' in progress ? progress : { ...progress, scanDone: true, bytesUploaded: 0 };
+  update(
+    progress: PushSample | { filesDone: number; filesTotal: number; bytesDone: number; bytesTotal: number },
+  ): void {
+    const sample: PushSample =
+      'scanDone' in progress ? progress : { ...progress, scanDone: true, bytesUploaded: 0 };
     const elapsed = Date.now() - this.started;
-    if (this.mode === 'tty') return this.draw(`${this.label} ${pushLine(sample, elapsed, this.width() - this.label.length - 1)}`);
-    if (this.mode === 'lines') this.plain(() => plainPushLine(this.label, sample, elapsed));
+    if (this.mode === 'tty')
+      this.draw(`${this.label} ${pushLine(sample, elapsed, this.width() - this.label.length - 1)}`);
+    else if (this.mode === 'lines') this.plain(() => plainPushLine(this.label, sample, elapsed));
   }
 
   count(sample: CountSample): void {
-    if (this.mode === 'tty') return this.draw(countLine(this.label, sample, this.width()));
-    if (this.mode === 'lines') this.plain(() => `${this.label}: ${sample.done}/${sample.total} ${sample.unit}`);
+    if (this.mode === 'tty') this.draw(countLine(this.label, sample, this.width()));
+    else if (this.mode === 'lines')
+      this.plain(() => `${this.label}: ${sample.done}/${sample.total} ${sample.unit}`);
   }
 
   private plain(line: () => string): void {
