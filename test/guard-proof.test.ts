@@ -19,6 +19,7 @@ import {
   objectArn,
   openBackend,
   S3Backend,
+  TRIPWIRE_CALLS,
 } from '@backupctl/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConditionalWriteProxy, startConditionalWriteProxy } from './fixtures/s3-conditional-proxy.js';
@@ -30,9 +31,18 @@ import { describeTree } from './support/tree.js';
 const BUCKET = 'guard-proof';
 const DEVICE = 'laptop-1';
 const policy = generateDevicePolicy({ bucket: BUCKET, device: DEVICE, accountId: ACCOUNT_ID });
-/** Lines of STS calls: the simulator (as AWS) allows GetCallerIdentity under any policy, so this is its own check. */
+/**
+ * Lines of STS calls, the guard's tripwires (core's TRIPWIRE_CALLS) above all: the simulator
+ * (as AWS) allows GetCallerIdentity and GetSessionToken under any policy, so this is its own check.
+ */
+const TRIPWIRE_ACTIONS = new Set<string>(TRIPWIRE_CALLS.map((c) => c.action));
 const stsLines = (lines: readonly AwsTraceLine[]) =>
-  lines.filter((l) => (l.service as string) !== 's3' || String(l.action).startsWith('sts:'));
+  lines.filter(
+    (l) =>
+      (l.service as string) !== 's3' ||
+      String(l.action).startsWith('sts:') ||
+      TRIPWIRE_ACTIONS.has(String(l.action)),
+  );
 const evaluate = (lines: readonly AwsTraceLine[]) =>
   evaluateTrace(lines, { policy, device: DEVICE, accountId: ACCOUNT_ID });
 
@@ -209,19 +219,47 @@ describe('the invariant: a full session through the binary makes no request its 
       expect(denial?.result, what).toBe('ImplicitlyDenied');
     }
 
-    // GetCallerIdentity cannot be denied — the simulator allows it, as AWS does — so the
-    // no-STS rule is a check of its own, and it catches one STS line in the trace.
-    const sts = {
-      ...base,
-      service: 'sts',
-      command: 'GetCallerIdentityCommand',
-      action: 'sts:GetCallerIdentity',
-      resource: '*',
-      context: {},
-    } as unknown as AwsTraceLine;
-    const withSts = [...trace, sts];
-    expect(denials(await evaluate(withSts))).toEqual([]);
-    expect(stsLines(withSts)).toEqual([sts]);
+    // The tripwires (GetCallerIdentity, GetSessionToken) cannot be denied, so the no-STS
+    // rule is a check of its own, and it catches one STS line in the trace.
+    for (const call of TRIPWIRE_CALLS) {
+      const sts = {
+        ...base,
+        service: 'sts',
+        command: `${call.eventName}Command`,
+        action: call.action,
+        resource: '*',
+        context: {},
+      } as unknown as AwsTraceLine;
+      const withSts = [...trace, sts];
+      // AWS requires no permission for either call. The simulator knows it for
+      // GetCallerIdentity only (it would report GetSessionToken as a denial): either way,
+      // the simulation is not what catches them — the no-STS rule is.
+      if (call.action === 'sts:GetCallerIdentity') {
+        expect(denials(await evaluate(withSts)), call.action).toEqual([]);
+      }
+      expect(stsLines(withSts)).toEqual([sts]);
+    }
+  });
+
+  it('why init refuses a bucket encrypted with a customer KMS key: every PUT would add a denied KMS call', async () => {
+    expect(trace.length).toBeGreaterThan(0);
+    const put = trace.find((l) => l.action === 's3:PutObject')!;
+    const key = `arn:aws:kms:us-east-1:${ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+    // What S3 asks KMS, as the device, for each PUT (GenerateDataKey) and GET (Decrypt) then.
+    const kmsCalls = ['kms:GenerateDataKey', 'kms:Decrypt'].map((action) => ({
+      ...put,
+      action,
+      resource: key,
+      context: {
+        'kms:ViaService': 's3.us-east-1.amazonaws.com',
+        'kms:EncryptionContext:aws:s3:arn': String(put.resource),
+      },
+    }));
+    const found = denials(await evaluate(kmsCalls as AwsTraceLine[]));
+    expect(found.map((d) => [d.action, d.result])).toEqual([
+      ['kms:GenerateDataKey', 'ImplicitlyDenied'],
+      ['kms:Decrypt', 'ImplicitlyDenied'],
+    ]);
   });
 
   it('the client refuses a command outside the manifest locally: nothing reaches the server', async () => {

@@ -109,7 +109,6 @@ describe('guard template', () => {
     expect(Object.keys(doc)).toEqual(['guard', 'device']);
     expect(doc.guard).toEqual(
       guardTemplate({
-        accountId: ACCOUNT,
         notificationEmail: 'owner@example.com',
         trailLogGroupName: DEFAULT_TRAIL_LOG_GROUP,
       }),

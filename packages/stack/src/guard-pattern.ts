@@ -2,9 +2,15 @@
  * The guard's CloudWatch Logs metric filter: which CloudTrail events count as a
  * backupctl device misbehaving. See docs/guard-pattern.md for the reasoning.
  *
- * Matched: events of an IAM user under the path `/backupctl/` (any partition:
- * `aws`, `aws-cn`, `aws-us-gov`, …) whose call failed authorization, or whose
- * call was `GetCallerIdentity` (a device never calls STS; a thief's first call).
+ * Matched: events of an IAM user under the path `/backupctl/` of THE account (any
+ * partition: `aws`, `aws-cn`, `aws-us-gov`, …) whose call failed authorization, or whose
+ * call was one of core's `TRIPWIRE_CALLS` (`GetCallerIdentity`, `GetSessionToken`: a device
+ * never calls STS, neither call can be denied, and they are a thief's first calls).
+ *
+ * The guard template always pins the account with `Fn::Sub` and `${AWS::AccountId}`
+ * (`guardFilterPatternSub()`): cross-account S3 data events reach the bucket owner's trail,
+ * so unpinned, a look-alike `/backupctl/` user of another account could quarantine this
+ * account's same-named devices, or mint 1,000 user names and get the metric filter disabled.
  *
  * Authorization-failure spellings covered (as seen in real CloudTrail records, see
  * shared/cloudtrail/README.md):
@@ -18,6 +24,8 @@
  * `ExpiredToken`, …: the caller is not proven to be the user) and ordinary errors
  * (`NoSuchKey`, `Client.DryRunOperation`, …).
  */
+
+import { TRIPWIRE_CALLS } from '@backupctl/core';
 
 /** CloudWatch metric namespace of the guard's metric filter. */
 export const GUARD_METRIC_NAMESPACE = 'backupctl';
@@ -39,11 +47,15 @@ export const GUARD_IAM_PATH = '/backupctl/';
 export const FILTER_PATTERN_MAX_LENGTH = 1024;
 
 const ACCOUNT_ID = /^\d{12}$/;
+/** What `Fn::Sub` replaces with the account the guard stack is deployed in. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
+export const ACCOUNT_ID_SUB = '${AWS::AccountId}';
 
 export interface GuardFilterPatternOptions {
   /**
-   * 12-digit account id to pin the user ARN to. Without it any account matches
-   * (`*`), which is what a log group receiving one account's trail needs anyway.
+   * 12-digit account id to pin the user ARN to. Without it any account matches (`*`):
+   * only for replaying records whose account is unknown — the deployed filter is always
+   * pinned (`guardFilterPatternSub`).
    */
   accountId?: string;
 }
@@ -64,10 +76,31 @@ export function guardFilterPattern(options: GuardFilterPatternOptions = {}): str
   if (accountId !== undefined && !ACCOUNT_ID.test(accountId)) {
     throw new TypeError(`accountId must be 12 digits, got ${JSON.stringify(accountId)}`);
   }
+  return buildPattern(accountId);
+}
+
+/**
+ * The pattern as the guard template deploys it: a `Fn::Sub` string pinned to
+ * `${AWS::AccountId}`, the account the stack is deployed in. `$.` of the selectors is no
+ * `${`, so nothing else in it is substituted.
+ */
+export function guardFilterPatternSub(): string {
+  return buildPattern(ACCOUNT_ID_SUB);
+}
+
+/** The deployed pattern with the account substituted (what CloudWatch Logs evaluates). */
+export function pinnedGuardFilterPattern(patternSub: string, accountId: string): string {
+  if (!ACCOUNT_ID.test(accountId)) {
+    throw new TypeError(`accountId must be 12 digits, got ${JSON.stringify(accountId)}`);
+  }
+  return patternSub.split(ACCOUNT_ID_SUB).join(accountId);
+}
+
+function buildPattern(accountId: string | undefined): string {
   const arnTail = accountId === undefined ? ':user/backupctl/' : `:iam::${accountId}:user/backupctl/`;
   const user = `$.userIdentity.type = "IAMUser" && $.userIdentity.arn = "*${arnTail}*"`;
   const denied = '$.errorCode = "*AccessDenied*" || $.errorCode = "*UnauthorizedOperation"';
-  const identity = '$.eventName = "GetCallerIdentity"';
+  const tripwires = TRIPWIRE_CALLS.map((c) => `$.eventName = "${c.eventName}"`).join(' || ');
   // `&&` binds tighter than `||` in CloudWatch Logs: the parentheses are needed.
-  return `{ (${user}) && (${denied} || ${identity}) }`;
+  return `{ (${user}) && (${denied} || ${tripwires}) }`;
 }

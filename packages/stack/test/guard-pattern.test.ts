@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { TRIPWIRE_CALLS } from '@backupctl/core';
 import { describe, expect, it } from 'vitest';
 import { matchesFilterPattern, parseFilterPattern } from '../src/filter-pattern/index.js';
 import {
@@ -8,6 +9,8 @@ import {
   GUARD_METRIC_NAME,
   GUARD_METRIC_NAMESPACE,
   guardFilterPattern,
+  guardFilterPatternSub,
+  pinnedGuardFilterPattern,
 } from '../src/guard-pattern.js';
 import {
   type LabelledRecord,
@@ -142,8 +145,15 @@ describe('guard pattern over the real CloudTrail records (shared/cloudtrail)', (
       record: { ...record, userIdentity: backupctlUser },
     }));
     const expected = transplanted
-      .filter(({ meta }) => meta.class === 'authz_failure' || meta.eventName === 'GetCallerIdentity')
+      .filter(
+        ({ meta }) =>
+          meta.class === 'authz_failure' ||
+          meta.eventName === 'GetCallerIdentity' ||
+          meta.eventName === 'GetSessionToken',
+      )
       .map(({ meta }) => meta.line);
+    // The collection holds real GetSessionToken calls: they count as tripwires too.
+    expect(transplanted.filter(({ meta }) => meta.eventName === 'GetSessionToken').length).toBeGreaterThan(0);
     expect(matchedLines(transplanted)).toEqual(expected);
     // Failed console logins, expired tokens and ordinary errors stay out.
     const missed = transplanted.filter(
@@ -255,6 +265,15 @@ describe('guard pattern: errors and events', () => {
     expect(matchesFilterPattern(guard, event({ errorCode }))).toBe(false);
   });
 
+  it('GetSessionToken is a tripwire like GetCallerIdentity (it cannot be denied either)', () => {
+    for (const { eventName } of TRIPWIRE_CALLS) {
+      expect(matchesFilterPattern(guard, event({ eventName, eventSource: 'sts.amazonaws.com' }))).toBe(true);
+    }
+    expect(TRIPWIRE_CALLS.map((c) => c.eventName)).toEqual(['GetCallerIdentity', 'GetSessionToken']);
+    expect(matchesFilterPattern(guard, event({ eventName: 'GetSessionTokenX' }))).toBe(false);
+    expect(matchesFilterPattern(guard, event({ eventName: 'AssumeRole' }))).toBe(false);
+  });
+
   it('GetCallerIdentity matches with or without an error; other successful calls do not', () => {
     expect(matchesFilterPattern(guard, event({ eventName: 'GetCallerIdentity' }))).toBe(true);
     expect(
@@ -281,8 +300,21 @@ describe('guardFilterPattern()', () => {
     }
   });
 
+  it('the deployed form is pinned with ${AWS::AccountId}, and resolves to the pinned pattern', () => {
+    const sub = guardFilterPatternSub();
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
+    expect(sub).toContain('"*:iam::${AWS::AccountId}:user/backupctl/*"');
+    // Only that one variable: Fn::Sub would fail on any other `${`.
+    expect(sub.match(/\$\{/g)).toHaveLength(1);
+    expect(pinnedGuardFilterPattern(sub, '123456789012')).toBe(
+      guardFilterPattern({ accountId: '123456789012' }),
+    );
+    expect(() => pinnedGuardFilterPattern(sub, '*')).toThrow(/12 digits/);
+  });
+
   it('docs/guard-pattern.md shows the pattern this function deploys', () => {
     const doc = readFileSync(path.join(repoRoot, 'docs', 'guard-pattern.md'), 'utf8');
+    expect(doc).toContain(`\n${guardFilterPatternSub()}\n`);
     expect(doc).toContain(`\n${guardFilterPattern()}\n`);
     expect(doc).toContain('"*:iam::123456789012:user/backupctl/*"');
     expect(guardFilterPattern({ accountId: '123456789012' })).toContain(

@@ -15,6 +15,18 @@
  * thief's first call and the guard's tripwire.
  */
 
+/**
+ * Calls a device never makes and that no IAM policy can deny: a thief's first calls with a
+ * stolen key, so the guard counts every one (`GetCallerIdentity`: "whose key is this";
+ * `GetSessionToken`: trade the key for temporary credentials — it needs no permission
+ * either, so a deny policy cannot stop the call itself). The guard's filter pattern is built
+ * from this list, and the invariant test checks that a device session contains none of them.
+ */
+export const TRIPWIRE_CALLS = [
+  { action: 'sts:GetCallerIdentity', eventSource: 'sts.amazonaws.com', eventName: 'GetCallerIdentity' },
+  { action: 'sts:GetSessionToken', eventSource: 'sts.amazonaws.com', eventName: 'GetSessionToken' },
+] as const;
+
 /** IAM actions the device uses. */
 export type ManifestAction = 's3:PutObject' | 's3:GetObject' | 's3:ListBucket';
 

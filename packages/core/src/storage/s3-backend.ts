@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   GetObjectCommand,
   ListObjectsV2Command,
@@ -38,6 +39,13 @@ export class S3Backend implements Backend {
     return this.where.prefix ? `${this.where.prefix}/${key}` : key;
   }
 
+  /**
+   * Creates the object, never replaces one (`If-None-Match: *`). Every PUT carries a SHA-256
+   * of its body (`x-amz-checksum-sha256`, computed here with the platform's native hash, and
+   * `x-amz-sdk-checksum-algorithm: SHA256`): S3 verifies it on arrival, and a bucket with
+   * Object Lock refuses a PUT that carries neither Content-MD5 nor such a checksum. Both
+   * headers are input fields the access manifest allows; they need no IAM action.
+   */
   async putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {
     try {
       await this.client.send(
@@ -47,6 +55,8 @@ export class S3Backend implements Backend {
           Body: body,
           ContentLength: body.byteLength,
           IfNoneMatch: '*',
+          ChecksumAlgorithm: 'SHA256',
+          ChecksumSHA256: createHash('sha256').update(body).digest('base64'),
         }),
       );
       return 'created';

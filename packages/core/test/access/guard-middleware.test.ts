@@ -25,6 +25,7 @@ import {
   installAccessGuard,
   installAwsTrace,
 } from '../../src/access/guard-middleware.js';
+import { ACCESS_MANIFEST, TRIPWIRE_CALLS } from '../../src/access/manifest.js';
 import { BackupctlError } from '../../src/errors/backupctl-error.js';
 
 const BUCKET = 'guarded';
@@ -302,6 +303,17 @@ describe('access guard and trace: allowed commands', () => {
 });
 
 describe('checkCommandAccess', () => {
+  it('refuses every tripwire call (GetCallerIdentity, GetSessionToken): the manifest holds no STS', () => {
+    expect(TRIPWIRE_CALLS.map((c) => c.action)).toEqual(['sts:GetCallerIdentity', 'sts:GetSessionToken']);
+    for (const call of TRIPWIRE_CALLS) {
+      expect(() => checkCommandAccess(`${call.eventName}Command`, {}, scope)).toThrow(
+        /not in the access manifest/,
+      );
+    }
+    const manifestActions = new Set<string>(ACCESS_MANIFEST.map((e) => e.action));
+    for (const call of TRIPWIRE_CALLS) expect(manifestActions.has(call.action)).toBe(false);
+  });
+
   it('describes an allowed request as IAM sees it', () => {
     expect(
       checkCommandAccess(

@@ -27,6 +27,8 @@ export interface CfnParameter {
   ConstraintDescription?: string;
   MinLength?: number;
   MaxLength?: number;
+  MinValue?: number;
+  MaxValue?: number;
 }
 
 export interface CfnResource {

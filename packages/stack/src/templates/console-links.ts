@@ -1,4 +1,5 @@
-import { type CfnValue, join, split, sub } from './cfn.js';
+import { ACCOUNT_ID_SUB } from '../guard-pattern.js';
+import { type CfnValue, join, ref, split, sub } from './cfn.js';
 
 /**
  * The CloudWatch console's hash-fragment encoding: each value is URI-encoded twice and
@@ -20,9 +21,14 @@ export function consoleFragmentEncodeLogGroup(logGroupName: CfnValue): CfnValue 
 
 /**
  * Deep link to the log group's events, filtered with `filterPattern` (known when the
- * template is generated), in the stack's region.
+ * template is generated, except for `${AWS::AccountId}`, which is filled in at deploy time:
+ * 12 digits need no encoding), in the stack's region.
  */
 export function logEventsConsoleUrl(logGroupName: CfnValue, filterPattern: string): CfnValue {
+  const pieces = filterPattern.split(ACCOUNT_ID_SUB).map(consoleFragmentEncode);
+  const encodedPattern: CfnValue[] = pieces.flatMap((piece, i) =>
+    i === 0 ? [piece] : [ref('AWS::AccountId'), piece],
+  );
   const base = sub(
     // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
     'https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home?region=${AWS::Region}#logsV2:log-groups/log-group/',
@@ -31,6 +37,7 @@ export function logEventsConsoleUrl(logGroupName: CfnValue, filterPattern: strin
   return join('', [
     base,
     consoleFragmentEncodeLogGroup(logGroupName),
-    `/log-events$3FfilterPattern$3D${consoleFragmentEncode(filterPattern)}`,
+    '/log-events$3FfilterPattern$3D',
+    ...encodedPattern,
   ]);
 }

@@ -5,7 +5,7 @@ import {
   GUARD_METRIC_NAMESPACE,
 } from '../guard-pattern.js';
 import { type CfnTemplate, type CfnValue, getAtt, importValue, ref } from './cfn.js';
-import { guardFunctionExportName, TEMPLATE_VERSION } from './guard-template.js';
+import { GUARD_ALARM_NAME_PREFIX, guardFunctionExportName, TEMPLATE_VERSION } from './guard-template.js';
 
 /** An IAM policy document (the device's, generated from core's access manifest). */
 export interface PolicyDocument {
@@ -30,7 +30,6 @@ export const DeviceIds = {
   user: 'DeviceUser',
   policy: 'DevicePolicy',
   alarm: 'GuardAlarm',
-  permission: 'GuardAlarmInvokePermission',
 } as const;
 
 export const DeviceOutputs = {
@@ -44,16 +43,21 @@ export const DeviceOutputs = {
 /** IAM user names: up to 64 of `[\w+=,.@-]`. */
 const IAM_USER_NAME = /^[\w+=,.@-]{1,64}$/;
 
-/** The alarm's name for a device user: fixed, so that `recover` can reset it. */
+/**
+ * The alarm's name for a device user: fixed, so that `recover` can find it, and under
+ * `GUARD_ALARM_NAME_PREFIX`, which the guard stack's one invoke permission covers.
+ */
 export function guardAlarmName(deviceUser: string): string {
-  return `backupctl-guard-${deviceUser}`;
+  return `${GUARD_ALARM_NAME_PREFIX}${deviceUser}`;
 }
 
 /**
  * The device stack, one per device: the IAM user under `/backupctl/`, its managed
  * policy (a managed policy holds 6,144 characters; an inline user policy only 2,048),
- * the alarm on the guard metric for `User=<that user>`, which invokes the quarantine
- * Lambda directly, and the Lambda permission for that alarm alone.
+ * and the alarm on the guard metric for `User=<that user>`, which invokes the quarantine
+ * Lambda directly. No Lambda permission here: the guard stack holds one for every alarm
+ * under `GUARD_ALARM_NAME_PREFIX` (a function policy is limited to 20 KB, ~45 per-device
+ * permissions).
  */
 export function deviceTemplate(options: DeviceTemplateOptions): CfnTemplate {
   const { deviceUser, policyDocument } = options;
@@ -111,16 +115,6 @@ export function deviceTemplate(options: DeviceTemplateOptions): CfnTemplate {
           TreatMissingData: 'notBreaching',
           ActionsEnabled: true,
           AlarmActions: [functionArn],
-        },
-      },
-      [DeviceIds.permission]: {
-        Type: 'AWS::Lambda::Permission',
-        Properties: {
-          FunctionName: functionArn,
-          Action: 'lambda:InvokeFunction',
-          Principal: 'lambda.alarms.cloudwatch.amazonaws.com',
-          SourceArn: getAtt(DeviceIds.alarm, 'Arn'),
-          SourceAccount: ref('AWS::AccountId'),
         },
       },
     },

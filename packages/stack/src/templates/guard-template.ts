@@ -5,14 +5,14 @@ import {
   GUARD_METRIC_NAME,
   GUARD_METRIC_NAMESPACE,
   GUARD_METRIC_VALUE,
-  guardFilterPattern,
+  guardFilterPatternSub,
 } from '../guard-pattern.js';
 import { QUARANTINE_HANDLER_SOURCE } from '../lambda/quarantine-handler-source.js';
 import { type CfnTemplate, getAtt, ref, sub } from './cfn.js';
 import { logEventsConsoleUrl } from './console-links.js';
 
 /** Version of the guard and device templates; bump on every change to either. */
-export const TEMPLATE_VERSION = '1.0.0';
+export const TEMPLATE_VERSION = '1.1.0';
 
 /** A Lambda runtime with years of support left (nodejs20.x is deprecated). */
 export const QUARANTINE_LAMBDA_RUNTIME = 'nodejs24.x';
@@ -31,7 +31,19 @@ export const GuardIds = {
   role: 'QuarantineRole',
   function: 'QuarantineFunction',
   invokeConfig: 'QuarantineInvokeConfig',
+  alarmPermission: 'GuardAlarmsInvokePermission',
+  sweepRule: 'QuarantineSweepRule',
+  sweepPermission: 'QuarantineSweepInvokePermission',
 } as const;
+
+/**
+ * Every device alarm's name starts with this (`guardAlarmName`): the guard stack's one
+ * invoke permission covers them all by it, and the sweep lists the alarms by it.
+ */
+export const GUARD_ALARM_NAME_PREFIX = 'backupctl-guard-';
+
+/** How often the sweep re-applies the quarantine of every user whose alarm is in ALARM. */
+export const QUARANTINE_SWEEP_SCHEDULE = 'rate(5 minutes)';
 
 export const GuardOutputs = {
   functionArn: 'QuarantineFunctionArn',
@@ -57,8 +69,12 @@ export interface GuardTemplateOptions {
   notificationEmail?: string;
   /** Default of `LogRetentionInDays` for the Lambda's own log group (365). */
   logRetentionDays?: (typeof LOG_RETENTION_DAYS)[number];
-  /** Pin the metric filter to this account's users (see guardFilterPattern). */
-  accountId?: string;
+  /**
+   * Default of the `ReservedConcurrency` parameter (0: none, the default). New accounts have
+   * a concurrency quota of 10 and CloudFormation cannot reserve any there, so the guard
+   * would fail to deploy; reserve only where the account's quota allows it.
+   */
+  reservedConcurrency?: number;
   /** How far back the Lambda looks for the offending events, in minutes (60). */
   lookbackMinutes?: number;
 }
@@ -69,7 +85,13 @@ export interface GuardTemplateOptions {
  * least-privilege role, the SNS topic and the outputs.
  */
 export function guardTemplate(options: GuardTemplateOptions = {}): CfnTemplate {
-  const pattern = guardFilterPattern(options.accountId === undefined ? {} : { accountId: options.accountId });
+  // Always pinned to the account the stack is deployed in (see guard-pattern.ts).
+  const patternSub = guardFilterPatternSub();
+  const pattern = sub(patternSub);
+  const reserved = options.reservedConcurrency ?? 0;
+  if (!Number.isInteger(reserved) || reserved < 0 || reserved > 1000) {
+    throw new TypeError(`reservedConcurrency must be an integer from 0 to 1000, got ${reserved}`);
+  }
   const lookback = options.lookbackMinutes ?? 60;
   if (!Number.isInteger(lookback) || lookback < 1 || lookback > 1440) {
     throw new TypeError(`lookbackMinutes must be an integer from 1 to 1440, got ${lookback}`);
@@ -79,6 +101,9 @@ export function guardTemplate(options: GuardTemplateOptions = {}): CfnTemplate {
   const trailLogGroupArn = sub(
     // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
     'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${TrailLogGroupName}',
+  );
+  const guardAlarmsArn = sub(
+    `arn:\${AWS::Partition}:cloudwatch:\${AWS::Region}:\${AWS::AccountId}:alarm:${GUARD_ALARM_NAME_PREFIX}*`,
   );
   return {
     AWSTemplateFormatVersion: '2010-09-09',
@@ -105,9 +130,18 @@ export function guardTemplate(options: GuardTemplateOptions = {}): CfnTemplate {
         Default: options.logRetentionDays ?? 365,
         AllowedValues: [...LOG_RETENTION_DAYS],
       },
+      ReservedConcurrency: {
+        Type: 'Number',
+        Description:
+          'Reserved concurrency of the quarantine Lambda; 0 = none. Reserve only if the account quota allows (new accounts: no)',
+        Default: reserved,
+        MinValue: 0,
+        MaxValue: 1000,
+      },
     },
     Conditions: {
       HasNotificationEmail: { 'Fn::Not': [{ 'Fn::Equals': [ref('NotificationEmail'), ''] }] },
+      HasReservedConcurrency: { 'Fn::Not': [{ 'Fn::Equals': [ref('ReservedConcurrency'), '0'] }] },
     },
     Resources: {
       [GuardIds.metricFilter]: {
@@ -168,6 +202,19 @@ export function guardTemplate(options: GuardTemplateOptions = {}): CfnTemplate {
                     Condition: { ArnEquals: { 'iam:PolicyARN': denyAllArn } },
                   },
                   {
+                    // The sweep: is the quarantine (still) attached to the user of an alarm in ALARM?
+                    Sid: 'ReadDeviceUsersPolicies',
+                    Effect: 'Allow',
+                    Action: 'iam:ListAttachedUserPolicies',
+                    Resource: sub(`arn:\${AWS::Partition}:iam::\${AWS::AccountId}:user${GUARD_IAM_PATH}*`),
+                  },
+                  {
+                    Sid: 'ReadGuardAlarms',
+                    Effect: 'Allow',
+                    Action: 'cloudwatch:DescribeAlarms',
+                    Resource: guardAlarmsArn,
+                  },
+                  {
                     Sid: 'ReadTheTrail',
                     Effect: 'Allow',
                     Action: 'logs:FilterLogEvents',
@@ -204,8 +251,10 @@ export function guardTemplate(options: GuardTemplateOptions = {}): CfnTemplate {
           Code: { ZipFile: QUARANTINE_HANDLER_SOURCE },
           MemorySize: 256,
           Timeout: 60,
-          // One at a time: a flood of alarms cannot fan out (nor run up a bill).
-          ReservedConcurrentExecutions: 1,
+          // None by default: new accounts (quota 10) cannot reserve any, and the deploy would fail.
+          ReservedConcurrentExecutions: {
+            'Fn::If': ['HasReservedConcurrency', ref('ReservedConcurrency'), ref('AWS::NoValue')],
+          },
           LoggingConfig: {
             LogFormat: 'JSON',
             LogGroup: ref(GuardIds.functionLogGroup),
@@ -218,6 +267,7 @@ export function guardTemplate(options: GuardTemplateOptions = {}): CfnTemplate {
               TRAIL_LOG_GROUP: ref('TrailLogGroupName'),
               GUARD_PATTERN: pattern,
               DENY_ALL_ARN: denyAllArn,
+              ALARM_NAME_PREFIX: GUARD_ALARM_NAME_PREFIX,
               LOOKBACK_MINUTES: String(lookback),
             },
           },
@@ -234,6 +284,43 @@ export function guardTemplate(options: GuardTemplateOptions = {}): CfnTemplate {
           DestinationConfig: { OnFailure: { Destination: ref(GuardIds.topic) } },
         },
       },
+      // ONE permission for every device's alarm (a function policy holds 20 KB: one per
+      // device would stop at about 45 devices): alarms of this account and region whose name
+      // starts with the guard's prefix. Lambda matches SourceArn with ArnLike.
+      [GuardIds.alarmPermission]: {
+        Type: 'AWS::Lambda::Permission',
+        Properties: {
+          FunctionName: getAtt(GuardIds.function, 'Arn'),
+          Action: 'lambda:InvokeFunction',
+          Principal: 'lambda.alarms.cloudwatch.amazonaws.com',
+          SourceArn: guardAlarmsArn,
+          SourceAccount: ref('AWS::AccountId'),
+        },
+      },
+      // An alarm invokes its action once per state change: if every attempt to quarantine
+      // fails (Lambda retries twice), the alarm stays in ALARM and never asks again. The
+      // sweep re-applies the quarantine of every user whose guard alarm is in ALARM.
+      [GuardIds.sweepRule]: {
+        Type: 'AWS::Events::Rule',
+        Properties: {
+          Description: 'backupctl guard: re-apply the quarantine while a guard alarm is in ALARM',
+          ScheduleExpression: QUARANTINE_SWEEP_SCHEDULE,
+          State: 'ENABLED',
+          Targets: [
+            { Arn: getAtt(GuardIds.function, 'Arn'), Id: 'quarantine-sweep', Input: '{"backupctl":"sweep"}' },
+          ],
+        },
+      },
+      [GuardIds.sweepPermission]: {
+        Type: 'AWS::Lambda::Permission',
+        Properties: {
+          FunctionName: getAtt(GuardIds.function, 'Arn'),
+          Action: 'lambda:InvokeFunction',
+          Principal: 'events.amazonaws.com',
+          SourceArn: getAtt(GuardIds.sweepRule, 'Arn'),
+          SourceAccount: ref('AWS::AccountId'),
+        },
+      },
     },
     Outputs: {
       [GuardOutputs.functionArn]: {
@@ -247,7 +334,7 @@ export function guardTemplate(options: GuardTemplateOptions = {}): CfnTemplate {
       },
       [GuardOutputs.eventsConsoleUrl]: {
         Description: 'CloudWatch console: the trail events that trip the guard',
-        Value: logEventsConsoleUrl(ref('TrailLogGroupName'), pattern),
+        Value: logEventsConsoleUrl(ref('TrailLogGroupName'), patternSub),
       },
       [GuardOutputs.templateVersion]: {
         Description: 'backupctl guard template version',

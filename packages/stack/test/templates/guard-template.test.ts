@@ -5,14 +5,18 @@ import {
   GUARD_METRIC_NAME,
   GUARD_METRIC_NAMESPACE,
   guardFilterPattern,
+  guardFilterPatternSub,
 } from '../../src/guard-pattern.js';
 import { QUARANTINE_HANDLER_SOURCE } from '../../src/lambda/index.js';
 import {
   type CfnTemplate,
   consoleFragmentEncode,
+  GUARD_ALARM_NAME_PREFIX,
   GuardIds,
   GuardOutputs,
+  guardAlarmName,
   guardTemplate,
+  QUARANTINE_SWEEP_SCHEDULE,
   renderTemplate,
   TEMPLATE_VERSION,
 } from '../../src/templates/index.js';
@@ -84,9 +88,9 @@ const user = (path: string) => `arn:aws:iam::${ACCOUNT}:user${path}`;
 describe('guard template: CloudFormation resource specification', () => {
   it('has only known resource types, properties, attributes and references, with the right types', async () => {
     expect(await validateTemplate(template)).toEqual([]);
-    expect(await validateTemplate(guardTemplate({ accountId: ACCOUNT, notificationEmail: 'a@b.c' }))).toEqual(
-      [],
-    );
+    expect(
+      await validateTemplate(guardTemplate({ reservedConcurrency: 2, notificationEmail: 'a@b.c' })),
+    ).toEqual([]);
   });
 
   it('the validator does catch an unknown property, a wrong type and a dangling Ref', async () => {
@@ -110,7 +114,9 @@ describe('guard template: what it does', () => {
     const filter = resources[GuardIds.metricFilter]!;
     expect(filter.Type).toBe('AWS::Logs::MetricFilter');
     expect(filter.Properties.LogGroupName).toEqual({ Ref: 'TrailLogGroupName' });
-    expect(filter.Properties.FilterPattern).toBe(guardFilterPattern());
+    // Always pinned to the account the stack is deployed in, by Fn::Sub.
+    expect(filter.Properties.FilterPattern).toEqual({ 'Fn::Sub': guardFilterPatternSub() });
+    expect(resolve(filter.Properties.FilterPattern, ctx)).toBe(guardFilterPattern({ accountId: ACCOUNT }));
     expect(filter.Properties.MetricTransformations).toEqual([
       {
         MetricValue: '1',
@@ -120,18 +126,24 @@ describe('guard template: what it does', () => {
         Unit: 'Count',
       },
     ]);
-    expect(
-      guardTemplate({ accountId: ACCOUNT }).Resources[GuardIds.metricFilter]!.Properties.FilterPattern,
-    ).toBe(guardFilterPattern({ accountId: ACCOUNT }));
   });
 
-  it('runs the inline handler on a supported runtime, one at a time, with a bounded timeout', () => {
+  it('runs the inline handler on a supported runtime, with no reserved concurrency unless asked, with a bounded timeout', () => {
     const fn = props(GuardIds.function);
     expect(resources[GuardIds.function]!.Type).toBe('AWS::Lambda::Function');
     expect(['nodejs22.x', 'nodejs24.x']).toContain(fn.Runtime);
     expect(fn.Handler).toBe('index.handler');
     expect(fn.Code).toEqual({ ZipFile: QUARANTINE_HANDLER_SOURCE });
-    expect(fn.ReservedConcurrentExecutions).toBe(1);
+    // New accounts (concurrency quota 10) cannot reserve any: none by default, a parameter where a quota allows.
+    expect(fn.ReservedConcurrentExecutions).toEqual({
+      'Fn::If': ['HasReservedConcurrency', { Ref: 'ReservedConcurrency' }, { Ref: 'AWS::NoValue' }],
+    });
+    expect(template.Parameters!.ReservedConcurrency!.Default).toBe(0);
+    expect(template.Conditions!.HasReservedConcurrency).toEqual({
+      'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'ReservedConcurrency' }, '0'] }],
+    });
+    expect(guardTemplate({ reservedConcurrency: 3 }).Parameters!.ReservedConcurrency!.Default).toBe(3);
+    expect(() => guardTemplate({ reservedConcurrency: -1 })).toThrow(TypeError);
     expect(fn.Timeout).toBeGreaterThanOrEqual(30);
     expect(fn.Timeout).toBeLessThanOrEqual(120);
     expect(fn.LoggingConfig).toMatchObject({
@@ -142,8 +154,9 @@ describe('guard template: what it does', () => {
     expect(env).toEqual({
       TOPIC_ARN: TOPIC,
       TRAIL_LOG_GROUP: TRAIL_LOG_GROUP,
-      GUARD_PATTERN: guardFilterPattern(),
+      GUARD_PATTERN: guardFilterPattern({ accountId: ACCOUNT }),
       DENY_ALL_ARN: DENY_ALL,
+      ALARM_NAME_PREFIX: 'backupctl-guard-',
       LOOKBACK_MINUTES: '60',
     });
   });
@@ -187,17 +200,75 @@ describe('guard template: what it does', () => {
     const url = resolve(outputs[GuardOutputs.eventsConsoleUrl]!.Value, ctx) as string;
     expect(url).toBe(
       `https://${REGION}.console.aws.amazon.com/cloudwatch/home?region=${REGION}#logsV2:log-groups/log-group/` +
-        `aws-cloudtrail-logs$252Fmain$25231/log-events$3FfilterPattern$3D${consoleFragmentEncode(guardFilterPattern())}`,
+        `aws-cloudtrail-logs$252Fmain$25231/log-events$3FfilterPattern$3D${consoleFragmentEncode(guardFilterPattern({ accountId: ACCOUNT }))}`,
     );
-    // The console decodes `$` as `%`, twice: what it filters with is the guard pattern.
+    // The console decodes `$` as `%`, twice: what it filters with is the (pinned) guard pattern.
     const fragment = url.split('$3FfilterPattern$3D')[1]!;
-    expect(decodeURIComponent(decodeURIComponent(fragment.replaceAll('$', '%')))).toBe(guardFilterPattern());
+    expect(decodeURIComponent(decodeURIComponent(fragment.replaceAll('$', '%')))).toBe(
+      guardFilterPattern({ accountId: ACCOUNT }),
+    );
   });
 
   it('renders to JSON within the inline template limit', () => {
     const body = renderTemplate(template);
     expect(JSON.parse(body)).toEqual(template);
     expect(Buffer.byteLength(body)).toBeLessThan(51_200);
+  });
+});
+
+describe('guard template: who may invoke the Lambda', () => {
+  /** Lambda matches SourceArn with ArnLike: `*` spans any characters. */
+  const arnLike = (pattern: string, arn: string) =>
+    new RegExp(
+      `^${pattern
+        .split('*')
+        .map((p) => p.replace(/[.?+^$()[\]{}|\\]/g, '\\$&'))
+        .join('.*')}$`,
+    ).test(arn);
+  const alarmArn = (name: string, account = ACCOUNT, region = REGION) =>
+    `arn:aws:cloudwatch:${region}:${account}:alarm:${name}`;
+
+  it("holds ONE permission for every device's alarm: the alarm name prefix, this account", () => {
+    const permissions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Permission');
+    expect(permissions).toHaveLength(2);
+    const alarms = props(GuardIds.alarmPermission);
+    expect(alarms).toMatchObject({
+      FunctionName: { 'Fn::GetAtt': [GuardIds.function, 'Arn'] },
+      Action: 'lambda:InvokeFunction',
+      Principal: 'lambda.alarms.cloudwatch.amazonaws.com',
+      SourceAccount: { Ref: 'AWS::AccountId' },
+    });
+    const sourceArn = resolve(alarms.SourceArn, ctx) as string;
+    expect(sourceArn).toBe(alarmArn(`${GUARD_ALARM_NAME_PREFIX}*`));
+    for (const device of ['backupctl-laptop', 'backupctl-a', 'backupctl-' + 'x'.repeat(54)]) {
+      expect(arnLike(sourceArn, alarmArn(guardAlarmName(device)))).toBe(true);
+    }
+    for (const other of [
+      alarmArn('someone-elses-alarm'),
+      alarmArn(guardAlarmName('laptop'), '999988887777'),
+      alarmArn(guardAlarmName('laptop'), ACCOUNT, 'us-east-1'),
+    ]) {
+      expect(arnLike(sourceArn, other)).toBe(false);
+    }
+  });
+
+  it('runs a sweep every few minutes, invoked by its own schedule rule only', () => {
+    const rule = resources[GuardIds.sweepRule]!;
+    expect(rule.Type).toBe('AWS::Events::Rule');
+    expect(rule.Properties).toMatchObject({
+      ScheduleExpression: QUARANTINE_SWEEP_SCHEDULE,
+      State: 'ENABLED',
+    });
+    const [target] = rule.Properties.Targets as { Arn: unknown; Input: string }[];
+    expect(target!.Arn).toEqual({ 'Fn::GetAtt': [GuardIds.function, 'Arn'] });
+    expect(JSON.parse(target!.Input)).toEqual({ backupctl: 'sweep' });
+    expect(props(GuardIds.sweepPermission)).toEqual({
+      FunctionName: { 'Fn::GetAtt': [GuardIds.function, 'Arn'] },
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [GuardIds.sweepRule, 'Arn'] },
+      SourceAccount: { Ref: 'AWS::AccountId' },
+    });
   });
 });
 
@@ -263,6 +334,22 @@ describe('guard template: the Lambda role may attach AWSDenyAll to backupctl use
     expect(await simulate('logs:PutLogEvents', stream(TRAIL_LOG_GROUP))).not.toBe('Allowed');
     expect(await simulate('logs:DeleteLogGroup', logGroup(OWN_LOG_GROUP))).not.toBe('Allowed');
     expect(await simulate('logs:PutRetentionPolicy', logGroup(TRAIL_LOG_GROUP))).not.toBe('Allowed');
+  });
+
+  it("reads the guard alarms and the device users' attached policies (the sweep), nothing else", async () => {
+    const alarm = (name: string) => `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:${name}`;
+    expect(await simulate('cloudwatch:DescribeAlarms', alarm(guardAlarmName('backupctl-laptop')))).toBe(
+      'Allowed',
+    );
+    expect(await simulate('cloudwatch:DescribeAlarms', alarm('billing-alarm'))).not.toBe('Allowed');
+    expect(await simulate('cloudwatch:SetAlarmState', alarm(guardAlarmName('backupctl-laptop')))).not.toBe(
+      'Allowed',
+    );
+    expect(await simulate('cloudwatch:DeleteAlarms', alarm(guardAlarmName('backupctl-laptop')))).not.toBe(
+      'Allowed',
+    );
+    expect(await simulate('iam:ListAttachedUserPolicies', user('/backupctl/laptop'))).toBe('Allowed');
+    expect(await simulate('iam:ListAttachedUserPolicies', user('/admins/alice'))).not.toBe('Allowed');
   });
 
   it('the trust policy lets only Lambda assume the role', () => {

@@ -33,7 +33,8 @@ Without --out, stdout is one JSON document {"guard": <template>, "device": <temp
     bucket: Flags.string({ description: `The backup bucket (default: ${PLACEHOLDER_BUCKET}).` }),
     device: Flags.string({ description: `The device name (default: ${PLACEHOLDER_DEVICE}).` }),
     account: Flags.string({
-      description: 'AWS account (12 digits): pins the filter pattern and s3:ResourceAccount.',
+      description:
+        'AWS account (12 digits): pins s3:ResourceAccount in the device policy (the guard filter is always pinned to the account it is deployed in).',
     }),
     partition: Flags.string({ description: 'AWS partition of the device policy.', default: 'aws' }),
     email: Flags.string({ description: 'Default of the NotificationEmail parameter.' }),
@@ -57,8 +58,8 @@ Without --out, stdout is one JSON document {"guard": <template>, "device": <temp
     let guard: CfnTemplate;
     let deviceStack: CfnTemplate;
     try {
+      // The guard's filter is always pinned to the account it is deployed in (Fn::Sub).
       guard = guardTemplate({
-        accountId: flags.account,
         notificationEmail: flags.email,
         trailLogGroupName: flags['log-group'],
       });
