@@ -145,7 +145,8 @@ describe('quarantine and the other health states, through the binary', () => {
     expect(saved.health.state).toBe('quarantined');
     expect(saved.health.source).toBe('saved');
     expect(saved.health.message).toContain(EXPLICIT_PHRASE);
-    expect(human.code, human.stderr).toBe(0);
+    // Issue 9: status exits 20 while the device is quarantined (scripts and monitors see it).
+    expect(human.code, human.stderr).toBe(20);
     expect(human.stdout).toMatch(/health\s+quarantined/);
     expect(human.stdout).toContain('QUARANTINED since');
     expect(human.stdout).toContain('backupctl recover');

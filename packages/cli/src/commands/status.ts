@@ -102,7 +102,7 @@ Exit codes: 0 all well; 10 not set up; 20 quarantined; otherwise the code of the
               : 'none scheduled (timer not active: `backupctl schedule status`)',
       );
       // Never "ok" beside "unreachable": health is said only when it was learned now or is news.
-      if (s3 && !quarantined) {
+      if (s3) {
         if (health.source === 'none') row('health', 'not checked (the repository could not be opened)');
         else {
           row(
