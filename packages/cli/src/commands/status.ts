@@ -76,7 +76,7 @@ Exit codes: 0 all well; 10 not set up; 20 quarantined; otherwise the code of the
           );
         }
       } else if (quarantined) {
-        row('repository', 'not asked (quarantined: no AWS request is made)');
+        row('snapshots', 'not asked (quarantined: no AWS request is made)');
       } else if (repository.error) {
         row('unreachable', `${repository.error.message}`);
       }

@@ -13,6 +13,7 @@ import {
   recoverySteps,
   type SecretStore,
 } from '@backupctl/core';
+import { formatWhen } from '../render/format.js';
 import { overdueWarning, scheduleReport } from '../schedule/report.js';
 import type { Exec } from '../schedule/systemd.js';
 import { type AdminProbe, checkGuard } from './admin-probe.js';
@@ -135,7 +136,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
     add({
       check: s3 ? 'bucket' : 'repository',
       status: 'fail',
-      detail: `QUARANTINED since ${status.health.time}: the guard disabled this device's key; no AWS request was made`,
+      detail: `QUARANTINED since ${formatWhen(status.health.time)}: the guard disabled this device's key; no AWS request was made`,
       fix: recoverySteps({ policy: status.health.policy }),
     });
   } else if (status.repository.reachable) {
