@@ -404,3 +404,56 @@ describe.skipIf(!canEncrypt)('--credentials systemd: systemd-creds encrypt', () 
     }
   });
 });
+
+describe.skipIf(!canEncrypt)('schedule install --system --credentials systemd (in a scratch folder)', () => {
+  it('encrypts both secrets to the files the service loads, writes the units, enables the timer', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'system-install-'));
+    try {
+      const options = {
+        ...units.exampleUnitOptions('system'),
+        credentialDir: path.join(dir, 'credentials'),
+      };
+      const list = units.renderUnits(options);
+      const systemctl: string[] = [];
+      const { exec } = await import(pathToFileURL(path.join(CLI_DIR, 'dist', 'schedule', 'systemd.js')).href);
+      // systemd-creds for real; systemctl recorded (no system manager runs here).
+      const run = async (file: string, args: string[], input?: string) => {
+        if (file === 'systemctl') {
+          systemctl.push(args.join(' '));
+          return { stdout: '', stderr: '', code: 0 };
+        }
+        return exec(file, args, input);
+      };
+      const key = JSON.stringify({
+        accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+        secretAccessKey: 'wJalrXUtnFEMI/K7MDENG',
+      });
+      const result = await install.installUnits(
+        list,
+        options,
+        { password: 'the passphrase', awsKey: key },
+        run,
+        path.join(dir, 'units'),
+      );
+      expect(systemctl).toEqual(['daemon-reload', `enable --now ${TIMER}`]);
+      expect(result.written.map((f) => path.basename(f))).toEqual([SERVICE, TIMER, NOTIFY]);
+      // Every credential the service loads exists and decrypts (under its name) to the secret.
+      const loads =
+        parseUnit(await readFile(path.join(dir, 'units', SERVICE), 'utf8')).Service
+          ?.LoadCredentialEncrypted ?? [];
+      const expected: Record<string, string> = {
+        [SYSTEMD_PASSWORD_CREDENTIAL]: 'the passphrase',
+        [SYSTEMD_AWS_KEY_CREDENTIAL]: key,
+      };
+      expect(loads).toHaveLength(2);
+      for (const line of loads) {
+        const [name, file] = line.split(':') as [string, string];
+        expect(result.credentialFiles).toContain(file);
+        const { stdout } = await execFileAsync('systemd-creds', ['decrypt', `--name=${name}`, file, '-']);
+        expect(stdout).toBe(expected[name]);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -140,8 +140,8 @@ export async function installUnits(
   options: UnitOptions,
   secrets: CredentialSecrets | undefined,
   run: Exec = exec,
+  dir = unitDirectory(options.scope),
 ): Promise<InstallResult> {
-  const dir = unitDirectory(options.scope);
   const credentialFiles: string[] = [];
   if (options.credentials === 'systemd') {
     if (!secrets) throw new Error('credentials systemd needs the secrets');
