@@ -141,3 +141,107 @@ describe('doctor: the guard, asked with admin credentials', () => {
     expect(guard.trail.remedy).toBeTruthy();
   });
 });
+
+describe('doctor: the findings for a guarded device', () => {
+  it('armed guard and logging trail are ok; a disarmed alarm and a stopped trail are FAIL with a fix', async () => {
+    const { mkdtemp, mkdir, rm, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const checks = (await import(
+      pathToFileURL(path.join(CLI_DIR, 'dist', 'doctor', 'checks.js')).href
+    )) as typeof import('../src/doctor/checks.js');
+    const dir = await mkdtemp(path.join(tmpdir(), 'doctor-'));
+    try {
+      const configDir = path.join(dir, 'config');
+      await mkdir(configDir);
+      await writeFile(
+        path.join(configDir, 'config.json'),
+        JSON.stringify({
+          version: 1,
+          repository: 's3://b/laptop',
+          region: 'eu-central-1',
+          paths: [],
+          excludes: [],
+          passwordSource: 'keychain',
+          device: 'laptop',
+        }),
+      );
+      const env = {
+        configDir,
+        cacheDir: path.join(dir, 'cache'),
+        password: undefined,
+        credentialsDirectory: undefined,
+        awsTraceFile: undefined,
+        host: 'h',
+        desktop: false,
+        journal: false,
+      };
+      const secrets = new Map([
+        ['repository-password:s3://b/laptop', 'pw'],
+        ['aws-access-key:laptop', '{"accessKeyId":"AKIAIOSFODNN7EXAMPLE","secretAccessKey":"x"}'],
+      ]);
+      const keychain = {
+        name: 'test keychain',
+        writable: true,
+        get: async (a: string) => secrets.get(a),
+        set: async () => {},
+        delete: async () => false,
+      };
+      const status = async () => ({
+        device: {
+          configFile: '',
+          repository: 's3://b/laptop',
+          paths: [],
+          excludes: [],
+          host: 'h',
+          passwordSource: 'keychain' as const,
+        },
+        repository: { reachable: true, snapshots: 3 },
+        health: { state: 'ok' as const, time: new Date().toISOString(), source: 'probe' as const },
+      });
+      armedAccount();
+      const probe = new probeModule.AwsAdminProbe({
+        clients: clients(),
+        cloudWatch: new CloudWatchClient({ region, credentials }),
+      });
+      const good = await checks.runDoctor({
+        env,
+        keychain,
+        admin: probe,
+        status,
+        exec: async () => ({ stdout: '', stderr: '', code: 0 }),
+      });
+      const by = (r: typeof good, check: string) => r.findings.find((f) => f.check === check);
+      expect(by(good, 'passphrase')?.status).toBe('ok');
+      expect(by(good, 'AWS key')?.status).toBe('ok');
+      expect(by(good, 'bucket')).toMatchObject({ status: 'ok', detail: 's3://b/laptop: 3 snapshot(s)' });
+      expect(by(good, 'guard')?.status).toBe('ok');
+      expect(by(good, 'guard')?.detail).toMatch(/^armed: /);
+      expect(by(good, 'trail')?.status).toBe('ok');
+      expect(by(good, 'timer')?.status).toBe('warn');
+      expect(good.ok).toBe(true);
+
+      cw.on(DescribeAlarmsCommand).resolves({
+        MetricAlarms: [{ AlarmName: 'backupctl-guard-backupctl-laptop', ActionsEnabled: false }],
+      });
+      ct.on(GetTrailStatusCommand).resolves({ IsLogging: false });
+      secrets.delete('repository-password:s3://b/laptop');
+      const bad = await checks.runDoctor({
+        env,
+        keychain,
+        admin: probe,
+        status,
+        exec: async () => ({ stdout: '', stderr: '', code: 0 }),
+      });
+      expect(by(bad, 'passphrase')).toMatchObject({ status: 'fail', detail: 'not in the keychain' });
+      expect(by(bad, 'guard')?.status).toBe('fail');
+      expect(by(bad, 'guard')?.detail).toMatch(
+        /alarm backupctl-guard-backupctl-laptop has its actions disabled/,
+      );
+      expect(by(bad, 'guard')?.fix).toBeTruthy();
+      expect(by(bad, 'trail')?.status).toBe('fail');
+      expect(bad.ok).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
