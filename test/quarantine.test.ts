@@ -145,14 +145,13 @@ describe('quarantine and the other health states, through the binary', () => {
     expect(saved.health.state).toBe('quarantined');
     expect(saved.health.source).toBe('saved');
     expect(saved.health.message).toContain(EXPLICIT_PHRASE);
-    // Issue 9: status exits 20 while the device is quarantined (scripts and monitors see it).
     expect(human.code, human.stderr).toBe(20);
     expect(human.stdout).toMatch(/health\s+quarantined/);
     expect(human.stdout).toContain('QUARANTINED since');
     expect(human.stdout).toContain('backupctl recover');
     expect(human.stdout).toMatch(/rotate the access key/i);
     expect(human.stdout).toMatch(/detach AWSDenyAll/i);
-    expect(human.stdout).toMatch(/reset the alarm/i);
+    expect(human.stdout).toMatch(/return to OK on its own/i);
     expect(human.stdout).toMatch(/By hand: delete the access key/);
     expect(proxy.requests).toHaveLength(1);
 
@@ -243,7 +242,7 @@ describe('quarantine and the other health states, through the binary', () => {
     const d = await variant((c) => {
       c.endpoint = s3.endpoint;
     });
-    const wrongKey = { AWS_ACCESS_KEY_ID: 'AKIADELETEDKEY000000' };
+    const wrongKey = { BACKUPCTL_AWS_ACCESS_KEY_ID: 'AKIADELETEDKEY000000' };
     const push = await d.run(['push', '--json'], wrongKey);
     expect(push.code, push.stderr).toBe(22);
     expect(push.json<ErrorDoc>().error.code).toBe('KEY_INVALID');

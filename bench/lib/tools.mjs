@@ -20,7 +20,13 @@ export function baseEnv(work) {
   return { ...env, AWS_CONFIG_FILE: empty, AWS_SHARED_CREDENTIALS_FILE: empty, RCLONE_CONFIG: empty };
 }
 
-const s3Keys = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
+// The peers read AWS_*; backupctl reads only its own device-key variables.
+const s3Keys = {
+  AWS_ACCESS_KEY_ID: 'S3RVER',
+  AWS_SECRET_ACCESS_KEY: 'S3RVER',
+  BACKUPCTL_AWS_ACCESS_KEY_ID: 'S3RVER',
+  BACKUPCTL_AWS_SECRET_ACCESS_KEY: 'S3RVER',
+};
 
 function lastJsonLine(text, pred) {
   const lines = text.split('\n').filter((l) => l.startsWith('{'));

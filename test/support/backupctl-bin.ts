@@ -38,9 +38,10 @@ export async function makeS3Device(options: { traceFile?: string } = {}): Promis
     BACKUPCTL_CACHE_DIR: path.join(dir, 'cache'),
     BACKUPCTL_PASSWORD: PASSWORD,
     BACKUPCTL_HOST: 'e2e-host',
-    // s3rver's credentials; the region the client signs for.
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    // s3rver's credentials, as a CI job hands the device key in (never the AWS_* chain);
+    // the region the client signs for.
+    BACKUPCTL_AWS_ACCESS_KEY_ID: 'S3RVER',
+    BACKUPCTL_AWS_SECRET_ACCESS_KEY: 'S3RVER',
     AWS_REGION: 'us-east-1',
     // No shared config or credentials file of the runner's user.
     AWS_CONFIG_FILE: path.join(dir, 'no-aws-config'),

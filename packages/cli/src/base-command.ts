@@ -5,9 +5,11 @@ import {
   loadDeviceConfig,
   openSession,
   readEnvironment,
+  type SecretStore,
   type Session,
   withDeviceHealth,
 } from '@backupctl/core';
+import { type AdminClients, type AdminCredentialsOptions, adminClients } from '@backupctl/stack';
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { printError } from './render/errors.js';
 import { promptHidden } from './render/prompt.js';
@@ -53,6 +55,46 @@ export abstract class BaseCommand extends Command {
     await super.init();
   }
 
+  /**
+   * The OS keychain. Tests that run commands in-process where no keychain exists replace
+   * the factory (`BaseCommand.secretStoreFactory`); the binary always uses the keychain.
+   */
+  static secretStoreFactory: () => SecretStore = () => new KeychainSecretStore();
+
+  protected secretStore(): SecretStore {
+    return BaseCommand.secretStoreFactory();
+  }
+
+  /**
+   * The owner's admin clients (admin commands only; never for a device call). Tests that run
+   * commands in-process hand in clients whose control plane is mocked.
+   */
+  static adminClientsFactory: (options: AdminCredentialsOptions & { region?: string }) => AdminClients =
+    adminClients;
+
+  /** Waiting on AWS (propagation, alarms); in-process tests pass a virtual clock. */
+  static clock: { sleep: (ms: number) => Promise<void>; now: () => number } = {
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    now: () => Date.now(),
+  };
+
+  /** Admin clients for a region, one set per region. */
+  protected adminClientsFor(profile: string | undefined): (region?: string) => AdminClients {
+    const cache = new Map<string, AdminClients>();
+    return (region?: string) => {
+      const key = region ?? '';
+      let clients = cache.get(key);
+      if (!clients) {
+        clients = BaseCommand.adminClientsFactory({
+          ...(profile ? { profile } : {}),
+          ...(region ? { region } : {}),
+        });
+        cache.set(key, clients);
+      }
+      return clients;
+    };
+  }
+
   protected environment(): Environment {
     return readEnvironment();
   }
@@ -65,7 +107,7 @@ export abstract class BaseCommand extends Command {
     return openSession({
       env,
       config: config ?? (await this.deviceConfig(env)),
-      keychain: new KeychainSecretStore(),
+      keychain: this.secretStore(),
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });
@@ -80,7 +122,9 @@ export abstract class BaseCommand extends Command {
     env = this.environment(),
   ): Promise<T> {
     const config = await this.deviceConfig(env);
-    return withDeviceHealth(env, config, async () => work(await this.session(env, config)));
+    return withDeviceHealth(env, config, async () => work(await this.session(env, config)), {
+      keychain: this.secretStore(),
+    });
   }
 
   /** Human output: only when not in --json mode, and on stderr-free stdout. */

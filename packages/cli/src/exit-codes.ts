@@ -28,6 +28,16 @@ export const ExitCodes = {
   bucketMissing: 24,
   /** `check` found damage. */
   damaged: 25,
+  /** The guard's prerequisites are missing (no usable CloudTrail trail); the message says what to do. */
+  guardPrerequisite: 30,
+  /** No usable admin credentials for an admin command (init --bucket, recover, destroy, guard …). */
+  adminCredentials: 31,
+  /** The bucket is set up so that device calls would be denied (SSE-KMS with a customer key). */
+  bucketUnsuitable: 32,
+  /** The device could not be armed or recovered: its key never worked, or the guard metric or alarm never settled. */
+  armingFailed: 33,
+  /** Not confirmed: no terminal to ask and no --yes, or the answer was no. */
+  notConfirmed: 34,
   /** systemd cannot be used: no systemctl / systemd-creds, no running manager, or it refused. */
   scheduler: 40,
   /** The AWS client setup is wrong: no region, a region typo, an endpoint without a scheme, a missing profile. */
@@ -53,6 +63,11 @@ export const ExitCodeMeaning: Record<number, string> = {
   23: 'offline',
   24: 'bucket missing',
   25: 'damaged',
+  30: 'guard prerequisite missing',
+  31: 'admin credentials',
+  32: 'bucket unsuitable',
+  33: 'arming failed',
+  34: 'not confirmed',
   40: 'systemd unavailable',
   41: 'AWS setup',
   42: 'doctor found problems',
@@ -77,6 +92,15 @@ const byCode: Record<string, number> = {
   [ErrorCodes.bucketMissing]: ExitCodes.bucketMissing,
   [ErrorCodes.integrity]: ExitCodes.damaged,
   [ErrorCodes.interrupted]: ExitCodes.interrupted,
+  [ErrorCodes.deviceKeyMissing]: ExitCodes.credentials,
+  // @backupctl/stack's admin-side errors (init --bucket, recover, destroy, guard …).
+  GUARD_PREREQUISITE_MISSING: ExitCodes.guardPrerequisite,
+  TRAIL_CHECK_FAILED: ExitCodes.guardPrerequisite,
+  ADMIN_CREDENTIALS_MISSING: ExitCodes.adminCredentials,
+  BUCKET_UNSUITABLE: ExitCodes.bucketUnsuitable,
+  DEVICE_ARMING_FAILED: ExitCodes.armingFailed,
+  NOT_CONFIRMED: ExitCodes.notConfirmed,
+  DEVICE_NOT_GUARDED: ExitCodes.notFound,
   [ErrorCodes.schedulerUnavailable]: ExitCodes.scheduler,
   [ErrorCodes.awsCredentialsMissing]: ExitCodes.credentials,
   [ErrorCodes.awsProfileMissing]: ExitCodes.awsConfig,

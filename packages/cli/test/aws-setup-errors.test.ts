@@ -21,8 +21,10 @@ describe('AWS setup errors', () => {
   });
   afterAll(() => device.remove());
 
-  const init = (args: string[], env: Record<string, string | undefined> = {}) =>
-    device.run(['init', '--repo', 's3://my-backups/laptop', '--no-keychain', '--json', ...args], {
+  // The device key (a device never signs with the SDK's default chain).
+  const key = { BACKUPCTL_AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE', BACKUPCTL_AWS_SECRET_ACCESS_KEY: 'x' };
+  const init = (args: string[], env: Record<string, string | undefined> = key) =>
+    device.run(['init', '--repo', 's3://my-backups/devices/laptop/', '--no-keychain', '--json', ...args], {
       // No instance metadata service to wait for on a laptop (nor here).
       AWS_EC2_METADATA_DISABLED: 'true',
       ...env,
@@ -30,27 +32,18 @@ describe('AWS setup errors', () => {
 
   const cases: [string, string[], Record<string, string>, string, number, RegExp, RegExp][] = [
     [
-      'no credentials anywhere',
+      'no device key anywhere',
       ['--region', 'eu-west-1'],
       {},
-      'AWS_CREDENTIALS_MISSING',
+      'DEVICE_KEY_MISSING',
       22,
-      /no AWS credentials/,
-      /backupctl init|AWS_PROFILE/,
-    ],
-    [
-      'AWS_PROFILE naming a missing profile',
-      ['--region', 'eu-west-1'],
-      { AWS_PROFILE: 'nope' },
-      'AWS_PROFILE_MISSING',
-      41,
-      /"nope"/,
-      /default, work/,
+      /no AWS access key for this device/,
+      /BACKUPCTL_AWS_ACCESS_KEY_ID|backupctl init --bucket/,
     ],
     [
       'no region',
       [],
-      { AWS_CONFIG_FILE: '/nonexistent/config' },
+      { ...key, AWS_CONFIG_FILE: '/nonexistent/config' },
       'AWS_REGION_MISSING',
       41,
       /no AWS region/,
@@ -59,7 +52,7 @@ describe('AWS setup errors', () => {
     [
       'an endpoint without a scheme',
       ['--endpoint', 'localhost:9000'],
-      {},
+      key,
       'ENDPOINT_INVALID',
       41,
       /needs http:\/\/ or https:\/\//,
@@ -68,7 +61,7 @@ describe('AWS setup errors', () => {
     [
       'a region typo',
       ['--region', 'eu-west-l'],
-      {},
+      key,
       'AWS_REGION_INVALID',
       41,
       /"eu-west-l"/,
@@ -77,7 +70,7 @@ describe('AWS setup errors', () => {
     [
       'a region typo without dashes',
       ['--region', 'euwest1'],
-      {},
+      key,
       'AWS_REGION_INVALID',
       41,
       /"euwest1"/,
@@ -100,12 +93,12 @@ describe('AWS setup errors', () => {
 
   it('human output: error and next, no SDK text', async () => {
     const r = await device.run(
-      ['init', '--repo', 's3://my-backups/laptop', '--no-keychain', '--region', 'eu-west-1'],
-      {
-        AWS_EC2_METADATA_DISABLED: 'true',
-      },
+      ['init', '--repo', 's3://my-backups/devices/laptop/', '--no-keychain', '--region', 'euwest1'],
+      { ...key, AWS_EC2_METADATA_DISABLED: 'true' },
     );
-    expect(r.code).toBe(22);
-    expect(r.stderr).toMatch(/^error: no AWS credentials found for this device\n {2}next: /);
+    expect(r.code).toBe(41);
+    expect(r.stderr).toMatch(
+      /^error: the AWS region "euwest1" is not a region name \(like eu-west-1\)\n {2}next: Did you mean eu-west-1\?/,
+    );
   });
 });

@@ -39,6 +39,7 @@ const clients = () => ({
   logs: new CloudWatchLogsClient({ region, credentials }),
   iam: new IAMClient({ region, credentials }),
   s3: new S3Client({ region, credentials }),
+  cloudWatch: new CloudWatchClient({ region, credentials }),
 });
 const TRAIL = {
   Name: 'main',
@@ -174,6 +175,7 @@ describe('doctor: the findings for a guarded device', () => {
         host: 'h',
         desktop: false,
         journal: false,
+        deviceKey: undefined,
       };
       const secrets = new Map([
         ['repository-password:s3://b/laptop', 'pw'],

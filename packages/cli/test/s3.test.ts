@@ -23,7 +23,11 @@ describe('the binary against a real S3-protocol server (s3rver)', () => {
     await mkdir(path.join(src, 'sub'), { recursive: true });
     await writeFile(path.join(src, 'big.bin'), randomBytes(2 * 1024 * 1024 + 3));
     await writeFile(path.join(src, 'sub', 'note.txt'), 'over S3\n');
-    aws = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
+    aws = {
+      BACKUPCTL_AWS_ACCESS_KEY_ID: 'S3RVER',
+      BACKUPCTL_AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_REGION: 'us-east-1',
+    };
   });
   afterAll(async () => {
     await device?.remove();

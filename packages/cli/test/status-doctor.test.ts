@@ -168,15 +168,16 @@ describe('status and doctor on a guarded (S3) device', () => {
     );
   });
   afterAll(() => device.remove());
+  // The device key (a device never signs with the SDK's default chain).
   const keys = {
-    AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
-    AWS_SECRET_ACCESS_KEY: 'x',
+    BACKUPCTL_AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
+    BACKUPCTL_AWS_SECRET_ACCESS_KEY: 'x',
     AWS_EC2_METADATA_DISABLED: 'true',
   };
 
   it('offline: health offline (checked now), never "ok", exit 23', async () => {
     const r = await device.run(['status'], keys);
-    expect(r.code, r.stderr).toBe(23);
+    expect(r.code, r.stdout + r.stderr).toBe(23);
     expect(r.stdout).toMatch(/^unreachable\s+the storage could not be reached/m);
     expect(r.stdout).toMatch(/^health\s+offline \(checked now\)$/m);
     expect(r.stdout).not.toMatch(/\bok\b.*\n?.*unreachable|health\s+ok/);

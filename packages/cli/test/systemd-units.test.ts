@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { SYSTEMD_AWS_KEY_CREDENTIAL, SYSTEMD_PASSWORD_CREDENTIAL } from '@backupctl/core';
+import { SYSTEMD_DEVICE_KEY_CREDENTIAL, SYSTEMD_PASSWORD_CREDENTIAL } from '@backupctl/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, CLI_DIR, type Device, makeDevice } from './support/cli.js';
 
@@ -157,7 +157,7 @@ describe('generated units (examples/systemd holds them as generated)', () => {
     ]);
     expect(service.Service?.LoadCredentialEncrypted).toEqual([
       `${SYSTEMD_PASSWORD_CREDENTIAL}:/etc/backupctl/credentials/${SYSTEMD_PASSWORD_CREDENTIAL}.cred`,
-      `${SYSTEMD_AWS_KEY_CREDENTIAL}:/etc/backupctl/credentials/${SYSTEMD_AWS_KEY_CREDENTIAL}.cred`,
+      `${SYSTEMD_DEVICE_KEY_CREDENTIAL}:/etc/backupctl/credentials/${SYSTEMD_DEVICE_KEY_CREDENTIAL}.cred`,
     ]);
     expect(service.Service?.Environment).toEqual([
       'BACKUPCTL_CONFIG_DIR=/home/you/.config/backupctl',
@@ -443,7 +443,7 @@ describe.skipIf(!canEncrypt)('schedule install --system --credentials systemd (i
           ?.LoadCredentialEncrypted ?? [];
       const expected: Record<string, string> = {
         [SYSTEMD_PASSWORD_CREDENTIAL]: 'the passphrase',
-        [SYSTEMD_AWS_KEY_CREDENTIAL]: key,
+        [SYSTEMD_DEVICE_KEY_CREDENTIAL]: key,
       };
       expect(loads).toHaveLength(2);
       for (const line of loads) {

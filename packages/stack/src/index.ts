@@ -1,7 +1,12 @@
 export * from './deploy/index.js';
+export * from './destroy/destroy-device.js';
+export * from './drill/guard-drill.js';
 export * from './filter-pattern/index.js';
+export * from './guard/guard-status.js';
 export * from './guard-pattern.js';
+export * from './init/index.js';
 export * from './lambda/index.js';
+export * from './recover/recover-device.js';
 export * from './replay/index.js';
 export {
   type CfnTemplate,

@@ -1,4 +1,3 @@
-import { KeychainSecretStore } from '@backupctl/core';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { AwsAdminProbe } from '../doctor/admin-probe.js';
@@ -32,7 +31,7 @@ The guard and trail checks need the owner's admin credentials (--admin-profile);
           ...(flags['admin-region'] ? { region: flags['admin-region'] } : {}),
         })
       : undefined;
-    const report = await runDoctor({ env, keychain: new KeychainSecretStore(), ...(admin ? { admin } : {}) });
+    const report = await runDoctor({ env, keychain: this.secretStore(), ...(admin ? { admin } : {}) });
     const first = report.findings[0];
     const exitCode = report.quarantined
       ? ExitCodes.quarantined

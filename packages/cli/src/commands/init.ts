@@ -3,26 +3,62 @@ import {
   ErrorCodes,
   errorMessage,
   initDevice,
-  KeychainSecretStore,
+  isS3Repository,
+  type SecretStore,
   withDeviceHealth,
 } from '@backupctl/core';
+import { initGuardedDevice, NotConfirmedError } from '@backupctl/stack';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
-import { promptHidden } from '../render/prompt.js';
+import { formatGuardEvent, formatInitSummary } from '../render/guard-events.js';
+import { confirm, promptHidden } from '../render/prompt.js';
 
 export default class Init extends BaseCommand {
-  static override summary = 'Set up this device: create (or join) a repository and write the device config.';
+  static override summary =
+    'Set up this device: on AWS with its guard (--bucket), or a repository in a folder (--repo).';
   static override description =
-    `The repository is a local folder or s3://BUCKET/PREFIX (AWS, or any S3-compatible store with --endpoint; credentials from the usual AWS chain). The passphrase comes from BACKUPCTL_PASSWORD or is asked in a terminal, and is stored in the OS keychain so that timers can push without a person.
+    `With --bucket (the owner's admin credentials: --profile, SSO, or the environment), in order: checks the CloudTrail trail the guard needs (or creates one with --create-trail) and turns on S3 data events for this bucket only (unless --no-data-events); checks the bucket (or creates it with --create-bucket); deploys or updates the guard stack; creates the device's IAM user, its access key (straight into the OS keychain) and, once a probe works, its alarm; creates the repository at s3://BUCKET/devices/DEVICE/. Each step is shown as it happens; a re-run after a failure resumes. --dry-run prints the plan and changes nothing.
+
+With --repo: a local folder, or s3://BUCKET/PREFIX on an S3-compatible store (--endpoint; the key from BACKUPCTL_AWS_ACCESS_KEY_ID/BACKUPCTL_AWS_SECRET_ACCESS_KEY). The passphrase comes from BACKUPCTL_PASSWORD or is asked in a terminal, and is stored in the OS keychain so that timers can push without a person.
 
 The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
   static override examples = [
+    '<%= config.bin %> init --bucket my-backups --profile admin --email me@example.com --path ~',
+    '<%= config.bin %> init --bucket my-backups --create-bucket --create-trail --region eu-west-1 --dry-run',
     '<%= config.bin %> init --repo ~/backups --path ~/Documents',
-    '<%= config.bin %> init --repo s3://my-backups/devices/laptop --path ~ --exclude node_modules',
     'BACKUPCTL_PASSWORD=… <%= config.bin %> init --repo s3://bucket/p --endpoint http://127.0.0.1:9000 --no-keychain',
   ];
   static override flags = {
-    repo: Flags.string({ description: 'Repository: a folder or s3://bucket/prefix.', required: true }),
+    repo: Flags.string({
+      description: 'Repository without a guard: a folder, or s3://bucket/prefix with --endpoint.',
+      exactlyOne: ['repo', 'bucket'],
+    }),
+    bucket: Flags.string({
+      description:
+        'The S3 bucket of the backups (AWS): sets up the guard and this device under devices/DEVICE/.',
+      exactlyOne: ['repo', 'bucket'],
+    }),
+    device: Flags.string({ description: 'Device name (default: the host name).', dependsOn: ['bucket'] }),
+    profile: Flags.string({
+      description:
+        "AWS profile with the owner's admin credentials (SSO works); recorded for later admin commands.",
+    }),
+    email: Flags.string({ description: 'E-mail address told of every quarantine.', dependsOn: ['bucket'] }),
+    'create-bucket': Flags.boolean({
+      description: 'Create the bucket when it does not exist.',
+      default: false,
+    }),
+    'create-trail': Flags.boolean({
+      description: 'Create a multi-region trail delivering to CloudWatch Logs when none is usable.',
+      default: false,
+    }),
+    'data-events': Flags.boolean({
+      description: 'Log S3 data events of this bucket (costs $0.10 per 100,000).',
+      default: true,
+      allowNo: true,
+    }),
+    'dry-run': Flags.boolean({ description: 'Print the plan; change nothing.', default: false }),
+    yes: Flags.boolean({ description: 'Do not ask for confirmation.', default: false }),
     endpoint: Flags.string({ description: 'S3-compatible endpoint URL (path-style addressing).' }),
     region: Flags.string({ description: 'AWS region of the bucket.' }),
     path: Flags.string({
@@ -44,11 +80,27 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Init);
+    if (flags.bucket !== undefined) return this.runGuarded(flags as GuardedFlags);
+    const repo = flags.repo ?? '';
+    if (
+      isS3Repository(repo) &&
+      !flags.endpoint &&
+      !/^s3:\/\/[^/]+\/devices\/[A-Za-z0-9][A-Za-z0-9._-]*\/?$/.test(repo)
+    ) {
+      throw new BackupctlError(
+        ErrorCodes.usage,
+        `${repo}: on AWS a device's repository is always s3://BUCKET/devices/DEVICE/`,
+        {
+          resolution:
+            'The device policy allows nothing else: any other prefix would quarantine the device on its first push. Use `backupctl init --bucket BUCKET` (it sets up the guard too).',
+        },
+      );
+    }
     const env = this.environment();
     const password = env.password ?? (await this.askPassword());
-    let keychain: KeychainSecretStore | undefined;
+    let keychain: SecretStore | undefined;
     if (flags.keychain) {
-      keychain = new KeychainSecretStore();
+      keychain = this.secretStore();
       try {
         await keychain.get('probe');
       } catch (error) {
@@ -59,11 +111,11 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
         );
       }
     }
-    const target = { repository: flags.repo, endpoint: flags.endpoint, region: flags.region };
+    const target = { repository: repo, endpoint: flags.endpoint, region: flags.region };
     const result = await withDeviceHealth(env, target, () =>
       initDevice({
         env,
-        repository: flags.repo,
+        repository: repo,
         endpoint: flags.endpoint,
         region: flags.region,
         paths: flags.path,
@@ -83,6 +135,67 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
     this.say('Keep the passphrase somewhere safe: without it, no one can restore these backups.');
   }
 
+  private async runGuarded(flags: GuardedFlags): Promise<void> {
+    const env = this.environment();
+    const device = flags.device ?? defaultDeviceName(env.host);
+    const dryRun = flags['dry-run'];
+    const store = this.secretStore();
+    // The device key goes nowhere but the keychain: make sure it answers before AWS changes.
+    if (!dryRun) await store.get('probe');
+    const forRegion = this.adminClientsFor(flags.profile);
+    const clients = (region?: string) => forRegion(region ?? flags.region);
+    const common = {
+      env,
+      clients,
+      bucket: flags.bucket,
+      device,
+      ...(flags.profile ? { profile: flags.profile } : {}),
+      ...(flags.region ? { region: flags.region } : {}),
+      ...(flags.email ? { email: flags.email } : {}),
+      createBucket: flags['create-bucket'],
+      createTrail: flags['create-trail'],
+      dataEvents: flags['data-events'],
+      paths: flags.path,
+      excludes: flags.exclude,
+      store,
+      ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
+      sleep: BaseCommand.clock.sleep,
+      now: BaseCommand.clock.now,
+      onEvent: (event: Parameters<typeof formatGuardEvent>[0]) => {
+        const line = formatGuardEvent(event);
+        if (line !== undefined && !this.jsonMode) process.stderr.write(`${line}\n`);
+        if (event.type === 'warn') this.warnings.push(event.text);
+      },
+    };
+    // Without --yes: the plan first (read-only calls), then, confirmed, the changes.
+    if (dryRun || !flags.yes) {
+      const plan = await initGuardedDevice({ ...common, dryRun: true });
+      if (dryRun) {
+        if (this.jsonMode) return this.printJson({ ...plan, warnings: this.warnings });
+        for (const line of formatInitSummary(plan)) this.say(line);
+        return;
+      }
+      for (const line of formatInitSummary(plan)) this.say(line);
+      if (
+        !(await confirm(
+          `Set up the guard and device ${device} in account ${plan.accountId} (${plan.region})?`,
+          this.jsonMode,
+        ))
+      )
+        throw new NotConfirmedError(`init --bucket ${flags.bucket}`);
+    }
+    const password = env.password ?? (await this.askPassword());
+    this.warnings = [];
+    const result = await initGuardedDevice({ ...common, password });
+    if (this.jsonMode) return this.printJson({ ...result, warnings: this.warnings });
+    for (const line of formatInitSummary(result)) this.say(line);
+    this.say('');
+    this.say(`Device config: ${result.init?.configFile}`);
+    this.say(
+      'Keep a copy of the passphrase somewhere safe, away from this device (a password manager, paper in a drawer): without it, no one can restore these backups.',
+    );
+  }
+
   private async askPassword(): Promise<string> {
     if (!process.stdin.isTTY || this.jsonMode) {
       throw new BackupctlError(ErrorCodes.passwordMissing, 'no passphrase given', {
@@ -96,4 +209,31 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
       throw new BackupctlError(ErrorCodes.usage, 'the passphrase must have at least 8 characters');
     return first;
   }
+}
+
+type GuardedFlags = {
+  bucket: string;
+  device?: string;
+  profile?: string;
+  region?: string;
+  email?: string;
+  endpoint?: string;
+  'create-bucket': boolean;
+  'create-trail': boolean;
+  'data-events': boolean;
+  'dry-run': boolean;
+  yes: boolean;
+  path: string[];
+  exclude: string[];
+};
+
+/** A device name from the host name: what IAM and the device prefix accept. */
+export function defaultDeviceName(host: string): string {
+  const name = host
+    .split('.')[0]!
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .slice(0, 48);
+  return name || 'device';
 }

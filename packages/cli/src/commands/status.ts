@@ -1,4 +1,4 @@
-import { deviceStatus, isS3Repository, KeychainSecretStore, recoverySteps } from '@backupctl/core';
+import { deviceStatus, isS3Repository, recoverySteps } from '@backupctl/core';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { ExitCodes, exitCodeForCode } from '../exit-codes.js';
@@ -30,7 +30,7 @@ Exit codes: 0 all well; 10 not set up; 20 quarantined; otherwise the code of the
     const status = await deviceStatus({
       env,
       probe: flags.probe,
-      keychain: new KeychainSecretStore(),
+      keychain: this.secretStore(),
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });
@@ -125,7 +125,7 @@ Exit codes: 0 all well; 10 not set up; 20 quarantined; otherwise the code of the
         );
         this.say(`  ${recoverySteps({ policy: health.policy })}`);
         this.say(
-          '  By hand: delete the access key, detach AWSDenyAll from the user, create a new key and store it with `backupctl init`.',
+          "  By hand: delete the access key, wait until the device's alarm is OK again on its own (never set its state), detach AWSDenyAll from the user, create a new key and store it in the keychain — or let `backupctl recover` do it.",
         );
       }
     }

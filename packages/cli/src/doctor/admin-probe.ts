@@ -1,4 +1,4 @@
-import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
+import { type CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import {
   type AdminClients,
   adminClients,
@@ -70,13 +70,7 @@ export class AwsAdminProbe implements AdminProbe {
     cloudWatch?: CloudWatchClient;
   }) {
     this.clients = options.clients ?? adminClients(options);
-    this.cloudWatch =
-      options.cloudWatch ??
-      new CloudWatchClient({
-        credentials: this.clients.cloudFormation.config.credentials,
-        ...(options.region ? { region: options.region } : {}),
-        ...(options.profile ? { profile: options.profile } : {}),
-      });
+    this.cloudWatch = options.cloudWatch ?? this.clients.cloudWatch;
   }
 
   async stack(name: string): Promise<{ present: boolean; status?: string }> {

@@ -2,7 +2,6 @@ import {
   BackupctlError,
   type DeviceConfig,
   type DeviceStatus,
-  deviceKeyAccount,
   deviceStatus,
   type Environment,
   errorMessage,
@@ -11,6 +10,7 @@ import {
   loadLastRun,
   passwordAccount,
   recoverySteps,
+  resolveDeviceKey,
   type SecretStore,
 } from '@backupctl/core';
 import { formatWhen } from '../render/format.js';
@@ -111,22 +111,22 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
       fix: 'Timers need `backupctl schedule install --system --credentials systemd` or BACKUPCTL_PASSWORD in the service.',
     });
   }
-  if (s3 && config.device) {
-    const key = storeOk
-      ? await keychain.get(deviceKeyAccount(config.device)).catch(() => undefined)
-      : undefined;
-    add(
-      key
-        ? { check: 'AWS key', status: 'ok', detail: `device ${config.device}: in the keychain` }
-        : env.aws?.profile
-          ? { check: 'AWS key', status: 'ok', detail: `from AWS_PROFILE=${env.aws.profile}` }
-          : {
-              check: 'AWS key',
-              status: 'warn',
-              detail: `no key for device ${config.device} in the keychain; the AWS SDK's default sources are used`,
-              fix: 'Store the device key with `backupctl init`, or set AWS_PROFILE.',
-            },
-    );
+  if (s3) {
+    try {
+      await resolveDeviceKey({ env, config, keychain });
+      add({
+        check: 'AWS key',
+        status: 'ok',
+        detail: `the device key${config.device ? ` of ${config.device}` : ''} is there`,
+      });
+    } catch (error) {
+      add({
+        check: 'AWS key',
+        status: 'fail',
+        detail: errorMessage(error),
+        fix: BackupctlError.is(error) ? error.resolution : undefined,
+      });
+    }
   }
 
   // The repository (the bucket): one allowed request, as `status` makes it.

@@ -24,3 +24,21 @@ export function promptHidden(question: string): Promise<string> {
     });
   });
 }
+
+/** Asks a yes/no question on the terminal; false when there is none to ask on. */
+export async function confirm(question: string, jsonMode = false): Promise<boolean> {
+  if (!process.stdin.isTTY || jsonMode) return false;
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  const answer = await new Promise<string>((resolve) => rl.question(`${question} [y/N] `, resolve));
+  rl.close();
+  return /^y(es)?$/i.test(answer.trim());
+}
+
+/** Asks for a typed word (e.g. a device name before deleting its backups). */
+export async function confirmTyped(question: string, expected: string): Promise<boolean> {
+  if (!process.stdin.isTTY) return false;
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  const answer = await new Promise<string>((resolve) => rl.question(`${question} `, resolve));
+  rl.close();
+  return answer.trim() === expected;
+}

@@ -5,12 +5,14 @@ import { fileURLToPath } from 'node:url';
 import {
   BackupctlError,
   type DeviceConfig,
-  deviceKeyAccount,
   type Environment,
   ErrorCodes,
+  encodeDeviceKey,
+  isS3Repository,
   passwordAccount,
+  resolveDeviceKey,
   type SecretStore,
-  SYSTEMD_AWS_KEY_CREDENTIAL,
+  SYSTEMD_DEVICE_KEY_CREDENTIAL,
   SYSTEMD_PASSWORD_CREDENTIAL,
 } from '@backupctl/core';
 import { type Exec, exec, schedulerUnavailable, systemctlArgs, unitDirectory } from './systemd.js';
@@ -110,8 +112,10 @@ export async function gatherSecrets(
           },
         );
   }
-  const awsKey = config.device
-    ? await keychain.get(deviceKeyAccount(config.device)).catch(() => undefined)
+  // An S3 device signs only with its own key (never the SDK's default chain): the service
+  // needs it, from BACKUPCTL_AWS_* or the keychain; resolveDeviceKey says what to do if absent.
+  const awsKey = isS3Repository(config.repository)
+    ? encodeDeviceKey(await resolveDeviceKey({ env, config, keychain }))
     : undefined;
   return { password, ...(awsKey ? { awsKey } : {}) };
 }
@@ -150,8 +154,8 @@ export async function installUnits(
     await encryptCredential(SYSTEMD_PASSWORD_CREDENTIAL, secrets.password, pw, run);
     credentialFiles.push(pw);
     if (secrets.awsKey) {
-      const key = credentialFile(credDir, SYSTEMD_AWS_KEY_CREDENTIAL);
-      await encryptCredential(SYSTEMD_AWS_KEY_CREDENTIAL, secrets.awsKey, key, run);
+      const key = credentialFile(credDir, SYSTEMD_DEVICE_KEY_CREDENTIAL);
+      await encryptCredential(SYSTEMD_DEVICE_KEY_CREDENTIAL, secrets.awsKey, key, run);
       credentialFiles.push(key);
     }
   }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import {
   BackupctlError,
   ErrorCodes,
-  SYSTEMD_AWS_KEY_CREDENTIAL,
+  SYSTEMD_DEVICE_KEY_CREDENTIAL,
   SYSTEMD_PASSWORD_CREDENTIAL,
 } from '@backupctl/core';
 
@@ -211,7 +211,7 @@ export function renderService(o: UnitOptions): string {
       "# Secrets, encrypted by `systemd-creds encrypt` with this host's key; systemd decrypts",
       '# them into $CREDENTIALS_DIRECTORY for this run only, where backupctl reads them.',
       `LoadCredentialEncrypted=${SYSTEMD_PASSWORD_CREDENTIAL}:${credentialFile(credDir, SYSTEMD_PASSWORD_CREDENTIAL)}`,
-      `LoadCredentialEncrypted=${SYSTEMD_AWS_KEY_CREDENTIAL}:${credentialFile(credDir, SYSTEMD_AWS_KEY_CREDENTIAL)}`,
+      `LoadCredentialEncrypted=${SYSTEMD_DEVICE_KEY_CREDENTIAL}:${credentialFile(credDir, SYSTEMD_DEVICE_KEY_CREDENTIAL)}`,
     );
   } else {
     lines.push(

@@ -18,6 +18,25 @@ export interface DeviceConfig {
   passwordSource: 'keychain' | 'environment';
   /** The device name under `devices/` when the repository is guarded (AWS). */
   device?: string;
+  /** Set by `init --bucket`: where this device's guard lives, for the admin commands. */
+  guard?: DeviceGuardConfig;
+}
+
+/** What `recover`, `destroy` and `guard …` need to find a device's guard again. No secret. */
+export interface DeviceGuardConfig {
+  accountId: string;
+  /** The region of the guard (the trail's log group) and of the device stack. */
+  region: string;
+  bucket: string;
+  /** The AWS profile `init` ran with: a name, never credentials. Admin commands default to it. */
+  adminProfile?: string;
+  /** IAM user of the device (under /backupctl/). */
+  userName: string;
+  deviceStack: string;
+  guardStack: string;
+  alarmName: string;
+  /** The CloudWatch Logs group the trail delivers to (where recover looks up the events). */
+  trailLogGroup: string;
 }
 
 export const CONFIG_FILE = 'config.json';
@@ -34,7 +53,7 @@ export async function loadDeviceConfig(configDir: string): Promise<DeviceConfig>
         `this device is not set up: ${file} does not exist`,
         {
           resolution:
-            'Run `backupctl init --repo <dir | s3://bucket/prefix>` first (or set BACKUPCTL_CONFIG_DIR).',
+            'Run `backupctl init --bucket NAME` (AWS, with the guard) or `backupctl init --repo DIR` first (or set BACKUPCTL_CONFIG_DIR).',
         },
       );
     }

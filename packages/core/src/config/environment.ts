@@ -23,6 +23,12 @@ export interface Environment {
   journal: boolean;
   /** What the AWS SDK reads from the environment, checked before the first request. */
   aws?: AwsSetupEnvironment;
+  /**
+   * The device's AWS access key handed in by the environment (CI):
+   * BACKUPCTL_AWS_ACCESS_KEY_ID and BACKUPCTL_AWS_SECRET_ACCESS_KEY. Never AWS_*: the
+   * default chain may hold the owner's admin credentials.
+   */
+  deviceKey: { accessKeyId: string; secretAccessKey: string } | undefined;
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
@@ -45,5 +51,12 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
       credentialsFile:
         env.AWS_SHARED_CREDENTIALS_FILE || path.join(env.HOME || homedir(), '.aws', 'credentials'),
     },
+    deviceKey:
+      env.BACKUPCTL_AWS_ACCESS_KEY_ID && env.BACKUPCTL_AWS_SECRET_ACCESS_KEY
+        ? {
+            accessKeyId: env.BACKUPCTL_AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.BACKUPCTL_AWS_SECRET_ACCESS_KEY,
+          }
+        : undefined,
   };
 }

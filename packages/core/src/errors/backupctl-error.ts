@@ -79,6 +79,7 @@ export const ErrorCodes = {
   endpointInvalid: 'ENDPOINT_INVALID',
   /** `doctor` found something to fix. */
   doctorProblems: 'DOCTOR_PROBLEMS',
+  deviceKeyMissing: 'DEVICE_KEY_MISSING',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -44,12 +44,12 @@ export function toBackupctlError(error: unknown, assessment: HealthAssessment): 
     'key-invalid': [
       ErrorCodes.keyInvalid,
       'the access key is invalid or was deleted.',
-      'If you did not delete it, run `backupctl status` and see the recovery steps; then store a new key with `backupctl init`.',
+      'If you did not delete it, run `backupctl status` for the recorded details; `backupctl recover` (admin credentials) stores a new key.',
     ],
     'secret-wrong': [
       ErrorCodes.secretWrong,
       'the secret access key does not match the key id.',
-      'Store the right secret (or a new key) with `backupctl init`.',
+      'Store a new key with `backupctl recover` (admin credentials), or fix BACKUPCTL_AWS_SECRET_ACCESS_KEY.',
     ],
     'clock-skew': [
       ErrorCodes.clockSkew,

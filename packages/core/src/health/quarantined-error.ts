@@ -6,7 +6,7 @@ export function recoverySteps(assessment: Pick<HealthAssessment, 'policy'>): str
   const common =
     'Run `backupctl status` for the recorded details. With the account admin credentials, ' +
     '`backupctl recover` walks through the steps: inspect the denied events, rotate the access key, ' +
-    'detach the deny policy, reset the alarm.';
+    'wait for the alarm to return to OK on its own, detach AWSDenyAll, store the new key and probe it.';
   switch (assessment.policy) {
     case 'backupctl-guard':
       return (

@@ -3,7 +3,14 @@ import { assessmentOf, toBackupctlError } from '../health/aws-failure.js';
 import { explainSetupError } from '../health/aws-setup.js';
 import { probeHealth } from '../health/probe.js';
 import { QuarantineStateStore } from '../health/state-store.js';
-import { type BackendTarget, isS3Repository, openBackend } from '../storage/open-backend.js';
+import { resolveDeviceKey } from '../secrets/device-key.js';
+import type { SecretStore } from '../secrets/secret-store.js';
+import {
+  type BackendTarget,
+  isS3Repository,
+  type OpenBackendOptions,
+  openBackend,
+} from '../storage/open-backend.js';
 import { S3Backend } from '../storage/s3-backend.js';
 
 export function healthStore(env: Environment): QuarantineStateStore {
@@ -18,8 +25,9 @@ export function healthStore(env: Environment): QuarantineStateStore {
  */
 export async function withDeviceHealth<T>(
   env: Environment,
-  config: BackendTarget,
+  config: BackendTarget & { device?: string },
   work: () => Promise<T>,
+  options: { keychain?: SecretStore; credentials?: OpenBackendOptions['credentials'] } = {},
 ): Promise<T> {
   if (!isS3Repository(config.repository)) return work();
   const store = healthStore(env);
@@ -35,7 +43,13 @@ export async function withDeviceHealth<T>(
     let assessment = assessmentOf(error);
     if (!assessment) throw error;
     if (assessment.needsProbe) {
-      const backend = openBackend(config, { traceFile: env.awsTraceFile });
+      // The probe signs with the device key too; without one there is nothing to ask.
+      const credentials =
+        options.credentials ??
+        (await resolveDeviceKey({ env, config, keychain: options.keychain }).catch(() => undefined));
+      const backend = credentials
+        ? openBackend(config, { traceFile: env.awsTraceFile, credentials })
+        : undefined;
       if (backend instanceof S3Backend) {
         const probe = await probeHealth(backend.client, {
           bucket: backend.where.bucket,

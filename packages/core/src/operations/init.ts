@@ -6,6 +6,7 @@ import { explainSetupError } from '../health/aws-setup.js';
 import { Repository } from '../repository/repository.js';
 import { passwordAccount, type SecretStore } from '../secrets/secret-store.js';
 import { isS3Repository, type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
+import { deviceCredentials } from './session.js';
 
 export interface InitOptions extends OpenBackendOptions {
   env: Environment;
@@ -20,6 +21,9 @@ export interface InitOptions extends OpenBackendOptions {
   /** Pack size in bytes (tests use small packs). */
   packSize?: number;
   kdf?: { N: number; r: number; p: number };
+  /** A guarded device (`init --bucket`): its name under `devices/` and where its guard lives. */
+  device?: string;
+  guard?: DeviceConfig['guard'];
 }
 
 export interface InitResult {
@@ -45,12 +49,20 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
   const repository = isS3Repository(options.repository)
     ? options.repository
     : path.resolve(options.repository);
+  // Never the default chain: the device key given, or the one in the secret store / env.
+  const credentials = await deviceCredentials({
+    env: options.env,
+    config: { repository, device: options.device } as DeviceConfig,
+    keychain: options.keychain,
+    credentials: options.credentials,
+  });
   const backend = openBackend(
     { repository, endpoint: options.endpoint, region: options.region },
     {
       traceFile: options.env.awsTraceFile,
       ...(options.env.aws ? { awsSetup: options.env.aws } : {}),
       ...options,
+      ...(credentials ? { credentials } : {}),
     },
   );
   let repo: Repository;
@@ -84,6 +96,8 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
     paths: (options.paths ?? []).map((p) => path.resolve(p)),
     excludes: options.excludes ?? [],
     passwordSource,
+    ...(options.device ? { device: options.device } : {}),
+    ...(options.guard ? { guard: options.guard } : {}),
   };
   const configFile = await saveDeviceConfig(options.env.configDir, config);
   return { repository, repositoryId: repo.config.id, created, configFile, passwordSource };

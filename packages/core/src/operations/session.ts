@@ -3,15 +3,11 @@ import type { DeviceConfig } from '../config/device-config.js';
 import type { Environment } from '../config/environment.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { Repository } from '../repository/repository.js';
+import { resolveDeviceKey } from '../secrets/device-key.js';
 import { EnvironmentSecretStore, SystemdCredentialStore } from '../secrets/read-only-stores.js';
-import {
-  passwordAccount,
-  type SecretStore,
-  SYSTEMD_AWS_KEY_CREDENTIAL,
-  SYSTEMD_PASSWORD_CREDENTIAL,
-} from '../secrets/secret-store.js';
+import { passwordAccount, type SecretStore, SYSTEMD_PASSWORD_CREDENTIAL } from '../secrets/secret-store.js';
 import type { Backend } from '../storage/backend.js';
-import { type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
+import { isS3Repository, type OpenBackendOptions, openBackend } from '../storage/open-backend.js';
 
 export interface Session {
   env: Environment;
@@ -63,32 +59,19 @@ export async function resolvePassword(options: OpenSessionOptions): Promise<stri
 }
 
 /**
- * The device's AWS key from the systemd credential `backupctl-aws-access-key` (JSON
- * {accessKeyId, secretAccessKey}, as in the keychain), when the service was given one.
+ * The credentials of the device's S3 client: the caller's (tests), else the device key from
+ * the secret store — never the SDK's default chain (it may hold the owner's admin keys).
  */
-export async function systemdDeviceKey(
-  env: Environment,
-): Promise<{ accessKeyId: string; secretAccessKey: string } | undefined> {
-  if (!env.credentialsDirectory) return undefined;
-  const store = new SystemdCredentialStore(env.credentialsDirectory, () => SYSTEMD_AWS_KEY_CREDENTIAL);
-  const text = await store.get(SYSTEMD_AWS_KEY_CREDENTIAL);
-  if (!text) return undefined;
-  try {
-    const key = JSON.parse(text) as { accessKeyId?: unknown; secretAccessKey?: unknown };
-    if (typeof key.accessKeyId === 'string' && typeof key.secretAccessKey === 'string')
-      return { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
-  } catch {
-    // fall through to the error below
-  }
-  throw new BackupctlError(
-    ErrorCodes.configInvalid,
-    `the systemd credential ${SYSTEMD_AWS_KEY_CREDENTIAL} is not an AWS key ({"accessKeyId","secretAccessKey"})`,
-    { resolution: 'Run `backupctl schedule install --system --credentials systemd` again to re-encrypt it.' },
-  );
+export async function deviceCredentials(
+  options: Pick<OpenSessionOptions, 'env' | 'config' | 'keychain' | 'credentials'>,
+): Promise<OpenBackendOptions['credentials']> {
+  if (options.credentials !== undefined || !isS3Repository(options.config.repository))
+    return options.credentials;
+  return resolveDeviceKey(options);
 }
 
 export async function openSession(options: OpenSessionOptions): Promise<Session> {
-  const credentials = options.credentials ?? (await systemdDeviceKey(options.env));
+  const credentials = await deviceCredentials(options);
   const backend = openBackend(options.config, {
     traceFile: options.env.awsTraceFile,
     ...(options.env.aws ? { awsSetup: options.env.aws } : {}),

@@ -103,7 +103,7 @@ export class Repository {
     // Ask whether it exists first (a LIST on S3): the device never reads a missing key.
     if (!(await backend.stat(keys.config))) {
       throw new BackupctlError(ErrorCodes.repoNotFound, `no repository at ${backend.location}`, {
-        resolution: 'Create one with `backupctl init --repo <dir | s3://bucket/prefix>`.',
+        resolution: 'Create one with `backupctl init --bucket NAME` (AWS) or `backupctl init --repo DIR`.',
       });
     }
     const raw = await backend.get(keys.config);

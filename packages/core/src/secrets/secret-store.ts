@@ -22,9 +22,3 @@ export function deviceKeyAccount(device: string): string {
 
 /** systemd credential name (LoadCredential=backupctl-password:…) for the passphrase. */
 export const SYSTEMD_PASSWORD_CREDENTIAL = 'backupctl-password';
-
-/**
- * systemd credential name for the device's AWS access key: the same JSON as the keychain
- * entry `aws-access-key:<device>` ({accessKeyId, secretAccessKey}).
- */
-export const SYSTEMD_AWS_KEY_CREDENTIAL = 'backupctl-aws-access-key';

@@ -1,5 +1,6 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudTrailClient } from '@aws-sdk/client-cloudtrail';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -26,9 +27,17 @@ export function adminCredentials(options: AdminCredentialsOptions = {}): AwsCred
   return fromNodeProviderChain();
 }
 
+/**
+ * The owner's S3 client (bucket setup, guard status, destroy). A class of its own, so the
+ * admin's bucket calls and the device's object calls are never the same client — and a
+ * test can stand in for the admin side alone (aws-sdk-client-mock on this class).
+ */
+export class AdminS3Client extends S3Client {}
+
 export interface AdminClients {
   cloudFormation: CloudFormationClient;
   cloudTrail: CloudTrailClient;
+  cloudWatch: CloudWatchClient;
   logs: CloudWatchLogsClient;
   iam: IAMClient;
   s3: S3Client;
@@ -44,8 +53,9 @@ export function adminClients(options: AdminCredentialsOptions & { region?: strin
   return {
     cloudFormation: new CloudFormationClient(config),
     cloudTrail: new CloudTrailClient(config),
+    cloudWatch: new CloudWatchClient(config),
     logs: new CloudWatchLogsClient(config),
     iam: new IAMClient(config),
-    s3: new S3Client(config),
+    s3: new AdminS3Client(config),
   };
 }

@@ -211,7 +211,7 @@ export async function readStackOutputs(
   if (stack === undefined) {
     throw new StackError(DeployErrorCodes.stackNotFound, `Stack ${stackName} does not exist`, {
       source: 'user',
-      resolution: 'Deploy it first (backupctl init or backupctl guard deploy).',
+      resolution: 'Deploy it first: `backupctl init --bucket NAME` (admin credentials).',
       details: { stackName },
     });
   }

@@ -25,7 +25,8 @@ export type TrailProblem =
   | 'not-multi-region'
   | 'not-logging'
   | 'no-cloudwatch-logs'
-  | 'no-management-events';
+  | 'no-management-events'
+  | 'management-events-not-read-write';
 
 export type TrailCheckResult =
   | { ok: true; trail: GuardTrail }
@@ -39,7 +40,7 @@ export type TrailCheckResult =
     };
 
 const CREATE_HINT =
-  'Run `backupctl init --create-trail` to create one (a multi-region trail delivering to a CloudWatch Logs group), ' +
+  'Run `backupctl init --bucket NAME --create-trail` to create one (a multi-region trail delivering to a CloudWatch Logs group), ' +
   'or create it in the CloudTrail console: enable "Multi-region trail" and "CloudWatch Logs".';
 
 /** `arn:aws:logs:REGION:ACCOUNT:log-group:NAME:*` → region and name. */
@@ -50,19 +51,43 @@ export function parseLogGroupArn(
   return m ? { region: m[1]!, accountId: m[2]!, name: m[3]! } : undefined;
 }
 
-function logsManagementEvents(selectors: {
-  EventSelectors?: { IncludeManagementEvents?: boolean }[];
+/**
+ * Which management events a trail records: both kinds, or only reads or writes, or none.
+ * The guard needs both: a write-only trail never records GetCallerIdentity (a read).
+ */
+export function managementEventsCoverage(selectors: {
+  EventSelectors?: { IncludeManagementEvents?: boolean; ReadWriteType?: string }[];
   AdvancedEventSelectors?: AdvancedEventSelector[];
-}): boolean {
+}): 'all' | 'read-only' | 'write-only' | 'none' {
+  let reads = false;
+  let writes = false;
   if (selectors.AdvancedEventSelectors && selectors.AdvancedEventSelectors.length > 0) {
-    return selectors.AdvancedEventSelectors.some((s) =>
-      s.FieldSelectors?.some((f) => f.Field === 'eventCategory' && f.Equals?.includes('Management')),
-    );
+    for (const s of selectors.AdvancedEventSelectors) {
+      const fields = s.FieldSelectors ?? [];
+      if (!fields.some((f) => f.Field === 'eventCategory' && f.Equals?.includes('Management'))) continue;
+      const readOnly = fields.find((f) => f.Field === 'readOnly');
+      if (readOnly === undefined) {
+        reads = true;
+        writes = true;
+      } else {
+        const values = readOnly.Equals ?? [];
+        if (values.includes('true')) reads = true;
+        if (values.includes('false')) writes = true;
+      }
+    }
+  } else {
+    // A trail with no selectors at all logs every management event (CloudTrail's default).
+    for (const s of selectors.EventSelectors ?? [{ IncludeManagementEvents: true, ReadWriteType: 'All' }]) {
+      if (s.IncludeManagementEvents === false) continue;
+      const type = s.ReadWriteType ?? 'All';
+      if (type === 'All' || type === 'ReadOnly') reads = true;
+      if (type === 'All' || type === 'WriteOnly') writes = true;
+    }
   }
-  // A trail with no selectors at all logs management events (CloudTrail's default).
-  return (selectors.EventSelectors ?? [{ IncludeManagementEvents: true }]).some(
-    (s) => s.IncludeManagementEvents !== false,
-  );
+  if (reads && writes) return 'all';
+  if (reads) return 'read-only';
+  if (writes) return 'write-only';
+  return 'none';
 }
 
 export class TrailCheckError extends StackError {
@@ -117,7 +142,7 @@ export async function checkTrail(cloudTrail: CloudTrailClient): Promise<TrailChe
       continue;
     }
     let status: { IsLogging?: boolean; LatestCloudWatchLogsDeliveryError?: string };
-    let selectors: Parameters<typeof logsManagementEvents>[0];
+    let selectors: Parameters<typeof managementEventsCoverage>[0];
     try {
       status = await cloudTrail.send(new GetTrailStatusCommand({ Name: arn }));
       selectors = await cloudTrail.send(new GetEventSelectorsCommand({ TrailName: arn }));
@@ -128,8 +153,13 @@ export async function checkTrail(cloudTrail: CloudTrailClient): Promise<TrailChe
       ranked.push({ trail, problem: 'not-logging' });
       continue;
     }
-    if (!logsManagementEvents(selectors)) {
+    const coverage = managementEventsCoverage(selectors);
+    if (coverage === 'none') {
       ranked.push({ trail, problem: 'no-management-events' });
+      continue;
+    }
+    if (coverage !== 'all') {
+      ranked.push({ trail, problem: 'management-events-not-read-write' });
       continue;
     }
     const result: GuardTrail = {
@@ -153,6 +183,7 @@ export async function checkTrail(cloudTrail: CloudTrailClient): Promise<TrailChe
     'not-multi-region',
     'no-cloudwatch-logs',
     'no-management-events',
+    'management-events-not-read-write',
     'not-logging',
   ];
   const best = ranked.sort((a, b) => order.indexOf(b.problem!) - order.indexOf(a.problem!))[0]!;
@@ -162,6 +193,7 @@ export async function checkTrail(cloudTrail: CloudTrailClient): Promise<TrailChe
     'not-multi-region': `Trail ${name} logs one region only; a thief's STS call in another region would go unseen. Make it multi-region (aws cloudtrail update-trail --name ${name} --is-multi-region-trail), then add CloudWatch Logs delivery if missing. ${CREATE_HINT}`,
     'no-cloudwatch-logs': `Trail ${name} does not deliver to CloudWatch Logs, where the guard's metric filter reads. Add a log group and role (aws cloudtrail update-trail --name ${name} --cloud-watch-logs-log-group-arn ARN --cloud-watch-logs-role-arn ROLE), or: ${CREATE_HINT}`,
     'no-management-events': `Trail ${name} does not log management events (GetCallerIdentity, IAM, EC2 …). Add a management-events selector to it.`,
+    'management-events-not-read-write': `Trail ${name} records only read or only write management events; the guard needs both (a write-only trail never records GetCallerIdentity). Set its management events to "Read" and "Write" (aws cloudtrail put-event-selectors --trail-name ${name} …), or: ${CREATE_HINT}`,
     'not-logging': `Trail ${name} is stopped. Start it: aws cloudtrail start-logging --name ${name}`,
   };
   return {

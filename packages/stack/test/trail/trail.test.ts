@@ -91,7 +91,7 @@ describe('checkTrail', () => {
     ct.on(DescribeTrailsCommand).resolves({ trailList: [] });
     const result = await checkTrail(cloudTrail);
     expect(result).toMatchObject({ ok: false, problem: 'no-trail' });
-    expect(!result.ok && result.remedy).toContain('backupctl init --create-trail');
+    expect(!result.ok && result.remedy).toContain('backupctl init --bucket NAME --create-trail');
   });
 
   it.each([

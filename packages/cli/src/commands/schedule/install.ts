@@ -1,4 +1,4 @@
-import { BackupctlError, ErrorCodes, KeychainSecretStore } from '@backupctl/core';
+import { BackupctlError, ErrorCodes } from '@backupctl/core';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
 import { promptHidden } from '../../render/prompt.js';
@@ -85,15 +85,10 @@ export default class ScheduleInstall extends BaseCommand {
         ? await gatherSecrets(
             env,
             config,
-            new KeychainSecretStore(),
+            this.secretStore(),
             process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
           )
         : undefined;
-    if (credentials === 'systemd' && config.device && !secrets?.awsKey) {
-      this.warnUser(
-        `no AWS key for device ${config.device} in the keychain: the service uses the AWS SDK's own sources (AWS_PROFILE of user ${options.user ?? ''}).`,
-      );
-    }
     const result = await installUnits(units, options, secrets);
     await saveSchedule(env.configDir, {
       scope,
