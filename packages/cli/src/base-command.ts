@@ -1,15 +1,27 @@
 import {
+  BackupctlError,
   type DeviceConfig,
   type Environment,
+  ErrorCodes,
+  errorMessage,
+  isS3Repository,
   KeychainSecretStore,
   loadDeviceConfig,
   openSession,
+  RepoCache,
+  Repository,
   readEnvironment,
+  resolvePassword,
   type SecretStore,
   type Session,
   withDeviceHealth,
 } from '@backupctl/core';
-import { type AdminClients, type AdminCredentialsOptions, adminClients } from '@backupctl/stack';
+import {
+  type AdminClients,
+  type AdminCredentialsOptions,
+  adminClients,
+  openAdminBackend,
+} from '@backupctl/stack';
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { printError } from './render/errors.js';
 import { promptHidden } from './render/prompt.js';
@@ -125,6 +137,40 @@ export abstract class BaseCommand extends Command {
     return withDeviceHealth(env, config, async () => work(await this.session(env, config)), {
       keychain: this.secretStore(),
     });
+  }
+
+  /**
+   * Opens the repository for an owner's operation that deletes (forget, prune). On S3 it
+   * needs the admin profile (`--profile`, else the config's `guard.adminProfile`) and says so before
+   * any request: the device key may not delete, and a denied DELETE would quarantine it.
+   */
+  protected async withAdminRepository<T>(
+    profileFlag: string | undefined,
+    what: string,
+    work: (session: Session) => Promise<T>,
+  ): Promise<T> {
+    const env = this.environment();
+    const config = await this.deviceConfig(env);
+    const profile = profileFlag ?? config.guard?.adminProfile;
+    if (isS3Repository(config.repository) && !profile) {
+      throw new BackupctlError(
+        ErrorCodes.adminRequired,
+        `${what} deletes objects in ${config.repository}, which this device's key may not do — no request was made`,
+        {
+          resolution: `Run it with the owner's admin credentials: \`backupctl ${what} --profile ADMIN_PROFILE\` (or the profile \`init --bucket\` recorded). Add --dry-run to only see what it would do.`,
+        },
+      );
+    }
+    const backend = openAdminBackend(config, profile ? { profile } : {});
+    const password = await resolvePassword({
+      env,
+      config,
+      keychain: this.secretStore(),
+      promptPassword:
+        process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
+    });
+    const repo = await Repository.open(backend, password);
+    return work({ env, config, backend, repo, cache: new RepoCache(env.cacheDir, repo.config.id) });
   }
 
   /** Human output: only when not in --json mode, and on stderr-free stdout. */

@@ -28,6 +28,10 @@ export const ExitCodes = {
   bucketMissing: 24,
   /** `check` found damage. */
   damaged: 25,
+  /** restore: some entries could not be restored (damaged data, refused names); the rest was. */
+  restorePartial: 26,
+  /** restore: files already in the target differ from the snapshot and were left in place. */
+  restoreConflicts: 27,
   /** The guard's prerequisites are missing (no usable CloudTrail trail); the message says what to do. */
   guardPrerequisite: 30,
   /** No usable admin credentials for an admin command (init --bucket, recover, destroy, guard …). */
@@ -44,6 +48,13 @@ export const ExitCodes = {
   awsConfig: 41,
   /** `doctor` found something to fix (each finding says what). */
   doctor: 42,
+  /**
+   * forget/prune (they delete) on an S3 repository without the owner's admin credentials:
+   * refused before any request, since a device-key DELETE would be denied (a quarantine).
+   */
+  adminRequired: 45,
+  /** prune stopped without deleting anything: some snapshot or tree could not be read. */
+  pruneUnsafe: 46,
   /** Interrupted (SIGINT). */
   interrupted: 130,
 } as const;
@@ -63,6 +74,8 @@ export const ExitCodeMeaning: Record<number, string> = {
   23: 'offline',
   24: 'bucket missing',
   25: 'damaged',
+  26: 'restore partial',
+  27: 'restore left files',
   30: 'guard prerequisite missing',
   31: 'admin credentials',
   32: 'bucket unsuitable',
@@ -71,6 +84,8 @@ export const ExitCodeMeaning: Record<number, string> = {
   40: 'systemd unavailable',
   41: 'AWS setup',
   42: 'doctor found problems',
+  45: 'admin credentials required',
+  46: 'prune stopped, nothing deleted',
   130: 'interrupted',
 };
 
@@ -108,6 +123,8 @@ const byCode: Record<string, number> = {
   [ErrorCodes.awsRegionInvalid]: ExitCodes.awsConfig,
   [ErrorCodes.endpointInvalid]: ExitCodes.awsConfig,
   [ErrorCodes.doctorProblems]: ExitCodes.doctor,
+  [ErrorCodes.adminRequired]: ExitCodes.adminRequired,
+  [ErrorCodes.pruneUnsafe]: ExitCodes.pruneUnsafe,
   /** @backupctl/stack's FilterPatternSyntaxError (`guard replay --pattern`): the user's input. */
   FILTER_PATTERN_SYNTAX: ExitCodes.usage,
 };

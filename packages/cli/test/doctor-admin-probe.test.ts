@@ -176,6 +176,7 @@ describe('doctor: the findings for a guarded device', () => {
         desktop: false,
         journal: false,
         deviceKey: undefined,
+        newPassword: undefined,
       };
       const secrets = new Map([
         ['repository-password:s3://b/laptop', 'pw'],

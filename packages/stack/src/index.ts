@@ -1,3 +1,4 @@
+export * from './bucket/index.js';
 export * from './deploy/index.js';
 export * from './destroy/destroy-device.js';
 export * from './drill/guard-drill.js';

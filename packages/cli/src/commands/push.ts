@@ -1,4 +1,13 @@
-import { BackupctlError, ErrorCodes, push, saveLastRun } from '@backupctl/core';
+import { readFile } from 'node:fs/promises';
+import {
+  BackupctlError,
+  ErrorCodes,
+  normaliseRoots,
+  parseExcludeFile,
+  planPush,
+  push,
+  saveLastRun,
+} from '@backupctl/core';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { ExitCodes } from '../exit-codes.js';
@@ -16,6 +25,7 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
     '<%= config.bin %> push',
     '<%= config.bin %> push ~/Documents ~/Pictures --exclude "*.tmp" --exclude node_modules',
     '<%= config.bin %> push --json',
+    '<%= config.bin %> push --dry-run --exclude-file ~/.config/backupctl/excludes --exclude-caches',
   ];
   static override strict = false;
   static override args = {
@@ -28,6 +38,25 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
       default: [],
     }),
     tag: Flags.string({ description: 'Tag for the snapshot (repeatable).', multiple: true, default: [] }),
+    'exclude-file': Flags.string({
+      description: 'File of exclude patterns, one a line (# comments), same rules as --exclude (repeatable).',
+      multiple: true,
+      multipleNonGreedy: true,
+      default: [],
+    }),
+    'exclude-caches': Flags.boolean({
+      description: 'Skip folders holding a CACHEDIR.TAG with the standard signature.',
+      default: false,
+    }),
+    'one-file-system': Flags.boolean({
+      description: 'Do not cross into other file systems (mounts) below the given paths.',
+      default: false,
+    }),
+    'dry-run': Flags.boolean({
+      description:
+        'Walk the paths with the same rules and report what would be backed up; no repository access.',
+      default: false,
+    }),
   };
 
   async run(): Promise<void> {
@@ -40,6 +69,36 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
         resolution:
           'Give paths (`backupctl push ~/Documents`) or configure them with `backupctl init --path`.',
       });
+    }
+    const excludes = [...config.excludes, ...flags.exclude];
+    for (const file of flags['exclude-file']) {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (error) {
+        throw new BackupctlError(ErrorCodes.usage, `--exclude-file ${file}: ${(error as Error).message}`, {
+          resolution: 'Give a readable file with one pattern a line.',
+        });
+      }
+      excludes.push(...parseExcludeFile(text));
+    }
+    const walk = {
+      excludes,
+      excludeCaches: flags['exclude-caches'],
+      oneFileSystem: flags['one-file-system'],
+    };
+    if (flags['dry-run']) {
+      const plan = await planPush(normaliseRoots(paths), walk);
+      if (this.jsonMode) return this.printJson({ dryRun: true, paths: normaliseRoots(paths), ...plan });
+      const x = plan.excluded;
+      this.say(
+        `would back up ${plan.files} files, ${plan.dirs} folders, ${plan.symlinks} symlinks, ${formatBytes(plan.bytes)} (before deduplication)`,
+      );
+      this.say(
+        `  left out: ${x.pattern} by patterns, ${x['ignore-file']} by .backupctlignore, ${x['cache-dir']} cache folders, ${x['other-file-system']} other file systems`,
+      );
+      if (plan.unreadable.length > 0) this.say(`  ${plan.unreadable.length} path(s) cannot be read`);
+      return;
     }
     const progress = ProgressReporter.for('push', {
       json: this.jsonMode,
@@ -55,7 +114,7 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
             session.cache,
             {
               paths,
-              excludes: [...config.excludes, ...flags.exclude],
+              ...walk,
               host: env.host,
               tags: flags.tag,
               scanTotals: progress.wantsTotals,

@@ -17,7 +17,8 @@ import {
 import { saveIndex } from '../repository/index-sync.js';
 import { PackWriter } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
-import { Excluder } from '../scan/excludes.js';
+import { WalkFilter } from '../scan/walk-filter.js';
+import { entryMetadata, entryName, joinPath, targetFields } from './entry-metadata.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
 import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
 
@@ -34,7 +35,7 @@ const WORKER_CREDITS = 8;
  * trees, then the index and the snapshot. One instance per push.
  */
 export class Archiver {
-  private readonly excluder: Excluder;
+  private filter!: WalkFilter;
   private readonly packer: PackWriter;
   private readonly treePacker: PackWriter;
   private readonly fileLimit: ReturnType<typeof pLimit>;
@@ -69,7 +70,6 @@ export class Archiver {
     private readonly options: PushOptions,
     private readonly events: PushEvents,
   ) {
-    this.excluder = new Excluder(options.excludes ?? []);
     this.fileLimit = pLimit(options.fileConcurrency ?? 8);
     const onPackUploaded = (pack: { size: number }) => {
       this.progress.bytesUploaded += pack.size;
@@ -84,6 +84,8 @@ export class Archiver {
   }
 
   async run(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
+    // What the walk leaves out lives in scan/ (shared with push --dry-run).
+    this.filter = new WalkFilter(roots, this.options);
     if (!ChunkPool.available()) return this.archive(roots);
     this.pool = new ChunkPool({
       seed: this.repo.master.chunkerSeed,
@@ -152,13 +154,13 @@ export class Archiver {
   /** Counts files and bytes ahead of the archiver, for the progress bar's ETA. */
   private async scanTotals(roots: string[]): Promise<void> {
     const walk = async (p: string): Promise<void> => {
-      if (this.excluder.excludes(p)) return;
       let stat: import('node:fs').Stats;
       try {
         stat = await fs.lstat(p);
       } catch {
         return;
       }
+      if (await this.filter.excludes(p, stat)) return;
       if (stat.isFile()) {
         this.progress.filesTotal++;
         this.progress.bytesTotal += stat.size;
@@ -169,6 +171,7 @@ export class Archiver {
         } catch {
           return;
         }
+        await this.filter.enterDir(p);
         for (const name of names) await walk(path.join(p, name));
       }
     };
@@ -205,30 +208,43 @@ export class Archiver {
     return this.storeTree({ nodes });
   }
 
-  private async archiveDir(dir: string): Promise<string> {
-    let names: string[];
+  private async archiveDir(dir: string | Buffer): Promise<string> {
+    let raw: Buffer[];
     try {
-      names = await fs.readdir(dir);
+      // Names as bytes: a name that is not valid UTF-8 is kept, not lost.
+      raw = await fs.readdir(dir, { encoding: 'buffer' });
     } catch (error) {
-      this.warn(dir, error);
-      names = [];
+      this.warn(dir.toString(), error);
+      raw = [];
     }
-    names.sort(compareNames);
+    raw.sort(Buffer.compare);
+    await this.filter.enterDir(dir.toString());
     const nodes = await Promise.all(
-      names.map((name) => this.archiveEntry(path.join(dir, name), name, false)),
+      raw.map((bytes) => {
+        const name = entryName(bytes);
+        return this.archiveEntry(joinPath(dir, name), name, false);
+      }),
     );
     return this.storeTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) });
   }
 
-  private async archiveEntry(file: string, name: string, isRoot: boolean): Promise<TreeNode | undefined> {
-    if (!isRoot && this.excluder.excludes(file)) return undefined;
+  private async archiveEntry(
+    file: string | Buffer,
+    name: string | Buffer,
+    isRoot: boolean,
+  ): Promise<TreeNode | undefined> {
+    // The filter knows paths as text (a lossy copy for a name that is not UTF-8).
+    const shown = file.toString();
     let stat: BigIntStats;
     try {
       stat = await fs.lstat(file, { bigint: true });
     } catch (error) {
-      this.warn(file, error);
+      if (!isRoot && this.filter.excludedByPattern(shown)) return undefined;
+      this.warn(shown, error);
       return undefined;
     }
+    if (!isRoot && (await this.filter.excludes(shown, stat))) return undefined;
+    if (isRoot) await this.filter.excludes(shown, stat); // records the root's file system
     if (stat.isDirectory()) {
       this.summary.dirs++;
       const subtree = await this.archiveDir(file);
@@ -236,10 +252,10 @@ export class Archiver {
     }
     if (stat.isSymbolicLink()) {
       try {
-        const target = await fs.readlink(file);
-        return { ...metadata(name, 'symlink', stat), target };
+        const target = await fs.readlink(file, { encoding: 'buffer' });
+        return { ...metadata(name, 'symlink', stat), ...targetFields(target) };
       } catch (error) {
-        this.warn(file, error);
+        this.warn(shown, error);
         return undefined;
       }
     }
@@ -252,7 +268,14 @@ export class Archiver {
     return undefined;
   }
 
-  private async archiveFile(file: string, name: string, stat: BigIntStats): Promise<TreeNode | undefined> {
+  private async archiveFile(
+    source: string | Buffer,
+    name: string | Buffer,
+    stat: BigIntStats,
+  ): Promise<TreeNode | undefined> {
+    // The file cache, warnings and progress know paths as text (a lossy copy for a name
+    // that is not UTF-8: a cache entry is still checked against size, times and inode).
+    const file = source.toString();
     const fingerprint: FileFingerprint = {
       size: Number(stat.size),
       mtimeNs: stat.mtimeNs.toString(),
@@ -264,9 +287,9 @@ export class Archiver {
     if (!chunks?.every((id) => this.packer.knows(id))) {
       try {
         ({ chunks, size } =
-          this.pool && fingerprint.size > WHOLE_READ_LIMIT
-            ? await this.readInWorker(this.pool, file)
-            : await this.readAndStore(file, fingerprint.size));
+          this.pool && fingerprint.size > WHOLE_READ_LIMIT && typeof source === 'string'
+            ? await this.readInWorker(this.pool, source)
+            : await this.readAndStore(source, fingerprint.size));
       } catch (error) {
         // A file we cannot read is skipped (exit code 3); anything else — storage,
         // quarantine, a bug — stops the push.
@@ -303,7 +326,7 @@ export class Archiver {
   }
 
   private async readAndStore(
-    file: string,
+    file: string | Buffer,
     expectedSize: number,
   ): Promise<{ chunks: string[]; size: number }> {
     const chunker = new FastCdcChunker(this.repo.master.chunkerSeed, this.repo.config.chunker);
@@ -347,8 +370,8 @@ export class Archiver {
   }
 }
 
-function metadata(name: string, type: TreeNode['type'], stat: BigIntStats): TreeNode {
-  return { name, type, mode: Number(stat.mode & 0o7777n), mtimeNs: stat.mtimeNs.toString() };
+function metadata(name: string | Buffer, type: TreeNode['type'], stat: BigIntStats): TreeNode {
+  return entryMetadata(name, type, stat);
 }
 
 /** Byte order of UTF-8 names: stable across locales and platforms. */

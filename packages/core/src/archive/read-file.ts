@@ -30,7 +30,7 @@ const closeFd = promisify(closeCallback);
  * these per-file costs are the push (profiled: docs/benchmarks.md). A file that grew
  * since is read to its end all the same.
  */
-export async function readSmallFile(file: string, expectedSize: number): Promise<Buffer> {
+export async function readSmallFile(file: string | Buffer, expectedSize: number): Promise<Buffer> {
   const fd = await openFd(file, 'r');
   try {
     let buffer = Buffer.allocUnsafe(expectedSize + 1);

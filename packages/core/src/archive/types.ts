@@ -2,7 +2,14 @@ import type { Snapshot } from '../repository/format.js';
 
 export interface PushOptions {
   paths: string[];
+  /** restic-style patterns (scan/excludes.ts), `--exclude` and `--exclude-file` lines. */
   excludes?: string[];
+  /** Skip folders tagged with a CACHEDIR.TAG (standard signature). */
+  excludeCaches?: boolean;
+  /** Stay on each root's file system. */
+  oneFileSystem?: boolean;
+  /** Honour `.backupctlignore` files (gitignore syntax; default true). */
+  ignoreFiles?: boolean;
   host: string;
   tags?: string[];
   /** Files read at once (default 8: small files are bound by system-call latency). */

@@ -35,6 +35,11 @@ export class RepoCache implements ObjectCache {
     }
   }
 
+  /** Drops a cached copy (an object the owner deleted: forget, prune). */
+  async remove(key: string): Promise<void> {
+    await fs.rm(this.objectPath(key), { force: true }).catch(() => undefined);
+  }
+
   file(name: string): string {
     return path.join(this.dir, name);
   }

@@ -12,6 +12,8 @@ export interface Environment {
   cacheDir: string;
   /** Repository passphrase for scripts and CI (BACKUPCTL_PASSWORD). */
   password: string | undefined;
+  /** The new passphrase for `key add` / `key passwd` in scripts (BACKUPCTL_NEW_PASSWORD). */
+  newPassword: string | undefined;
   /** systemd credentials folder (LoadCredential=/LoadCredentialEncrypted=). */
   credentialsDirectory: string | undefined;
   /** File that receives one JSON line per AWS request (BACKUPCTL_AWS_TRACE). */
@@ -37,6 +39,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     configDir: path.resolve(env.BACKUPCTL_CONFIG_DIR || paths.config),
     cacheDir: path.resolve(env.BACKUPCTL_CACHE_DIR || paths.cache),
     password: env.BACKUPCTL_PASSWORD || undefined,
+    newPassword: env.BACKUPCTL_NEW_PASSWORD || undefined,
     credentialsDirectory: env.CREDENTIALS_DIRECTORY || undefined,
     awsTraceFile: env.BACKUPCTL_AWS_TRACE || undefined,
     host: env.BACKUPCTL_HOST || hostname(),

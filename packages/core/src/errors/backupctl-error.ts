@@ -80,6 +80,10 @@ export const ErrorCodes = {
   /** `doctor` found something to fix. */
   doctorProblems: 'DOCTOR_PROBLEMS',
   deviceKeyMissing: 'DEVICE_KEY_MISSING',
+  /** forget/prune (deletes) on S3 need the owner's admin credentials, never the device key. */
+  adminRequired: 'ADMIN_CREDENTIALS_REQUIRED',
+  /** prune refused: some snapshot could not be read, so what is still used is unknown. */
+  pruneUnsafe: 'PRUNE_UNSAFE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

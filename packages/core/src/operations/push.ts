@@ -5,7 +5,7 @@ import type { PushEvents, PushOptions, PushResult } from '../archive/types.js';
 import { acquireLock } from '../cache/lock.js';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
-import { loadIndex, recoverUnindexedPacks } from '../repository/index-sync.js';
+import { loadIndex, loadPrunedPackIds, recoverUnindexedPacks } from '../repository/index-sync.js';
 import type { Repository } from '../repository/repository.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
@@ -35,13 +35,16 @@ export async function push(
   }
   const lock = await acquireLock(cache.file('lock'), 'push');
   try {
-    await loadIndex(repo, cache);
+    // Packs prune has marked are on their way out: deduplicating against one could make
+    // this snapshot reference a pack deleted before it commits. Leave them out.
+    const excludePacks = await loadPrunedPackIds(repo);
+    await loadIndex(repo, cache, { excludePacks });
     // The marker says a push began and has not committed: a crash, a kill, or an error
     // (offline, quarantined) left packs that no index lists yet. Index them first.
     const unfinished = cache.file('push-unfinished');
     let recoveredPacks = 0;
     if (lock.stale || (await exists(unfinished))) {
-      const recovered = await recoverUnindexedPacks(repo, cache);
+      const recovered = await recoverUnindexedPacks(repo, cache, { excludePacks });
       recoveredPacks = recovered.packs;
       if (recovered.packs > 0) events.onRecovered?.(recovered);
     }

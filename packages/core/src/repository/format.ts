@@ -47,6 +47,19 @@ export interface TreeNode {
   subtree?: string;
   /** Symlinks: the target, verbatim. */
   target?: string;
+  /**
+   * Optional fields (added without a format bump; older trees lack them, older readers
+   * ignore them). `nameBytes` / `targetBytes`: base64 of the raw bytes when the name or
+   * the link target is not valid UTF-8 (`name` / `target` then hold a lossy copy for
+   * display); restore uses the bytes.
+   */
+  nameBytes?: string;
+  targetBytes?: string;
+  /** Owner ids (restored when restore runs as root). */
+  uid?: number;
+  gid?: number;
+  /** Files with several hard links: `<device>:<inode>`, the same for each link in a snapshot. */
+  hardlink?: string;
 }
 
 /** A tree blob: one directory's entries, sorted by name. */
@@ -81,15 +94,36 @@ export interface SnapshotSummary {
   special: number;
 }
 
+/**
+ * `prune/<id>`: packs that prune found unreferenced at `time`, written by the owner before
+ * anything is deleted. A push does not deduplicate against (nor recover) a marked pack, and
+ * prune deletes a marked pack only once it has stayed unreferenced for the safety margin —
+ * longer than any push that may still reference it can take.
+ */
+export interface PruneMarker {
+  version: typeof FORMAT_VERSION;
+  /** When prune found these packs unreferenced (ISO 8601, the prune host's clock). */
+  time: string;
+  host: string;
+  packs: Array<{ id: string; size: number }>;
+}
+
 export const keys = {
   config: 'config',
   keyFile: (id: string) => `keys/${id}`,
   pack: (id: string) => `data/${id.slice(0, 2)}/${id}`,
   index: (id: string) => `index/${id}`,
   snapshot: (id: string) => `snapshots/${id}`,
+  pruneMarker: (id: string) => `prune/${id}`,
 } as const;
 
-export const prefixes = { keys: 'keys/', data: 'data/', index: 'index/', snapshots: 'snapshots/' } as const;
+export const prefixes = {
+  keys: 'keys/',
+  data: 'data/',
+  index: 'index/',
+  snapshots: 'snapshots/',
+  pruneMarkers: 'prune/',
+} as const;
 
 /** Pack layout: blobs ‖ encrypted header ‖ uint32 LE header length. */
 export const PACK_TRAILER_BYTES = 4;

@@ -1,5 +1,5 @@
 import type { RepoCache } from '../cache/repo-cache.js';
-import { FORMAT_VERSION, type IndexFile, keys, prefixes } from './format.js';
+import { FORMAT_VERSION, type IndexFile, keys, type PruneMarker, prefixes } from './format.js';
 import { readPackHeader } from './pack.js';
 import { cachedGet, type Repository } from './repository.js';
 
@@ -7,14 +7,38 @@ import { cachedGet, type Repository } from './repository.js';
  * Loads every index file into the repository's master index. Index files are immutable,
  * so each is downloaded once and then read from the local cache: one LIST per push.
  */
-export async function loadIndex(repo: Repository, cache?: RepoCache): Promise<number> {
+export interface IndexLoadOptions {
+  /**
+   * Packs to leave out (push: the packs prune has marked for deletion, so that no new
+   * snapshot comes to reference them).
+   */
+  excludePacks?: ReadonlySet<string>;
+}
+
+export async function loadIndex(
+  repo: Repository,
+  cache?: RepoCache,
+  options: IndexLoadOptions = {},
+): Promise<number> {
   let files = 0;
+  const exclude = options.excludePacks;
   for await (const object of repo.backend.list(prefixes.index)) {
     const sealed = await cachedGet(repo.backend, object.key, cache);
-    repo.index.add(await repo.loadJson<IndexFile>(object.key, sealed));
+    const file = await repo.loadJson<IndexFile>(object.key, sealed);
+    repo.index.add(exclude?.size ? { ...file, packs: file.packs.filter((p) => !exclude.has(p.id)) } : file);
     files++;
   }
   return files;
+}
+
+/** Every pack id named by a prune marker (`prune/`): packs on their way out. */
+export async function loadPrunedPackIds(repo: Repository): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for await (const object of repo.backend.list(prefixes.pruneMarkers)) {
+    const marker = await repo.loadJson<PruneMarker>(object.key);
+    for (const pack of marker.packs) ids.add(pack.id);
+  }
+  return ids;
 }
 
 export async function saveIndex(
@@ -45,8 +69,10 @@ export async function findUnindexedPacks(repo: Repository): Promise<Array<{ id: 
 export async function recoverUnindexedPacks(
   repo: Repository,
   cache?: RepoCache,
+  options: IndexLoadOptions = {},
 ): Promise<{ packs: number; blobs: number }> {
-  const orphans = await findUnindexedPacks(repo);
+  // A marked pack that no index lists is one prune is deleting: never bring it back.
+  const orphans = (await findUnindexedPacks(repo)).filter((p) => !options.excludePacks?.has(p.id));
   const packs: IndexFile['packs'] = [];
   let blobs = 0;
   for (const pack of orphans) {

@@ -44,6 +44,8 @@ export function sha256Hex(data: Uint8Array): string {
  */
 export class Repository {
   readonly index = new MasterIndex();
+  /** The key file (`keys/<id>`) whose passphrase opened this repository. */
+  keyId: string | undefined;
 
   private constructor(
     readonly backend: Backend,
@@ -68,7 +70,8 @@ export class Repository {
     const master = newMasterKey();
     const keyFile = await wrapMasterKey(master, passphrase, options.host, options.kdf);
     const keyBytes = Buffer.from(JSON.stringify(keyFile));
-    await backend.putIfAbsent(keys.keyFile(sha256Hex(keyBytes)), keyBytes);
+    const keyId = sha256Hex(keyBytes);
+    await backend.putIfAbsent(keys.keyFile(keyId), keyBytes);
     const config: RepoConfig = {
       version: FORMAT_VERSION,
       id: randomBytes(16).toString('hex'),
@@ -79,7 +82,9 @@ export class Repository {
     if ((await backend.putIfAbsent(keys.config, Buffer.from(JSON.stringify(config, null, 2)))) === 'exists') {
       throw new BackupctlError(ErrorCodes.repoExists, `a repository already exists at ${backend.location}`);
     }
-    return Repository.fromKeys(backend, config, master);
+    const repo = await Repository.fromKeys(backend, config, master);
+    repo.keyId = keyId;
+    return repo;
   }
 
   static async open(backend: Backend, passphrase: string): Promise<Repository> {
@@ -88,7 +93,9 @@ export class Repository {
     for await (const object of backend.list(prefixes.keys)) {
       const file = JSON.parse((await backend.get(object.key)).toString()) as KeyFile;
       try {
-        return await Repository.fromKeys(backend, config, await unwrapMasterKey(file, passphrase));
+        const repo = await Repository.fromKeys(backend, config, await unwrapMasterKey(file, passphrase));
+        repo.keyId = object.key.slice(prefixes.keys.length);
+        return repo;
       } catch (error) {
         lastError = error;
       }
@@ -152,7 +159,10 @@ export class Repository {
   }
 
   /** Writes an encrypted JSON object under `<prefix><sha256 of its bytes>`. */
-  async saveJson(prefix: 'index/' | 'snapshots/', value: unknown): Promise<{ id: string; sealed: Buffer }> {
+  async saveJson(
+    prefix: 'index/' | 'snapshots/' | 'prune/',
+    value: unknown,
+  ): Promise<{ id: string; sealed: Buffer }> {
     const sealed = await this.seal(Buffer.from(JSON.stringify(value)));
     const id = sha256Hex(sealed);
     await this.backend.putIfAbsent(`${prefix}${id}`, sealed);

@@ -37,6 +37,20 @@ export interface Backend {
   stat(key: string): Promise<ObjectInfo | undefined>;
 }
 
+/**
+ * A backend that can delete: what retention (forget, prune) needs. A local folder can; an
+ * S3 backend can only with the owner's admin credentials — the device's client refuses
+ * DeleteObject locally (access guard) and its policy denies it.
+ */
+export interface DeletableBackend extends Backend {
+  /** Removes an object; removing a missing one is not an error. */
+  delete(key: string): Promise<void>;
+}
+
+export function isDeletable(backend: Backend): backend is DeletableBackend {
+  return typeof (backend as Partial<DeletableBackend>).delete === 'function';
+}
+
 export function assertValidKey(key: string): void {
   if (
     key.length === 0 ||

@@ -2,14 +2,20 @@ import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
-import { assertValidKey, type Backend, type ByteRange, type ObjectInfo, type PutResult } from './backend.js';
+import {
+  assertValidKey,
+  type ByteRange,
+  type DeletableBackend,
+  type ObjectInfo,
+  type PutResult,
+} from './backend.js';
 
 /**
  * A repository in a local directory. Writes go to a temporary file that is then linked
  * into place with `link(2)`, which fails when the target exists: an exclusive create that
  * never exposes a half-written object, even if the process dies mid-write.
  */
-export class LocalBackend implements Backend {
+export class LocalBackend implements DeletableBackend {
   readonly location: string;
   readonly writeConcurrency = 2;
 
@@ -103,6 +109,10 @@ export class LocalBackend implements Backend {
         yield { key, size: stat.size };
       }
     }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.pathOf(key), { force: true });
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -7,7 +8,13 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
-import { assertValidKey, type Backend, type ByteRange, type ObjectInfo, type PutResult } from './backend.js';
+import {
+  assertValidKey,
+  type ByteRange,
+  type DeletableBackend,
+  type ObjectInfo,
+  type PutResult,
+} from './backend.js';
 
 export interface S3Location {
   bucket: string;
@@ -23,7 +30,7 @@ export interface S3Location {
  * the device's access manifest grants. Objects are bounded by the pack size (MiBs), so a single PUT
  * carries each: no multipart upload, hence no multipart permissions and fewer requests.
  */
-export class S3Backend implements Backend {
+export class S3Backend implements DeletableBackend {
   readonly location: string;
   readonly writeConcurrency = 4;
 
@@ -103,6 +110,17 @@ export class S3Backend implements Backend {
         yield { key: object.Key.slice(base.length), size: object.Size ?? 0 };
       }
     }
+  }
+
+  /**
+   * Deletes an object. Only an owner-side client (admin credentials, `openAdminBackend` in
+   * @backupctl/stack) can: a device client's access guard refuses DeleteObject before any
+   * network I/O, because the device policy denies it (a denial would quarantine).
+   * On a versioned bucket this writes a delete marker; the lifecycle rule for noncurrent
+   * versions removes the bytes later.
+   */
+  async delete(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.where.bucket, Key: this.keyOf(key) }));
   }
 
   /**

@@ -1,14 +1,14 @@
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import {
   assertValidKey,
-  type Backend,
   type ByteRange,
+  type DeletableBackend,
   type ObjectInfo,
   type PutResult,
 } from '../storage/backend.js';
 
 /** A backend in memory: for tests of the engines, and the reference for the contract. */
-export class MemoryBackend implements Backend {
+export class MemoryBackend implements DeletableBackend {
   readonly location = 'memory:';
   readonly objects = new Map<string, Buffer>();
 
@@ -31,6 +31,11 @@ export class MemoryBackend implements Backend {
     for (const key of [...this.objects.keys()].sort()) {
       if (key.startsWith(prefix)) yield { key, size: this.objects.get(key)!.length };
     }
+  }
+
+  async delete(key: string): Promise<void> {
+    assertValidKey(key);
+    this.objects.delete(key);
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {

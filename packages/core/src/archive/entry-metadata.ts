@@ -1,0 +1,52 @@
+import type { BigIntStats } from 'node:fs';
+import path from 'node:path';
+import type { TreeNode } from '../repository/format.js';
+
+/**
+ * What a tree node keeps of an entry's metadata: mode, mtime to the nanosecond (negative
+ * before 1970), owner, and for files with several links the link identity restore
+ * re-creates them from.
+ */
+export function entryMetadata(name: string | Buffer, type: TreeNode['type'], stat: BigIntStats): TreeNode {
+  const node: TreeNode = {
+    ...nameFields(name),
+    type,
+    mode: Number(stat.mode & 0o7777n),
+    mtimeNs: stat.mtimeNs.toString(),
+  };
+  if (process.platform !== 'win32') {
+    node.uid = Number(stat.uid);
+    node.gid = Number(stat.gid);
+  }
+  if (type === 'file' && stat.nlink > 1n) node.hardlink = `${stat.dev}:${stat.ino}`;
+  return node;
+}
+
+/** `name` is UTF-8 text; a name that is not valid UTF-8 keeps its bytes in `nameBytes`. */
+export function nameFields(name: string | Buffer): { name: string; nameBytes?: string } {
+  if (typeof name === 'string') return { name };
+  const text = name.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(name)
+    ? { name: text }
+    : { name: text, nameBytes: name.toString('base64') };
+}
+
+/** A folder's entry names as the file system has them: text when valid UTF-8, bytes otherwise. */
+export function entryName(raw: Buffer): string | Buffer {
+  const text = raw.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(raw) ? text : raw;
+}
+
+/** `dir/name`, as a Buffer as soon as either part is one. */
+export function joinPath(dir: string | Buffer, name: string | Buffer): string | Buffer {
+  if (typeof dir === 'string' && typeof name === 'string') return path.join(dir, name);
+  return Buffer.concat([Buffer.from(dir), Buffer.from(path.sep), Buffer.from(name)]);
+}
+
+/** A symlink target: `target` as text, `targetBytes` too when it is not valid UTF-8. */
+export function targetFields(raw: Buffer): { target: string; targetBytes?: string } {
+  const text = raw.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(raw)
+    ? { target: text }
+    : { target: text, targetBytes: raw.toString('base64') };
+}

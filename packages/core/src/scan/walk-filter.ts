@@ -1,0 +1,124 @@
+import type { BigIntStats, Stats } from 'node:fs';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+import { Excluder } from './excludes.js';
+
+/** The per-folder ignore file, with gitignore semantics (the `ignore` package). */
+export const IGNORE_FILE = '.backupctlignore';
+/** https://bford.info/cachedir/: a CACHEDIR.TAG starts with exactly this. */
+export const CACHEDIR_TAG = 'CACHEDIR.TAG';
+export const CACHEDIR_SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55';
+
+export interface WalkFilterOptions {
+  /** `--exclude` patterns and the lines of every `--exclude-file` (restic's rules). */
+  excludes?: string[];
+  /** Skip folders holding a CACHEDIR.TAG with the standard signature. */
+  excludeCaches?: boolean;
+  /** Do not descend into other file systems than each root's. */
+  oneFileSystem?: boolean;
+  /** Read `.backupctlignore` files (default true). */
+  ignoreFiles?: boolean;
+}
+
+export type ExcludeReason = 'pattern' | 'ignore-file' | 'cache-dir' | 'other-file-system';
+
+type AnyStats = Stats | BigIntStats;
+
+/**
+ * What the walk leaves out, in one place, for push and its dry run alike. It is asked per
+ * entry with the entry's lstat, after `enterDir` has run for its folder (which loads that
+ * folder's `.backupctlignore`). Safe for folders walked concurrently: state is per folder.
+ */
+export class WalkFilter {
+  private readonly excluder: Excluder;
+  private readonly ignores = new Map<string, Promise<Ignore | undefined>>();
+  private readonly rootDevices = new Map<string, bigint>();
+
+  constructor(
+    private readonly roots: readonly string[],
+    private readonly options: WalkFilterOptions = {},
+  ) {
+    this.excluder = new Excluder(options.excludes ?? []);
+  }
+
+  /** Loads the folder's ignore file (once); call before asking about its entries. */
+  enterDir(dir: string): Promise<Ignore | undefined> {
+    let loaded = this.ignores.get(dir);
+    if (!loaded) {
+      loaded =
+        this.options.ignoreFiles === false
+          ? Promise.resolve(undefined)
+          : fs.readFile(path.join(dir, IGNORE_FILE), 'utf8').then(
+              (text) => ignore().add(text),
+              () => undefined,
+            );
+      this.ignores.set(dir, loaded);
+    }
+    return loaded;
+  }
+
+  /** Whether the patterns alone leave `file` out (no stat needed). */
+  excludedByPattern(file: string): boolean {
+    return !this.roots.includes(file) && this.excluder.excludes(file);
+  }
+
+  /** Why `file` is left out, or undefined when it is backed up. Roots are never left out. */
+  async excludes(file: string, stat: AnyStats): Promise<ExcludeReason | undefined> {
+    if (this.roots.includes(file)) {
+      if (this.options.oneFileSystem) this.rootDevices.set(file, BigInt(stat.dev));
+      return undefined;
+    }
+    if (this.excluder.excludes(file)) return 'pattern';
+    const isDir = stat.isDirectory();
+    if (await this.ignoredByFile(file, isDir)) return 'ignore-file';
+    if (this.options.oneFileSystem) {
+      const root = this.rootOf(file);
+      const dev = root === undefined ? undefined : this.rootDevices.get(root);
+      if (dev !== undefined && BigInt(stat.dev) !== dev) return 'other-file-system';
+    }
+    if (isDir && this.options.excludeCaches && (await isCacheDir(file))) return 'cache-dir';
+    return undefined;
+  }
+
+  /** gitignore rules of every folder from the root down to `file`'s parent. */
+  private async ignoredByFile(file: string, isDir: boolean): Promise<boolean> {
+    if (this.options.ignoreFiles === false) return false;
+    const root = this.rootOf(file);
+    if (root === undefined) return false;
+    const chain: string[] = [];
+    for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+      chain.push(dir);
+      if (dir === root || dir === path.dirname(dir)) break;
+    }
+    for (const dir of chain.reverse()) {
+      const rules = await this.enterDir(dir);
+      if (!rules) continue;
+      const relative = path.relative(dir, file).split(path.sep).join('/');
+      if (rules.ignores(isDir ? `${relative}/` : relative)) return true;
+    }
+    return false;
+  }
+
+  private rootOf(file: string): string | undefined {
+    let best: string | undefined;
+    for (const root of this.roots) {
+      if ((root === '/' || file.startsWith(`${root}/`)) && (!best || root.length > best.length)) best = root;
+    }
+    return best;
+  }
+}
+
+async function isCacheDir(dir: string): Promise<boolean> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(path.join(dir, CACHEDIR_TAG), 'r');
+    const buffer = Buffer.alloc(CACHEDIR_SIGNATURE.length);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return bytesRead === buffer.length && buffer.toString('latin1') === CACHEDIR_SIGNATURE;
+  } catch {
+    return false;
+  } finally {
+    await handle?.close();
+  }
+}

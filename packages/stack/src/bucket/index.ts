@@ -1,0 +1,2 @@
+export * from './admin-backend.js';
+export * from './lifecycle.js';
