@@ -7,6 +7,11 @@
 //   node bench/run.mjs --issue     only the issue's three numbers (bench/measure-issue.mjs)
 //   node bench/run.mjs --no-issue  the whole bench without them
 //   --keep                         keep the work folder (data, repositories, buckets)
+//   --quick                        small sizes, local repositories, no issue numbers (iteration)
+//   --json FILE                    also write {"results":[{workload, tool, target, seconds,
+//                                  cpu_seconds, bytes_stored, bytes_uploaded, requests,
+//                                  peak_rss_mb}]} to FILE
+// Any other argument is refused.
 import { execFileSync } from 'node:child_process';
 import { existsSync, promises as fs, mkdirSync, mkdtempSync, statfsSync } from 'node:fs';
 import os from 'node:os';
@@ -20,6 +25,35 @@ import { makeAdapters, repoRoot, TOOL_NAMES } from './lib/tools.mjs';
 
 const argv = process.argv.slice(2);
 const env = process.env;
+const FLAGS = new Set(['--issue', '--no-issue', '--keep', '--quick', '--json']);
+let jsonFile;
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i];
+  if (!FLAGS.has(a)) {
+    console.error(`bench: unknown argument ${JSON.stringify(a)} (known: ${[...FLAGS].join(' ')})`);
+    process.exit(2);
+  }
+  if (a === '--json') {
+    jsonFile = argv[++i];
+    if (!jsonFile || jsonFile.startsWith('--')) {
+      console.error('bench: --json needs a FILE');
+      process.exit(2);
+    }
+  }
+}
+const quick = argv.includes('--quick');
+/** Folders of this machine copied into the real-shaped tree (docs, man pages, scripts, locales, zoneinfo). */
+const REAL_DIRS = quick
+  ? ['/usr/share/zoneinfo', '/usr/share/perl']
+  : [
+      '/usr/share/doc',
+      '/usr/share/man',
+      '/usr/lib/python3',
+      '/usr/share/perl',
+      '/usr/share/zoneinfo',
+      '/usr/share/java',
+      '/usr/share/locale',
+    ];
 const num = (name, def) => (env[name] ? Number(env[name]) : def);
 const list = (name, def) =>
   env[name]
@@ -30,19 +64,23 @@ const list = (name, def) =>
     : def;
 
 const config = {
-  treeFiles: num('BENCH_TREE_FILES', 2000),
-  treeMib: num('BENCH_TREE_MIB', 300),
-  bigMib: num('BENCH_BIG_MIB', 512),
+  treeFiles: num('BENCH_TREE_FILES', quick ? 300 : 2000),
+  treeMib: num('BENCH_TREE_MIB', quick ? 30 : 300),
+  bigMib: num('BENCH_BIG_MIB', quick ? 64 : 512),
   editMib: num('BENCH_EDIT_MIB', 1),
-  smallFiles: num('BENCH_SMALL_FILES', 10_000),
-  tools: list('BENCH_TOOLS', TOOL_NAMES),
-  locations: list('BENCH_LOCATIONS', ['s3', 'local']),
-  scenarios: list('BENCH_SCENARIOS', ['a', 'b', 'c', 'd', 'e']),
-  issue: argv.includes('--issue')
-    ? 'only'
-    : argv.includes('--no-issue') || env.BENCH_ISSUE === '0'
-      ? 'no'
-      : 'yes',
+  smallFiles: num('BENCH_SMALL_FILES', quick ? 2000 : 10_000),
+  realDirs: list('BENCH_REAL_DIRS', REAL_DIRS),
+  repeat: num('BENCH_REPEAT', 3),
+  tools: list('BENCH_TOOLS', quick ? ['backupctl', 'restic', 'restic-nocomp'] : TOOL_NAMES),
+  locations: list('BENCH_LOCATIONS', quick ? ['local'] : ['s3', 'local']),
+  scenarios: list('BENCH_SCENARIOS', ['r', 'rb', 'a', 'b', 'c', 'd', 'e']),
+  issue: quick
+    ? 'no'
+    : argv.includes('--issue')
+      ? 'only'
+      : argv.includes('--no-issue') || env.BENCH_ISSUE === '0'
+        ? 'no'
+        : 'yes',
   issueBigMib: num('BENCH_ISSUE_BIG_MIB', 1024),
   issueHugeMib: num('BENCH_ISSUE_HUGE_MIB', 2048),
   issueSmallFiles: num('BENCH_ISSUE_SMALL_FILES', 10_000),
@@ -52,6 +90,8 @@ const config = {
 };
 
 const SCENARIOS = {
+  r: `first backup of a real-shaped tree (a copy of ${config.realDirs.join(', ')})`,
+  rb: 're-run of r, no change (alternated A B A B, median of BENCH_REPEAT runs)',
   a: 'first backup of the mixed tree',
   b: 're-run, no change',
   c: `after a ${config.editMib} MiB edit in the middle of a ${config.bigMib} MiB file`,
@@ -149,6 +189,15 @@ async function main() {
     const failed = out.records.filter((r) => r.error);
     for (const f of failed) log(`\nFAILED ${f.scenario} ${f.tool}: ${f.error}`);
   }
+  if (out.records.some((r) => r.scenario === 'rb')) {
+    out.repeated = medians(out.records.filter((r) => r.scenario === 'rb' && !r.error));
+    log('\nrb, median [min–max] of the alternated runs, and ÷ restic of the same location:');
+    for (const m of out.repeated) {
+      log(
+        `  ${m.tool.padEnd(22)} wall ${m.wall.median.toFixed(2)} s [${m.wall.min.toFixed(2)}–${m.wall.max.toFixed(2)}] ×${m.wallVsRestic ?? '-'}   cpu ${m.cpu.median.toFixed(2)} s [${m.cpu.min.toFixed(2)}–${m.cpu.max.toFixed(2)}] ×${m.cpuVsRestic ?? '-'}   RSS ${m.rss.median.toFixed(0)} MiB`,
+      );
+    }
+  }
   if (out.issue) log(renderIssue(out.issue));
 
   const resultsDir = path.join(repoRoot, 'bench', 'results');
@@ -156,12 +205,58 @@ async function main() {
   const file = path.join(resultsDir, `${stamp}.json`);
   await fs.writeFile(file, `${JSON.stringify(out, null, 2)}\n`);
   log(`\nresults: ${path.relative(process.cwd(), file)}`);
+  if (jsonFile) {
+    await fs.writeFile(jsonFile, `${JSON.stringify({ results: out.records.map(toResult) }, null, 2)}\n`);
+    log(`json: ${jsonFile}`);
+  }
+}
+
+function stats(values) {
+  const v = [...values].sort((a, b) => a - b);
+  return { median: v[Math.floor(v.length / 2)], min: v[0], max: v.at(-1), n: v.length };
+}
+
+/** Per tool: median and spread of the repeated runs, and ratios to restic at the same location. */
+function medians(records) {
+  const byTool = new Map();
+  for (const r of records) byTool.set(r.tool, [...(byTool.get(r.tool) ?? []), r]);
+  const out = [...byTool].map(([tool, rs]) => ({
+    tool,
+    wall: stats(rs.map((r) => r.wallS)),
+    cpu: stats(rs.map((r) => r.userS + r.sysS)),
+    rss: stats(rs.map((r) => r.maxRssMiB)),
+  }));
+  for (const m of out) {
+    const restic = out.find((o) => o.tool === `restic/${m.tool.split('/')[1]}`);
+    if (restic && restic !== m) {
+      m.wallVsRestic = +(m.wall.median / restic.wall.median).toFixed(2);
+      m.cpuVsRestic = +(m.cpu.median / restic.cpu.median).toFixed(2);
+    }
+  }
+  return out;
+}
+
+/** One record in the shape of `--json FILE` (the issue's contract). */
+function toResult(r) {
+  const [tool, target] = r.tool.split('/');
+  return {
+    workload: r.scenario,
+    tool,
+    target: target ?? r.location,
+    seconds: r.wallS ?? null,
+    cpu_seconds: r.userS === undefined ? null : +(r.userS + r.sysS).toFixed(3),
+    bytes_stored: r.storedBytes ?? null,
+    bytes_uploaded: r.bytesUp ?? null,
+    requests: r.requests?.total ?? null,
+    peak_rss_mb: r.maxRssMiB ?? null,
+    ...(r.error ? { error: r.error } : {}),
+  };
 }
 
 async function runBench(bins, out) {
   const want = (s) => config.scenarios.includes(s);
   const tools = config.tools.filter((t) => {
-    if (t === 'backupctl' || bins[t]) return true;
+    if (t === 'backupctl' || bins[t.replace(/-nocomp$/, '')]) return true;
     log(`skipping ${t}: not installed`);
     return false;
   });
@@ -172,6 +267,15 @@ async function runBench(bins, out) {
     want('a') || want('b') || want('e')
       ? await makeTree(path.join(data, 'tree'), { files: config.treeFiles, mib: config.treeMib })
       : undefined;
+  const real = path.join(data, 'real');
+  if (want('r') || want('rb')) {
+    mkdirSync(real, { recursive: true });
+    for (const dir of config.realDirs) {
+      if (!existsSync(dir)) continue;
+      // cp -a keeps hard links, symlinks and mtimes: what a real disk holds.
+      execFileSync('cp', ['-a', dir, path.join(real, dir.replaceAll('/', '_'))]);
+    }
+  }
   const bigFile = path.join(data, 'big', 'big.bin');
   if (want('c')) await makeBigFile(bigFile, { mib: config.bigMib });
   const small = want('d')
@@ -245,6 +349,17 @@ async function runBench(bins, out) {
       out.records.push(record);
     };
 
+    if (want('r')) {
+      log(`r) ${SCENARIOS.r}`);
+      for (const a of adapters) await step('r', a, () => a.backup('real', real));
+    }
+    if (want('rb')) {
+      log(`rb) ${SCENARIOS.rb}`);
+      // A B A B …: each tool in turn, so load on the shared machine falls on all alike.
+      for (let i = 0; i < config.repeat; i++) {
+        for (const a of adapters) await step('rb', a, () => a.backup('real', real));
+      }
+    }
     if (want('a')) {
       log(`a) ${SCENARIOS.a}`);
       for (const a of adapters) await step('a', a, () => a.backup('tree', tree.root));

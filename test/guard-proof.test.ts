@@ -18,9 +18,9 @@ import {
   generateDevicePolicy,
   objectArn,
   openBackend,
-  S3Backend,
   TRIPWIRE_CALLS,
 } from '@backupctl/core';
+import { S3Backend } from '@backupctl/core/s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConditionalWriteProxy, startConditionalWriteProxy } from './fixtures/s3-conditional-proxy.js';
 import { type S3Server, startS3Server } from './fixtures/s3-server.js';
@@ -263,7 +263,7 @@ describe('the invariant: a full session through the binary makes no request its 
   });
 
   it('the client refuses a command outside the manifest locally: nothing reaches the server', async () => {
-    const backend = openBackend(
+    const backend = await openBackend(
       { repository: `s3://${BUCKET}/devices/${DEVICE}`, endpoint: proxy.endpoint },
       { credentials: s3.credentials, traceFile },
     );

@@ -1,7 +1,7 @@
 /**
  * Quarantine, seen from the device (DESIGN.md): health states driven through the real binary.
- * A proxy in front of s3rver answers chosen requests with the real AWS error bodies of
- * shared/aws-errors/, and records every request, so each test can count what was sent.
+ * A proxy in front of s3rver answers chosen requests with AWS error bodies (ours, shaped like
+ * the real ones of shared/aws-errors/), and records every request, so each test can count what was sent.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';

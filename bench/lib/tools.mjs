@@ -115,8 +115,10 @@ class Backupctl extends Adapter {
 
 class Restic extends Adapter {
   keepsAbsolutePaths = true;
-  constructor(ctx, location) {
-    super(ctx, location, 'restic');
+  /** `restic` with its default compression (auto); `restic-nocomp` with `--compression off`. */
+  constructor(ctx, location, name = 'restic') {
+    super(ctx, location, name);
+    this.backupFlags = name === 'restic-nocomp' ? ['--compression', 'off'] : [];
     this.repoDir = path.join(this.dir, 'repo');
     this.env = {
       ...baseEnv(ctx.work),
@@ -136,7 +138,7 @@ class Restic extends Adapter {
     await this.restic(['init']);
   }
   async backup(dataset, source) {
-    const r = await this.restic(['backup', '--json', '--host', 'bench', source]);
+    const r = await this.restic(['backup', ...this.backupFlags, '--json', '--host', 'bench', source]);
     const s = lastJsonLine(r.stdout, (v) => v.message_type === 'summary') ?? {};
     this.snapshots[dataset] = s.snapshot_id;
     r.stdout = '';
@@ -207,7 +209,7 @@ class AwsSync extends Adapter {
   }
 }
 
-export const TOOL_NAMES = ['backupctl', 'restic', 'rclone', 'aws'];
+export const TOOL_NAMES = ['backupctl', 'restic', 'restic-nocomp', 'rclone', 'aws'];
 
 /** Adapters for the chosen tools and locations (rclone and aws exist only on S3). */
 export function makeAdapters(ctx, { tools, locations }) {
@@ -216,7 +218,7 @@ export function makeAdapters(ctx, { tools, locations }) {
     if (!locations.includes(location)) continue;
     for (const name of tools) {
       if (name === 'backupctl') out.push(new Backupctl(ctx, location));
-      else if (name === 'restic') out.push(new Restic(ctx, location));
+      else if (name === 'restic' || name === 'restic-nocomp') out.push(new Restic(ctx, location, name));
       else if (location === 's3' && name === 'rclone') out.push(new Rclone(ctx));
       else if (location === 's3' && name === 'aws') out.push(new AwsSync(ctx));
     }

@@ -5,7 +5,7 @@ import {
   ErrorCodes,
   errorMessage,
   isS3Repository,
-  KeychainSecretStore,
+  keychainForConfig,
   loadDeviceConfig,
   openSession,
   RepoCache,
@@ -16,14 +16,10 @@ import {
   type Session,
   withDeviceHealth,
 } from '@backupctl/core';
-import {
-  type AdminClients,
-  type AdminCredentialsOptions,
-  adminClients,
-  openAdminBackend,
-} from '@backupctl/stack';
+import type { AdminClients, AdminCredentialsOptions } from '@backupctl/stack';
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { printError } from './render/errors.js';
+import { installInterruptHandler } from './render/interrupt.js';
 import { promptHidden } from './render/prompt.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -50,6 +46,12 @@ export abstract class BaseCommand extends Command {
         'Say more: (push) the files as they are read. (Version: --version or `backupctl version`.)',
       default: false,
     }),
+    keychain: Flags.boolean({
+      description:
+        'Read secrets from the OS keychain when the device config says so (--no-keychain: only BACKUPCTL_PASSWORD, the systemd credential "backupctl-password", or a prompt).',
+      default: true,
+      allowNo: true,
+    }),
   };
 
   protected jsonMode = false;
@@ -57,6 +59,8 @@ export abstract class BaseCommand extends Command {
   protected verbose = false;
   /** Started by a systemd timer (JOURNAL_STREAM): plain lines with syslog priority prefixes. */
   protected journal = false;
+  /** False with --no-keychain: the keychain is never consulted. */
+  protected useKeychain = true;
   protected warnings: string[] = [];
 
   override async init(): Promise<void> {
@@ -64,6 +68,8 @@ export abstract class BaseCommand extends Command {
     this.quiet = this.argv.includes('-q') || this.argv.includes('--quiet');
     this.verbose = !this.quiet && (this.argv.includes('-v') || this.argv.includes('--verbose'));
     this.journal = Boolean(process.env.JOURNAL_STREAM);
+    this.useKeychain = !this.argv.includes('--no-keychain');
+    installInterruptHandler({ json: this.jsonMode });
     await super.init();
   }
 
@@ -71,18 +77,22 @@ export abstract class BaseCommand extends Command {
    * The OS keychain. Tests that run commands in-process where no keychain exists replace
    * the factory (`BaseCommand.secretStoreFactory`); the binary always uses the keychain.
    */
-  static secretStoreFactory: () => SecretStore = () => new KeychainSecretStore();
+  static secretStoreFactory: (config?: Pick<DeviceConfig, 'secrets'>) => SecretStore = (config) =>
+    keychainForConfig(config ?? {});
 
-  protected secretStore(): SecretStore {
-    return BaseCommand.secretStoreFactory();
+  /** The keychain through the driver the device config asks for (`secrets.keychain`). */
+  protected secretStore(config?: Pick<DeviceConfig, 'secrets'>): SecretStore {
+    return BaseCommand.secretStoreFactory(config);
   }
 
   /**
    * The owner's admin clients (admin commands only; never for a device call). Tests that run
    * commands in-process hand in clients whose control plane is mocked.
    */
-  static adminClientsFactory: (options: AdminCredentialsOptions & { region?: string }) => AdminClients =
-    adminClients;
+  /** Tests set it; by default `@backupctl/stack`'s, loaded by the admin commands only (cold start). */
+  static adminClientsFactory:
+    | ((options: AdminCredentialsOptions & { region?: string }) => AdminClients)
+    | undefined;
 
   /** Waiting on AWS (propagation, alarms); in-process tests pass a virtual clock. */
   static clock: { sleep: (ms: number) => Promise<void>; now: () => number } = {
@@ -91,13 +101,14 @@ export abstract class BaseCommand extends Command {
   };
 
   /** Admin clients for a region, one set per region. */
-  protected adminClientsFor(profile: string | undefined): (region?: string) => AdminClients {
+  protected async adminClientsFor(profile: string | undefined): Promise<(region?: string) => AdminClients> {
+    const factory = BaseCommand.adminClientsFactory ?? (await import('@backupctl/stack')).adminClients;
     const cache = new Map<string, AdminClients>();
     return (region?: string) => {
       const key = region ?? '';
       let clients = cache.get(key);
       if (!clients) {
-        clients = BaseCommand.adminClientsFactory({
+        clients = factory({
           ...(profile ? { profile } : {}),
           ...(region ? { region } : {}),
         });
@@ -119,7 +130,7 @@ export abstract class BaseCommand extends Command {
     return openSession({
       env,
       config: config ?? (await this.deviceConfig(env)),
-      keychain: this.secretStore(),
+      keychain: this.useKeychain ? (c: DeviceConfig) => this.secretStore(c) : undefined,
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });
@@ -135,7 +146,7 @@ export abstract class BaseCommand extends Command {
   ): Promise<T> {
     const config = await this.deviceConfig(env);
     return withDeviceHealth(env, config, async () => work(await this.session(env, config)), {
-      keychain: this.secretStore(),
+      keychain: this.useKeychain ? this.secretStore(config) : undefined,
     });
   }
 
@@ -161,11 +172,12 @@ export abstract class BaseCommand extends Command {
         },
       );
     }
-    const backend = openAdminBackend(config, profile ? { profile } : {});
+    const { openAdminBackend } = await import('@backupctl/stack');
+    const backend = await openAdminBackend(config, profile ? { profile } : {});
     const password = await resolvePassword({
       env,
       config,
-      keychain: this.secretStore(),
+      keychain: this.useKeychain ? this.secretStore(config) : undefined,
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });

@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, type Device, makeDevice } from './support/cli.js';
+import { assertBuilt, BIN, type Device, makeDevice } from './support/cli.js';
 
 interface PushDocument {
   snapshotId: string;
@@ -37,44 +38,64 @@ afterEach(async () => {
  */
 const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
 
+/**
+ * uid 65534 must be able to reach the binary: a clone inside a private folder (mktemp -d is
+ * 0700, as in shared/tools/fresh-clone.sh) is not. Skipped there with the reason; CI fails.
+ */
+function unreachableReason(): string | undefined {
+  if (!('uid' in asUser)) return undefined;
+  for (let dir = path.dirname(BIN); ; dir = path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      const reason = `uid 65534 cannot reach the binary: ${dir} is not traversable by others (clone into a world-traversable folder)`;
+      if (process.env.CI) throw new Error(reason);
+      return reason;
+    }
+    if (dir === path.dirname(dir)) return undefined;
+  }
+}
+const unreachable = unreachableReason();
+
 describe('exit 3: the snapshot was written, but some files could not be read', () => {
-  it('a file the user cannot read is reported, the rest is backed up, and push exits 3', async () => {
-    device = await makeDevice({ mode: 0o777 });
-    const src = path.join(device.dir, 'src');
-    await mkdir(src, { recursive: true });
-    await chmod(src, 0o755);
-    await writeFile(path.join(src, 'readable.txt'), 'readable\n', { mode: 0o644 });
-    await writeFile(path.join(src, 'unreadable.txt'), 'secret\n');
-    await chmod(path.join(src, 'unreadable.txt'), 0o000);
-    const init = await device.run(
-      ['init', '--repo', path.join(device.dir, 'repo'), '--path', src, '--no-keychain', '--json'],
-      {},
-      asUser,
-    );
-    expect(init.code, init.stderr).toBe(0);
+  it.skipIf(unreachable !== undefined)(
+    `a file the user cannot read is reported, the rest is backed up, and push exits 3${unreachable ? ` (skipped: ${unreachable})` : ''}`,
+    async () => {
+      device = await makeDevice({ mode: 0o777 });
+      const src = path.join(device.dir, 'src');
+      await mkdir(src, { recursive: true });
+      await chmod(src, 0o755);
+      await writeFile(path.join(src, 'readable.txt'), 'readable\n', { mode: 0o644 });
+      await writeFile(path.join(src, 'unreadable.txt'), 'secret\n');
+      await chmod(path.join(src, 'unreadable.txt'), 0o000);
+      const init = await device.run(
+        ['init', '--repo', path.join(device.dir, 'repo'), '--path', src, '--no-keychain', '--json'],
+        {},
+        asUser,
+      );
+      expect(init.code, init.stderr).toBe(0);
 
-    const r = await device.run(['push', '--json'], {}, asUser);
-    expect(r.code, r.stderr).toBe(3);
-    // Exactly one JSON document: the result, not an error on top of it.
-    const doc = r.json<PushDocument>();
-    expect(doc.snapshotId).toMatch(/^[0-9a-f]{64}$/);
-    expect(doc.warnings).toHaveLength(1);
-    expect(doc.warnings[0]?.path).toBe(path.join(src, 'unreadable.txt'));
-    expect(doc.warnings[0]?.message).toMatch(/EACCES|permission denied/i);
-    expect(doc.summary.files).toBe(1);
+      const r = await device.run(['push', '--json'], {}, asUser);
+      expect(r.code, r.stderr).toBe(3);
+      // Exactly one JSON document: the result, not an error on top of it.
+      const doc = r.json<PushDocument>();
+      expect(doc.snapshotId).toMatch(/^[0-9a-f]{64}$/);
+      expect(doc.warnings).toHaveLength(1);
+      expect(doc.warnings[0]?.path).toBe(path.join(src, 'unreadable.txt'));
+      expect(doc.warnings[0]?.message).toMatch(/EACCES|permission denied/i);
+      expect(doc.summary.files).toBe(1);
 
-    const human = await device.run(['push'], {}, asUser);
-    expect(human.code).toBe(3);
-    expect(human.stderr).toMatch(/warning: .*unreadable\.txt: .*permission denied/i);
-    expect(human.stdout).toMatch(/1 path\(s\) could not be read/);
+      const human = await device.run(['push'], {}, asUser);
+      expect(human.code).toBe(3);
+      expect(human.stderr).toMatch(/warning: .*unreadable\.txt: .*permission denied/i);
+      expect(human.stdout).toMatch(/1 path\(s\) could not be read/);
 
-    // The snapshot was committed with what could be read.
-    const target = path.join(device.dir, 'restored');
-    const restore = await device.run(['restore', 'latest', '--target', target], {}, asUser);
-    expect(restore.code, restore.stderr).toBe(0);
-    expect(await readFile(path.join(target, src, 'readable.txt'), 'utf8')).toBe('readable\n');
-    expect(await readdir(path.join(target, src))).toEqual(['readable.txt']);
-  });
+      // The snapshot was committed with what could be read.
+      const target = path.join(device.dir, 'restored');
+      const restore = await device.run(['restore', 'latest', '--target', target], {}, asUser);
+      expect(restore.code, restore.stderr).toBe(0);
+      expect(await readFile(path.join(target, src, 'readable.txt'), 'utf8')).toBe('readable\n');
+      expect(await readdir(path.join(target, src))).toEqual(['readable.txt']);
+    },
+  );
 });
 
 describe('special files (FIFO)', () => {

@@ -165,9 +165,9 @@ describe('forget and prune on S3 with only the device key', () => {
 
 it('the device S3 client refuses DeleteObject locally (the access guard), whatever asks', async () => {
   const { openBackend } = await import('@backupctl/core');
-  const backend = openBackend(
+  const backend = (await openBackend(
     { repository: 's3://backups/devices/laptop', endpoint: 'http://127.0.0.1:9', region: 'us-east-1' },
     { credentials: { accessKeyId: 'AKIADEVICE', secretAccessKey: 'x' } },
-  ) as unknown as { delete(key: string): Promise<void> };
+  )) as unknown as { delete(key: string): Promise<void> };
   await expect(backend.delete('data/ab/abcd')).rejects.toMatchObject({ code: 'ACCESS_REFUSED_LOCALLY' });
 });

@@ -276,7 +276,7 @@ describe('backupctl schedule', () => {
   let calls: string;
   beforeAll(async () => {
     device = await makeDevice();
-    await device.run(['init', '--repo', path.join(device.dir, 'repo')]);
+    await device.run(['init', '--repo', path.join(device.dir, 'repo'), '--no-keychain']);
     // A stand-in for systemctl (no systemd manager runs here): records its arguments and
     // answers `show` the way systemctl does (Key=value lines; --timestamp=unix: @seconds).
     fake = path.join(device.dir, 'bin');

@@ -48,8 +48,8 @@ export default class Destroy extends BaseCommand {
     const result = await destroyDevice({
       env,
       config,
-      clients: this.adminClientsFor(profile)(guard.region),
-      store: this.secretStore(),
+      clients: (await this.adminClientsFor(profile))(guard.region),
+      store: this.secretStore(config),
       device,
       guard: flags.guard,
       deleteBackups: flags['delete-backups'],

@@ -31,7 +31,11 @@ The guard and trail checks need the owner's admin credentials (--admin-profile);
           ...(flags['admin-region'] ? { region: flags['admin-region'] } : {}),
         })
       : undefined;
-    const report = await runDoctor({ env, keychain: this.secretStore(), ...(admin ? { admin } : {}) });
+    const report = await runDoctor({
+      env,
+      keychain: (config) => this.secretStore(config),
+      ...(admin ? { admin } : {}),
+    });
     const first = report.findings[0];
     const exitCode = report.quarantined
       ? ExitCodes.quarantined

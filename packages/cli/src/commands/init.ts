@@ -1,9 +1,13 @@
 import {
   BackupctlError,
+  checkInit,
+  checkPassphrase,
+  DEFAULT_KEYCHAIN_DRIVER,
   ErrorCodes,
-  errorMessage,
   initDevice,
   isS3Repository,
+  KEYCHAIN_DRIVERS,
+  type KeychainDriverName,
   type SecretStore,
   withDeviceHealth,
 } from '@backupctl/core';
@@ -62,25 +66,49 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
     endpoint: Flags.string({ description: 'S3-compatible endpoint URL (path-style addressing).' }),
     region: Flags.string({ description: 'AWS region of the bucket.' }),
     path: Flags.string({
-      description: 'A path `push` backs up by default (repeatable).',
+      description: 'A path `push` backs up by default (repeatable; it must exist).',
       multiple: true,
+      multipleNonGreedy: true,
       default: [],
     }),
     exclude: Flags.string({
       description: 'Glob to exclude by default (repeatable).',
       multiple: true,
+      multipleNonGreedy: true,
       default: [],
     }),
     keychain: Flags.boolean({
-      description: 'Store the passphrase in the OS keychain.',
+      description:
+        'Store the passphrase in the OS keychain (--no-keychain: BACKUPCTL_PASSWORD or the systemd credential "backupctl-password" supply it).',
       default: true,
       allowNo: true,
+    }),
+    'keychain-driver': Flags.string({
+      description: `The keychain driver, recorded in the device config as secrets.keychain (default ${DEFAULT_KEYCHAIN_DRIVER}; keytar must be installed separately).`,
+      options: [...KEYCHAIN_DRIVERS],
+    }),
+    force: Flags.boolean({
+      description: 'Set up a device that is already set up again (its config is replaced).',
+      default: false,
     }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Init);
-    if (flags.bucket !== undefined) return this.runGuarded(flags as GuardedFlags);
+    const preflightEnv = this.environment();
+    // Everything that can be refused is refused before anything is asked or changed.
+    const guarded = flags.bucket !== undefined;
+    await checkInit({
+      configDir: preflightEnv.configDir,
+      repository:
+        flags.repo ?? `s3://${flags.bucket}/devices/${flags.device ?? defaultDeviceName(preflightEnv.host)}/`,
+      paths: flags.path,
+      force: flags.force,
+      // init --bucket again for the same device resumes (each step is idempotent).
+      resumable: guarded,
+    });
+    if (preflightEnv.password !== undefined) checkPassphrase(preflightEnv.password, 'environment');
+    if (guarded) return this.runGuarded(flags as GuardedFlags);
     const repo = flags.repo ?? '';
     if (
       isS3Repository(repo) &&
@@ -97,20 +125,14 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
       );
     }
     const env = this.environment();
-    const password = env.password ?? (await this.askPassword());
+    const driver = flags['keychain-driver'] as KeychainDriverName | undefined;
     let keychain: SecretStore | undefined;
     if (flags.keychain) {
-      keychain = this.secretStore();
-      try {
-        await keychain.get('probe');
-      } catch (error) {
-        keychain = undefined;
-        if (!env.password) throw error;
-        this.warnUser(
-          `${errorMessage(error)} — the passphrase is not stored; timers need BACKUPCTL_PASSWORD or the systemd credential "backupctl-password".`,
-        );
-      }
+      // Unreachable keychain: one clear message (exit 12) before any passphrase prompt.
+      keychain = this.secretStore(driver ? { secrets: { keychain: driver } } : {});
+      await keychain.get('probe');
     }
+    const password = env.password ?? (await this.askPassword());
     const target = { repository: repo, endpoint: flags.endpoint, region: flags.region };
     const result = await withDeviceHealth(env, target, () =>
       initDevice({
@@ -122,6 +144,7 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
         excludes: flags.exclude,
         password,
         keychain,
+        keychainDriver: driver,
       }),
     );
     if (this.jsonMode) return this.printJson({ ...result, warnings: this.warnings });
@@ -139,10 +162,12 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
     const env = this.environment();
     const device = flags.device ?? defaultDeviceName(env.host);
     const dryRun = flags['dry-run'];
-    const store = this.secretStore();
-    // The device key goes nowhere but the keychain: make sure it answers before AWS changes.
+    const driver = flags['keychain-driver'] as KeychainDriverName | undefined;
+    const store = this.secretStore(driver ? { secrets: { keychain: driver } } : {});
+    // The device key goes nowhere but the keychain: make sure it answers before AWS changes
+    // (and before any passphrase prompt).
     if (!dryRun) await store.get('probe');
-    const forRegion = this.adminClientsFor(flags.profile);
+    const forRegion = await this.adminClientsFor(flags.profile);
     const clients = (region?: string) => forRegion(region ?? flags.region);
     const common = {
       env,
@@ -158,6 +183,7 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
       paths: flags.path,
       excludes: flags.exclude,
       store,
+      ...(driver ? { keychainDriver: driver } : {}),
       ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
       sleep: BaseCommand.clock.sleep,
       now: BaseCommand.clock.now,
@@ -205,8 +231,7 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
     const first = await promptHidden('New repository passphrase: ');
     const second = await promptHidden('Repeat it: ');
     if (first !== second) throw new BackupctlError(ErrorCodes.usage, 'the two passphrases differ');
-    if (first.length < 8)
-      throw new BackupctlError(ErrorCodes.usage, 'the passphrase must have at least 8 characters');
+    checkPassphrase(first, 'prompt');
     return first;
   }
 }
@@ -225,6 +250,7 @@ type GuardedFlags = {
   yes: boolean;
   path: string[];
   exclude: string[];
+  'keychain-driver'?: string;
 };
 
 /** A device name from the host name: what IAM and the device prefix accept. */

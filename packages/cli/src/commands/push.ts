@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import {
   BackupctlError,
+  COMPRESSION_MODES,
+  type CompressionMode,
   ErrorCodes,
   normaliseRoots,
   parseExcludeFile,
@@ -26,6 +28,7 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
     '<%= config.bin %> push ~/Documents ~/Pictures --exclude "*.tmp" --exclude node_modules',
     '<%= config.bin %> push --json',
     '<%= config.bin %> push --dry-run --exclude-file ~/.config/backupctl/excludes --exclude-caches',
+    '<%= config.bin %> push ~/Videos --compression off',
   ];
   static override strict = false;
   static override args = {
@@ -35,9 +38,15 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
     exclude: Flags.string({
       description: 'Glob to exclude (repeatable), added to the configured ones.',
       multiple: true,
+      multipleNonGreedy: true,
       default: [],
     }),
-    tag: Flags.string({ description: 'Tag for the snapshot (repeatable).', multiple: true, default: [] }),
+    tag: Flags.string({
+      description: 'Tag for the snapshot (repeatable).',
+      multiple: true,
+      multipleNonGreedy: true,
+      default: [],
+    }),
     'exclude-file': Flags.string({
       description: 'File of exclude patterns, one a line (# comments), same rules as --exclude (repeatable).',
       multiple: true,
@@ -56,6 +65,12 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
       description:
         'Walk the paths with the same rules and report what would be backed up; no repository access.',
       default: false,
+    }),
+    compression: Flags.string({
+      description:
+        'zstd compression of new data and metadata: auto (fast, the default), max (smaller, slower) or off. Data that does not shrink is stored as it is; a format version 1 repository is never compressed.',
+      options: [...COMPRESSION_MODES],
+      default: 'auto',
     }),
   };
 
@@ -117,6 +132,7 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
               ...walk,
               host: env.host,
               tags: flags.tag,
+              compression: flags.compression as CompressionMode,
               scanTotals: progress.wantsTotals,
             },
             {

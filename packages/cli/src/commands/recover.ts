@@ -25,12 +25,12 @@ The admin profile defaults to the one \`init\` recorded.`;
     const config = await this.deviceConfig(env);
     const guard = guardOf(config);
     const profile = flags.profile ?? guard.adminProfile;
-    const clients = this.adminClientsFor(profile)(guard.region);
+    const clients = (await this.adminClientsFor(profile))(guard.region);
     const result = await recoverDevice({
       env,
       config,
       clients,
-      store: this.secretStore(),
+      store: this.secretStore(config),
       ...(profile ? { profile } : {}),
       sleep: BaseCommand.clock.sleep,
       now: BaseCommand.clock.now,

@@ -35,6 +35,7 @@ Exit codes: 0 done; 26 some entries could not be restored (damaged data; each is
     include: Flags.string({
       description: 'Glob on the backed-up absolute path (repeatable).',
       multiple: true,
+      multipleNonGreedy: true,
       default: [],
     }),
     overwrite: Flags.string({

@@ -30,7 +30,7 @@ Exit codes: 0 all well; 10 not set up; 20 quarantined; otherwise the code of the
     const status = await deviceStatus({
       env,
       probe: flags.probe,
-      keychain: this.secretStore(),
+      keychain: this.useKeychain ? (c) => this.secretStore(c) : undefined,
       promptPassword:
         process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
     });

@@ -30,7 +30,8 @@ export interface Finding {
 
 export interface DoctorDeps {
   env: Environment;
-  keychain: SecretStore;
+  /** The keychain, or how to make it from the device config (its `secrets.keychain` driver). */
+  keychain: SecretStore | ((config: DeviceConfig) => SecretStore);
   /** The owner's AWS account, with admin credentials; undefined: the AWS checks are skipped. */
   admin?: AdminProbe;
   exec?: Exec;
@@ -50,7 +51,7 @@ export interface DoctorReport {
  * to fix; the first broken link does not hide the others (except a missing config).
  */
 export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
-  const { env, keychain } = deps;
+  const { env } = deps;
   const findings: Finding[] = [];
   const add = (f: Finding) => findings.push(f);
   let config: DeviceConfig;
@@ -67,6 +68,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
     return { findings, ok: false, quarantined: false };
   }
   const s3 = isS3Repository(config.repository);
+  const keychain = typeof deps.keychain === 'function' ? deps.keychain(config) : deps.keychain;
 
   // The secret store, and what it holds.
   let storeOk = false;

@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
+import { interrupted } from './interrupt.js';
 
 /** Reads a line from the terminal without echoing it. */
 export function promptHidden(question: string): Promise<string> {
@@ -18,10 +19,12 @@ export function promptHidden(question: string): Promise<string> {
       resolve(answer);
     });
     muted = true;
+    // Ctrl-C at the prompt (readline has the terminal in raw mode, so no SIGINT is sent).
     rl.on('SIGINT', () => {
       rl.close();
-      reject(new Error('interrupted'));
+      interrupted();
     });
+    rl.on('error', reject);
   });
 }
 

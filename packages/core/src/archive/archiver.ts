@@ -6,14 +6,7 @@ import type { RepoCache } from '../cache/repo-cache.js';
 import { ChunkPool } from '../chunk/chunk-pool.js';
 import { FastCdcChunker } from '../chunk/fastcdc.js';
 import { errorMessage } from '../errors/index.js';
-import {
-  FORMAT_VERSION,
-  keys,
-  type Snapshot,
-  type SnapshotSummary,
-  type Tree,
-  type TreeNode,
-} from '../repository/format.js';
+import { keys, type Snapshot, type SnapshotSummary, type Tree, type TreeNode } from '../repository/format.js';
 import { saveIndex } from '../repository/index-sync.js';
 import { PackWriter } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
@@ -29,6 +22,13 @@ const STREAM_BUFFER = 1024 * 1024;
 const CHUNKS_IN_FLIGHT = 4;
 /** Chunks a worker may hand over before the main thread has packed them (bounds memory). */
 const WORKER_CREDITS = 8;
+/**
+ * An index file is written once this many blobs are in uploaded packs: what the push holds
+ * for its index, and the size of each index file, stay bounded whatever the file count.
+ */
+const INDEX_FILE_BLOBS = 50_000;
+/** Entries of one folder being looked at at once (a folder may hold 100,000 files). */
+const ENTRIES_IN_FLIGHT = 32;
 
 /**
  * Walks the chosen paths and stores them: files (through the chunk workers when large),
@@ -39,7 +39,7 @@ export class Archiver {
   private readonly packer: PackWriter;
   private readonly treePacker: PackWriter;
   private readonly fileLimit: ReturnType<typeof pLimit>;
-  private fileCache!: FileCache;
+  private fileCache: FileCache | undefined;
   private pool: ChunkPool | undefined;
   private readonly warnings: PushWarning[] = [];
   private readonly progress: PushProgress = {
@@ -74,6 +74,7 @@ export class Archiver {
     const onPackUploaded = (pack: { size: number }) => {
       this.progress.bytesUploaded += pack.size;
       this.report();
+      this.maybeSaveIndex();
     };
     this.packer = new PackWriter(repo, options.uploadConcurrency ?? repo.backend.writeConcurrency ?? 2, {
       onPackUploaded,
@@ -86,6 +87,14 @@ export class Archiver {
   async run(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
     // What the walk leaves out lives in scan/ (shared with push --dry-run).
     this.filter = new WalkFilter(roots, this.options);
+    try {
+      return await this.runWithPool(roots);
+    } finally {
+      this.fileCache?.discard();
+    }
+  }
+
+  private async runWithPool(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
     if (!ChunkPool.available()) return this.archive(roots);
     this.pool = new ChunkPool({
       seed: this.repo.master.chunkerSeed,
@@ -101,7 +110,7 @@ export class Archiver {
   }
 
   private async archive(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
-    this.fileCache = await FileCache.load(this.cache.file('files.json'));
+    this.fileCache = await FileCache.load(this.cache.file('files.bin'));
     const scan =
       (this.options.scanTotals ?? this.events.onProgress !== undefined)
         ? this.scanTotals(roots)
@@ -111,14 +120,14 @@ export class Archiver {
     // One after the other: after an explicit deny on the data pack, no tree pack follows.
     await this.packer.flush();
     await this.treePacker.flush();
-    const written = [...this.packer.written, ...this.treePacker.written];
-    await saveIndex(this.repo, this.cache, written);
-    this.summary.packsWritten = written.length;
+    await this.indexSaving;
+    await saveIndex(this.repo, this.cache, [...this.packer.takeWritten(), ...this.treePacker.takeWritten()]);
+    this.summary.packsWritten = this.packer.packsWritten + this.treePacker.packsWritten;
     this.summary.bytesUploaded = this.packer.bytesUploaded + this.treePacker.bytesUploaded;
     this.lastReport = 0;
     this.report();
     const snapshot: Snapshot = {
-      version: FORMAT_VERSION,
+      version: this.repo.config.version,
       time: new Date().toISOString(),
       host: this.options.host,
       paths: roots,
@@ -128,11 +137,21 @@ export class Archiver {
     };
     const { id: snapshotId, sealed } = await this.repo.saveJson('snapshots/', snapshot);
     await this.cache.write(keys.snapshot(snapshotId), sealed);
-    await this.fileCache.save(roots);
+    await this.fileCache!.save(roots);
     return { snapshotId, snapshot, warnings: this.warnings };
   }
 
   private lastReport = 0;
+  private indexSaving: Promise<unknown> = Promise.resolve();
+
+  /** Writes an index file for the packs uploaded so far once they hold enough blobs. */
+  private maybeSaveIndex(): void {
+    if (this.packer.untakenBlobs + this.treePacker.untakenBlobs < INDEX_FILE_BLOBS) return;
+    const packs = [...this.packer.takeWritten(), ...this.treePacker.takeWritten()];
+    // Chained, so the final save waits for it; a failure surfaces there (promise owned).
+    this.indexSaving = this.indexSaving.then(() => saveIndex(this.repo, this.cache, packs));
+    this.indexSaving.catch(() => {});
+  }
 
   /** At most ten progress events a second: per-file events cost more than small files. */
   private report(currentPath?: string): void {
@@ -219,11 +238,14 @@ export class Archiver {
     }
     raw.sort(Buffer.compare);
     await this.filter.enterDir(dir.toString());
+    const limit = pLimit(ENTRIES_IN_FLIGHT);
     const nodes = await Promise.all(
-      raw.map((bytes) => {
-        const name = entryName(bytes);
-        return this.archiveEntry(joinPath(dir, name), name, false);
-      }),
+      raw.map((bytes) =>
+        limit(() => {
+          const name = entryName(bytes);
+          return this.archiveEntry(joinPath(dir, name), name, false);
+        }),
+      ),
     );
     return this.storeTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) });
   }
@@ -282,7 +304,7 @@ export class Archiver {
       ctimeNs: stat.ctimeNs.toString(),
       ino: stat.ino.toString(),
     };
-    let chunks = this.fileCache.lookup(file, fingerprint);
+    let chunks = this.fileCache!.lookup(file, fingerprint);
     let size = fingerprint.size;
     if (!chunks?.every((id) => this.packer.knows(id))) {
       try {
@@ -302,7 +324,7 @@ export class Archiver {
       this.progress.bytesUnchanged += size;
       this.progress.filesUnchanged++;
     }
-    this.fileCache.record(file, fingerprint, chunks);
+    this.fileCache!.record(file, fingerprint, chunks);
     this.summary.files++;
     this.summary.bytes += size;
     this.progress.filesDone++;

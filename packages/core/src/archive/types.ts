@@ -1,3 +1,4 @@
+import type { CompressionMode } from '../compress/compression.js';
 import type { Snapshot } from '../repository/format.js';
 
 export interface PushOptions {
@@ -21,6 +22,8 @@ export interface PushOptions {
   scanTotals?: boolean;
   /** Pack uploads in flight (default 4). */
   uploadConcurrency?: number;
+  /** zstd of new blobs and metadata (default `auto`; version 1 repositories: always off). */
+  compression?: CompressionMode;
 }
 
 export interface PushProgress {

@@ -18,6 +18,11 @@ export interface DeviceConfig {
   passwordSource: 'keychain' | 'environment';
   /** The device name under `devices/` when the repository is guarded (AWS). */
   device?: string;
+  /** Secret storage settings. */
+  secrets?: {
+    /** The OS keychain driver: `keyring` (default, @napi-rs/keyring) or `keytar` (optional). */
+    keychain?: 'keyring' | 'keytar';
+  };
   /** Set by `init --bucket`: where this device's guard lives, for the admin commands. */
   guard?: DeviceGuardConfig;
 }
@@ -71,6 +76,12 @@ export async function loadDeviceConfig(configDir: string): Promise<DeviceConfig>
   if (config.version !== 1 || typeof config.repository !== 'string' || !Array.isArray(config.paths)) {
     throw new BackupctlError(ErrorCodes.configInvalid, `${file} is not a backupctl device config`, {
       resolution: 'Move it away and run `backupctl init` again.',
+    });
+  }
+  const driver = config.secrets?.keychain;
+  if (driver !== undefined && driver !== 'keyring' && driver !== 'keytar') {
+    throw new BackupctlError(ErrorCodes.configInvalid, `${file}: secrets.keychain is "${String(driver)}"`, {
+      resolution: 'Set it to "keyring" (the default) or "keytar", or remove it.',
     });
   }
   config.excludes ??= [];

@@ -81,7 +81,7 @@ export async function unwrapMasterKey(file: KeyFile, passphrase: string): Promis
   } catch {
     throw new BackupctlError(ErrorCodes.wrongPassword, 'the passphrase does not open this repository', {
       resolution:
-        'Check BACKUPCTL_PASSWORD or the passphrase stored in the keychain (service "backupctl"); it must be the one given to `backupctl init`.',
+        'Check BACKUPCTL_PASSWORD or the passphrase stored in the keychain (item "backupctl: passphrase of <repository>"); it must be the one given to `backupctl init`.',
     });
   }
   const json = JSON.parse(plain.toString()) as Record<string, string>;

@@ -1,4 +1,4 @@
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { type AccessScope, assertValidScope } from '../access/guard-middleware.js';
 import { bucketArn } from '../access/manifest.js';
 import { classifyAwsError, type HealthAssessment } from './classify.js';
@@ -33,6 +33,8 @@ export async function probeHealth(
   options: { partition?: string } = {},
 ): Promise<ProbeResult> {
   const { bucket, prefix } = assertValidScope(scope);
+  // The SDK is loaded when a probe is made, not when the module is (cold start).
+  const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
   const command = new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1 });
   (command.middlewareStack as unknown as { addRelativeTo(m: unknown, o: object): void }).addRelativeTo(
     (next: AnyHandler) => async (args: unknown) => {

@@ -11,7 +11,7 @@ import {
   type OpenBackendOptions,
   openBackend,
 } from '../storage/open-backend.js';
-import { S3Backend } from '../storage/s3-backend.js';
+import type { S3Backend } from '../storage/s3-backend.js';
 
 export function healthStore(env: Environment): QuarantineStateStore {
   return new QuarantineStateStore(env.cacheDir);
@@ -48,12 +48,13 @@ export async function withDeviceHealth<T>(
         options.credentials ??
         (await resolveDeviceKey({ env, config, keychain: options.keychain }).catch(() => undefined));
       const backend = credentials
-        ? openBackend(config, { traceFile: env.awsTraceFile, credentials })
+        ? await openBackend(config, { traceFile: env.awsTraceFile, credentials })
         : undefined;
-      if (backend instanceof S3Backend) {
-        const probe = await probeHealth(backend.client, {
-          bucket: backend.where.bucket,
-          prefix: backend.where.prefix,
+      if (backend && isS3Repository(backend.location)) {
+        const s3 = backend as S3Backend;
+        const probe = await probeHealth(s3.client, {
+          bucket: s3.where.bucket,
+          prefix: s3.where.prefix,
         });
         assessment = probe.assessment;
       }

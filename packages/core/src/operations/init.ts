@@ -18,6 +18,8 @@ export interface InitOptions extends OpenBackendOptions {
   password: string;
   /** Store the passphrase here (the keychain) so timers can run without a person. */
   keychain?: SecretStore;
+  /** The keychain driver to record in the config (`secrets.keychain`); default: none recorded. */
+  keychainDriver?: 'keyring' | 'keytar';
   /** Pack size in bytes (tests use small packs). */
   packSize?: number;
   kdf?: { N: number; r: number; p: number };
@@ -38,7 +40,8 @@ export interface InitResult {
 /**
  * Sets up this device: creates the repository (or joins an existing one the passphrase
  * opens) and writes the device config. The config is written last: a failed init leaves
- * the device as it was.
+ * the device as it was. Callers check first what `init` refuses (`checkInit`: a device
+ * already set up, missing paths, a literal ~) before they ask for anything.
  */
 export async function initDevice(options: InitOptions): Promise<InitResult> {
   if (!options.password) {
@@ -56,7 +59,7 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
     keychain: options.keychain,
     credentials: options.credentials,
   });
-  const backend = openBackend(
+  const backend = await openBackend(
     { repository, endpoint: options.endpoint, region: options.region },
     {
       traceFile: options.env.awsTraceFile,
@@ -96,6 +99,7 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
     paths: (options.paths ?? []).map((p) => path.resolve(p)),
     excludes: options.excludes ?? [],
     passwordSource,
+    ...(options.keychainDriver ? { secrets: { keychain: options.keychainDriver } } : {}),
     ...(options.device ? { device: options.device } : {}),
     ...(options.guard ? { guard: options.guard } : {}),
   };

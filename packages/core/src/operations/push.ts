@@ -34,6 +34,7 @@ export async function push(
     }
   }
   const lock = await acquireLock(cache.file('lock'), 'push');
+  if (options.compression) repo.compression = options.compression;
   try {
     // Packs prune has marked are on their way out: deduplicating against one could make
     // this snapshot reference a pack deleted before it commits. Leave them out.

@@ -20,8 +20,12 @@ export interface Session {
 export interface OpenSessionOptions extends OpenBackendOptions {
   env: Environment;
   config: DeviceConfig;
-  /** The keychain (or a test double); consulted when the config says the keychain. */
-  keychain?: SecretStore;
+  /**
+   * The keychain (or a test double), or how to make it from the device config (e.g.
+   * `keychainForConfig`, which honours `secrets.keychain`); consulted when the config says
+   * the keychain. Absent: the keychain is not used (`--no-keychain`).
+   */
+  keychain?: SecretStore | ((config: DeviceConfig) => SecretStore);
   /** Asks a person (TTY) as a last resort. */
   promptPassword?: () => Promise<string>;
 }
@@ -40,7 +44,8 @@ export async function resolvePassword(options: OpenSessionOptions): Promise<stri
       ),
     );
   }
-  if (options.config.passwordSource === 'keychain' && options.keychain) stores.push(options.keychain);
+  const keychain = keychainOf(options);
+  if (options.config.passwordSource === 'keychain' && keychain) stores.push(keychain);
   let keychainError: unknown;
   for (const store of stores) {
     try {
@@ -50,8 +55,10 @@ export async function resolvePassword(options: OpenSessionOptions): Promise<stri
       keychainError = error;
     }
   }
-  if (options.promptPassword) return options.promptPassword();
+  // A keychain that cannot be reached is said before any prompt: the person learns what to
+  // fix (or --no-keychain) instead of typing a passphrase that would not be stored anyway.
   if (keychainError) throw keychainError;
+  if (options.promptPassword) return options.promptPassword();
   throw new BackupctlError(ErrorCodes.passwordMissing, 'no repository passphrase available', {
     resolution:
       'Set BACKUPCTL_PASSWORD, provide the systemd credential "backupctl-password", or run in a terminal to be asked.',
@@ -67,12 +74,17 @@ export async function deviceCredentials(
 ): Promise<OpenBackendOptions['credentials']> {
   if (options.credentials !== undefined || !isS3Repository(options.config.repository))
     return options.credentials;
-  return resolveDeviceKey(options);
+  return resolveDeviceKey({ ...options, keychain: keychainOf(options) });
+}
+
+/** The keychain of the options: given, or made from the device config. */
+function keychainOf(options: Pick<OpenSessionOptions, 'config' | 'keychain'>): SecretStore | undefined {
+  return typeof options.keychain === 'function' ? options.keychain(options.config) : options.keychain;
 }
 
 export async function openSession(options: OpenSessionOptions): Promise<Session> {
   const credentials = await deviceCredentials(options);
-  const backend = openBackend(options.config, {
+  const backend = await openBackend(options.config, {
     traceFile: options.env.awsTraceFile,
     ...(options.env.aws ? { awsSetup: options.env.aws } : {}),
     ...options,

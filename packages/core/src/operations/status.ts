@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { CONFIG_FILE, type DeviceConfig, loadDeviceConfig } from '../config/device-config.js';
-import type { Environment } from '../config/environment.js';
 import { BackupctlError, errorMessage } from '../errors/index.js';
 import { assessmentOf, toBackupctlError } from '../health/aws-failure.js';
 import { explainSetupError } from '../health/aws-setup.js';

@@ -1,32 +1,41 @@
 /**
- * The repository format, version 1. docs/repository-format.md is the prose version of
- * this file; change both together, and bump FORMAT_VERSION on any incompatible change.
+ * The repository format, version 2 (1 + zstd compression). docs/repository-format.md is the
+ * prose version of this file; change both together, and bump FORMAT_VERSION on any
+ * incompatible change. Version 1 repositories stay readable, and are written as version 1
+ * (uncompressed), so an older backupctl still reads them.
  */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
+export type FormatVersion = 1 | 2;
+export const READABLE_VERSIONS: readonly FormatVersion[] = [1, 2];
 
 export type BlobType = 'data' | 'tree';
 
 /** `config`: plaintext, written last by init (its commit point). */
 export interface RepoConfig {
-  version: typeof FORMAT_VERSION;
+  version: FormatVersion;
   id: string;
   created: string;
   chunker: { minSize: number; avgSize: number; maxSize: number };
   packSize: number;
 }
 
-/** A blob's place in a pack. `length` is the encrypted length, `rawLength` the plaintext's. */
+/**
+ * A blob's place in a pack. `length` is the stored (encrypted) length, `rawLength` the
+ * plaintext's before compression. `compressed` (version 2): the encrypted bytes are a zstd
+ * frame of the plaintext; absent, they are the plaintext itself.
+ */
 export interface BlobEntry {
   id: string;
   type: BlobType;
   offset: number;
   length: number;
   rawLength: number;
+  compressed?: true;
 }
 
 /** `index/<id>`: which blobs each pack holds. */
 export interface IndexFile {
-  version: typeof FORMAT_VERSION;
+  version: FormatVersion;
   packs: Array<{ id: string; size: number; blobs: BlobEntry[] }>;
 }
 
@@ -69,7 +78,7 @@ export interface Tree {
 
 /** `snapshots/<id>`: the commit point of a push. */
 export interface Snapshot {
-  version: typeof FORMAT_VERSION;
+  version: FormatVersion;
   time: string;
   host: string;
   paths: string[];

@@ -1,5 +1,5 @@
 import type { RepoCache } from '../cache/repo-cache.js';
-import { FORMAT_VERSION, type IndexFile, keys, type PruneMarker, prefixes } from './format.js';
+import { type IndexFile, keys, type PruneMarker, prefixes } from './format.js';
 import { readPackHeader } from './pack.js';
 import { cachedGet, type Repository } from './repository.js';
 
@@ -47,7 +47,7 @@ export async function saveIndex(
   packs: IndexFile['packs'],
 ): Promise<string | undefined> {
   if (packs.length === 0) return undefined;
-  const file: IndexFile = { version: FORMAT_VERSION, packs };
+  const file: IndexFile = { version: repo.config.version, packs };
   const { id, sealed } = await repo.saveJson('index/', file);
   repo.index.add(file);
   // Prime the cache so the next push does not download what it just wrote.

@@ -2,57 +2,146 @@ import type { BlobEntry, IndexFile } from './format.js';
 
 export type LocatedBlob = BlobEntry & { pack: string };
 
-/** Every blob the repository holds, by id, merged from all index files. */
+/** id 32 | pack u32 | offset u32 | length u32 | rawLength u32 | flags u32 */
+const RECORD = 52;
+const FLAG_TREE = 1;
+const FLAG_COMPRESSED = 2;
+
+/**
+ * Every blob the repository holds, by id, merged from all index files.
+ *
+ * Held compactly, because a home folder has millions of blobs: one 52-byte record per blob
+ * in one growing Buffer (the 32-byte id in binary) and an open-addressing hash table of
+ * record numbers (a Uint32Array; ids are keyed hashes, so their first bytes are already
+ * uniform). About 60 bytes per blob, where a Map of objects took ~300, and nothing for the
+ * garbage collector to trace. Objects are made only for the blobs asked for.
+ */
 export class MasterIndex {
-  private readonly blobs = new Map<string, LocatedBlob>();
-  private readonly packs = new Map<string, number>();
-  private readonly treePacks = new Map<string, LocatedBlob[]>();
+  private records = Buffer.alloc(RECORD * 1024);
+  private count = 0;
+  private table = new Uint32Array(2048);
+  private readonly packList: string[] = [];
+  private readonly packSizes: number[] = [];
+  private readonly packNumbers = new Map<string, number>();
+  /** Tree-only packs → their record numbers (trees are few: one per folder). */
+  private readonly treePacks = new Map<number, number[]>();
 
   add(file: IndexFile): void {
     for (const pack of file.packs) {
-      this.packs.set(pack.id, pack.size);
-      if (pack.blobs.length > 0 && pack.blobs.every((b) => b.type === 'tree')) {
-        this.treePacks.set(
-          pack.id,
-          pack.blobs.map((b) => ({ ...b, pack: pack.id })),
-        );
+      let packNo = this.packNumbers.get(pack.id);
+      if (packNo === undefined) {
+        packNo = this.packList.length;
+        this.packList.push(pack.id);
+        this.packSizes.push(pack.size);
+        this.packNumbers.set(pack.id, packNo);
       }
+      const onlyTrees = pack.blobs.length > 0 && pack.blobs.every((b) => b.type === 'tree');
+      const treeRecords: number[] = [];
       for (const blob of pack.blobs) {
-        if (!this.blobs.has(blob.id)) this.blobs.set(blob.id, { ...blob, pack: pack.id });
+        const id = Buffer.from(blob.id, 'hex');
+        let record = this.find(id);
+        if (record < 0) record = this.insert(id, packNo, blob);
+        if (onlyTrees) treeRecords.push(record);
       }
+      if (onlyTrees) this.treePacks.set(packNo, treeRecords);
     }
   }
 
   has(id: string): boolean {
-    return this.blobs.has(id);
+    return this.find(Buffer.from(id, 'hex')) >= 0;
   }
 
   get(id: string): LocatedBlob | undefined {
-    return this.blobs.get(id);
+    const record = this.find(Buffer.from(id, 'hex'));
+    return record < 0 ? undefined : this.entry(record);
   }
 
   /** The blobs of a pack that holds only trees, or undefined for any other pack. */
   treePack(id: string): LocatedBlob[] | undefined {
-    return this.treePacks.get(id);
+    const packNo = this.packNumbers.get(id);
+    const records = packNo === undefined ? undefined : this.treePacks.get(packNo);
+    return records?.map((r) => this.entry(r));
   }
 
   hasPack(id: string): boolean {
-    return this.packs.has(id);
+    return this.packNumbers.has(id);
   }
 
-  packIds(): IterableIterator<[string, number]> {
-    return this.packs.entries();
+  *packIds(): IterableIterator<[string, number]> {
+    for (let i = 0; i < this.packList.length; i++) yield [this.packList[i]!, this.packSizes[i]!];
   }
 
-  allBlobs(): IterableIterator<LocatedBlob> {
-    return this.blobs.values();
+  *allBlobs(): IterableIterator<LocatedBlob> {
+    for (let record = 0; record < this.count; record++) yield this.entry(record);
   }
 
   get blobCount(): number {
-    return this.blobs.size;
+    return this.count;
   }
 
   get packCount(): number {
-    return this.packs.size;
+    return this.packList.length;
+  }
+
+  private entry(record: number): LocatedBlob {
+    const at = record * RECORD;
+    const r = this.records;
+    const flags = r.readUInt32LE(at + 48);
+    return {
+      id: r.toString('hex', at, at + 32),
+      type: flags & FLAG_TREE ? 'tree' : 'data',
+      offset: r.readUInt32LE(at + 36),
+      length: r.readUInt32LE(at + 40),
+      rawLength: r.readUInt32LE(at + 44),
+      ...(flags & FLAG_COMPRESSED ? { compressed: true as const } : {}),
+      pack: this.packList[r.readUInt32LE(at + 32)]!,
+    };
+  }
+
+  /** The record number of `id`, or -1. */
+  private find(id: Buffer): number {
+    if (id.length !== 32) return -1;
+    const mask = this.table.length - 1;
+    for (let slot = id.readUInt32LE(0) & mask; ; slot = (slot + 1) & mask) {
+      const value = this.table[slot]!;
+      if (value === 0) return -1;
+      const at = (value - 1) * RECORD;
+      if (this.records.compare(id, 0, 32, at, at + 32) === 0) return value - 1;
+    }
+  }
+
+  private insert(id: Buffer, packNo: number, blob: BlobEntry): number {
+    if (id.length !== 32) throw new RangeError(`blob id ${blob.id} is not 32 bytes of hex`);
+    if ((this.count + 1) * RECORD > this.records.length) {
+      const bigger = Buffer.alloc(this.records.length * 2);
+      this.records.copy(bigger);
+      this.records = bigger;
+    }
+    const record = this.count++;
+    const at = record * RECORD;
+    id.copy(this.records, at);
+    this.records.writeUInt32LE(packNo, at + 32);
+    this.records.writeUInt32LE(blob.offset, at + 36);
+    this.records.writeUInt32LE(blob.length, at + 40);
+    this.records.writeUInt32LE(blob.rawLength, at + 44);
+    this.records.writeUInt32LE(
+      (blob.type === 'tree' ? FLAG_TREE : 0) | (blob.compressed ? FLAG_COMPRESSED : 0),
+      at + 48,
+    );
+    if (this.count * 2 > this.table.length) this.rehash(this.table.length * 2);
+    else this.place(record);
+    return record;
+  }
+
+  private place(record: number): void {
+    const mask = this.table.length - 1;
+    let slot = this.records.readUInt32LE(record * RECORD) & mask;
+    while (this.table[slot] !== 0) slot = (slot + 1) & mask;
+    this.table[slot] = record + 1;
+  }
+
+  private rehash(size: number): void {
+    this.table = new Uint32Array(size);
+    for (let r = 0; r < this.count; r++) this.place(r);
   }
 }

@@ -1,6 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { DEFAULT_CHUNKER_PARAMS } from '../chunk/fastcdc.js';
 import {
+  type CompressionMode,
+  compressBlob,
+  decodeMeta,
+  decompressBlob,
+  encodeMeta,
+} from '../compress/compression.js';
+import {
   contentId,
   decrypt,
   encrypt,
@@ -21,6 +28,7 @@ import {
   FORMAT_VERSION,
   keys,
   prefixes,
+  READABLE_VERSIONS,
   type RepoConfig,
   type Snapshot,
   type Tree,
@@ -46,6 +54,7 @@ export class Repository {
   readonly index = new MasterIndex();
   /** The key file (`keys/<id>`) whose passphrase opened this repository. */
   keyId: string | undefined;
+  private compressionMode: CompressionMode;
 
   private constructor(
     readonly backend: Backend,
@@ -53,7 +62,18 @@ export class Repository {
     readonly master: MasterKey,
     private readonly encKey: SecretKey,
     private readonly idKey: SecretKey,
-  ) {}
+  ) {
+    this.compressionMode = config.version >= 2 ? 'auto' : 'off';
+  }
+
+  /** How new blobs and metadata are written; a version 1 repository is never compressed. */
+  get compression(): CompressionMode {
+    return this.compressionMode;
+  }
+
+  set compression(mode: CompressionMode) {
+    this.compressionMode = this.config.version >= 2 ? mode : 'off';
+  }
 
   /** Creates a repository: key file first, then `config`, the commit point of init. */
   static async init(
@@ -115,10 +135,10 @@ export class Repository {
     }
     const raw = await backend.get(keys.config);
     const config = JSON.parse(raw.toString()) as RepoConfig;
-    if (config.version !== FORMAT_VERSION) {
+    if (!READABLE_VERSIONS.includes(config.version)) {
       throw new BackupctlError(
         ErrorCodes.repoInvalid,
-        `repository format version ${config.version} is not supported (this backupctl reads version ${FORMAT_VERSION})`,
+        `repository format version ${config.version} is not supported (this backupctl reads versions ${READABLE_VERSIONS.join(' and ')})`,
         { resolution: 'Upgrade backupctl.' },
       );
     }
@@ -147,6 +167,21 @@ export class Repository {
     return encrypt(this.encKey, plain);
   }
 
+  /** A blob as stored: compressed when that pays (see compression.ts), then encrypted. */
+  async sealBlob(plain: Uint8Array): Promise<{ sealed: Buffer; compressed: boolean }> {
+    const packed = await compressBlob(plain, this.compressionMode);
+    return { sealed: await this.seal(packed ?? plain), compressed: packed !== undefined };
+  }
+
+  /** A metadata object (index, snapshot, pack header) as stored: see encodeMeta. */
+  async sealMeta(json: string): Promise<Buffer> {
+    return this.seal(await encodeMeta(json, this.compressionMode));
+  }
+
+  async openMeta(sealed: Uint8Array, what: string): Promise<string> {
+    return decodeMeta(await this.open(sealed, what));
+  }
+
   async open(sealed: Uint8Array, what: string): Promise<Buffer> {
     try {
       return await decrypt(this.encKey, sealed);
@@ -163,7 +198,7 @@ export class Repository {
     prefix: 'index/' | 'snapshots/' | 'prune/',
     value: unknown,
   ): Promise<{ id: string; sealed: Buffer }> {
-    const sealed = await this.seal(Buffer.from(JSON.stringify(value)));
+    const sealed = await this.sealMeta(JSON.stringify(value));
     const id = sha256Hex(sealed);
     await this.backend.putIfAbsent(`${prefix}${id}`, sealed);
     return { id, sealed };
@@ -171,7 +206,7 @@ export class Repository {
 
   async loadJson<T>(key: string, sealed?: Buffer): Promise<T> {
     const bytes = sealed ?? (await this.backend.get(key));
-    return JSON.parse((await this.open(bytes, key)).toString()) as T;
+    return JSON.parse(await this.openMeta(bytes, key)) as T;
   }
 
   /** Reads one blob from its pack (a ranged GET) and checks its id. */
@@ -191,7 +226,22 @@ export class Repository {
   }
 
   async openBlob(sealed: Uint8Array, entry: BlobEntry & { pack: string }): Promise<Buffer> {
-    const plain = await this.open(sealed, `blob ${entry.id} in pack ${entry.pack}`);
+    const opened = await this.open(sealed, `blob ${entry.id} in pack ${entry.pack}`);
+    let plain = opened;
+    if (entry.compressed) {
+      try {
+        plain = await decompressBlob(opened);
+      } catch {
+        throw new BackupctlError(
+          ErrorCodes.integrity,
+          `blob ${entry.id} in pack ${entry.pack} does not decompress`,
+          {
+            source: 'environment',
+            resolution: 'Run `backupctl check --read-data` to see the extent of the damage.',
+          },
+        );
+      }
+    }
     if ((await this.blobId(plain)) !== entry.id) {
       throw new BackupctlError(
         ErrorCodes.integrity,

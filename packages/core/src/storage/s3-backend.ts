@@ -15,12 +15,9 @@ import {
   type ObjectInfo,
   type PutResult,
 } from './backend.js';
+import type { S3Location } from './s3-location.js';
 
-export interface S3Location {
-  bucket: string;
-  /** Key prefix of the repository inside the bucket, without leading or trailing '/'. */
-  prefix: string;
-}
+export { parseS3Url, type S3Location } from './s3-location.js';
 
 /**
  * A repository under a prefix of an S3 bucket (AWS or any S3-compatible store).
@@ -151,22 +148,3 @@ function isNotFound(error: unknown): boolean {
 }
 
 /** Parses `s3://bucket/some/prefix` into bucket and prefix. */
-export function parseS3Url(url: string): S3Location {
-  const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
-  if (!match?.[1]) {
-    throw new BackupctlError(ErrorCodes.usage, `not an S3 URL: ${url}`, {
-      resolution: 'Write it as s3://BUCKET/PREFIX, e.g. s3://my-backups/devices/laptop',
-    });
-  }
-  const prefix = (match[2] ?? '').replace(/\/+$/, '');
-  if (!prefix) {
-    throw new BackupctlError(
-      ErrorCodes.usage,
-      `${url} names a whole bucket: a repository lives under a prefix`,
-      {
-        resolution: 'Add a prefix, e.g. s3://my-backups/devices/laptop',
-      },
-    );
-  }
-  return { bucket: match[1], prefix };
-}

@@ -8,9 +8,11 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { corpusSkipReason } from '../../../../test/fixtures/corpus.js';
 import {
   awsErrorBody,
   oneLineXml,
+  realAwsErrorBody,
   type S3ErrorProxy,
   startS3ErrorProxy,
 } from '../../../../test/fixtures/s3-error-proxy.js';
@@ -75,15 +77,19 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
-/** The real explicit-deny body (pretty-printed by its poster), and as S3 sends it: one line. */
+/**
+ * Our explicit-deny body, pretty-printed as the real captured one is (test/fixtures/aws-errors,
+ * shaped like shared/aws-errors), and as S3 sends it: one line. The same tests run over the
+ * real bodies below when the corpus is there.
+ */
 const EXPLICIT_DENY_PRETTY = awsErrorBody('s3-AccessDenied-explicit-deny-identity-based-policy.xml');
 const EXPLICIT_DENY_ONE_LINE = oneLineXml(EXPLICIT_DENY_PRETTY);
 /**
  * Newer messages append the denying policy's ARN ("…in an identity-based policy:
  * arn:aws:iam::123456789012:policy/ExampleDenyPolicy. Go to https://…", IAM User Guide,
  * "Troubleshoot access denied error messages with authorization ID"). No captured S3 body
- * with it exists in shared/aws-errors/, so this appends one to the captured message in
- * that documented form.
+ * with it exists in shared/aws-errors/, so this appends one to the message in that
+ * documented form.
  */
 function withPolicyArn(oneLine: string, policyArn: string): string {
   return oneLine.replace(
@@ -100,7 +106,7 @@ const IMPLICIT_DENY_MESSAGE = awsErrorBody('awsdocs-iam-access-denied-message-ex
   .find((block) => block.includes('because no identity-based policy allows'))!
   .replace(/\n/g, ' ');
 
-describe('classification of real AWS error bodies, through the SDK', () => {
+describe('classification of AWS error bodies, through the SDK', () => {
   it('the explicit deny exactly as captured (pretty-printed) is a quarantine', async () => {
     proxy.answer({ method: 'PUT', answer: { status: 403, body: EXPLICIT_DENY_PRETTY } });
     const error = await failure(client().send(put()));
@@ -112,7 +118,7 @@ describe('classification of real AWS error bodies, through the SDK', () => {
       httpStatus: 403,
       action: 's3:PutObject',
       resource:
-        'arn:aws:s3:::cli-dataflow/prod/0d0c372fad8852fd1687eebf05d094b7b9ca8f7ba05ce14fcbd389809ce733de/b60624b137eb37976c3a7aae84e0a38e.json',
+        'arn:aws:s3:::example-backups/devices/laptop/data/7c/7c1e9a4b0d2f63851e0a9c4d7b6f2e18a3c5d9f0b1e2a4c6d8f0a2b4c6d8e0f1',
       retryable: false,
     });
     expect(a.policyArn).toBeUndefined();
@@ -125,7 +131,7 @@ describe('classification of real AWS error bodies, through the SDK', () => {
     proxy.answer({ method: 'GET', answer: { status: 403, body: EXPLICIT_DENY_ONE_LINE } });
     const a = classifyAwsError(await failure(client().send(get())));
     expect(a).toMatchObject({ status: 'quarantined', policy: 'unknown', action: 's3:PutObject' });
-    expect(a.message).toMatch(/^User: arn:aws:iam::638117407428:user\/s3 is not authorized/);
+    expect(a.message).toMatch(/^User: arn:aws:iam::210987654321:user\/backupctl\/laptop is not authorized/);
   });
 
   it("tells backupctl's AWSDenyAll from AWS's compromised-key quarantine by the policy ARN", async () => {
@@ -155,7 +161,7 @@ describe('classification of real AWS error bodies, through the SDK', () => {
     const a = classifyAwsError(
       await failure(client().send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: PREFIX }))),
     );
-    expect(a).toMatchObject({ status: 'denied', deny: 'implicit', action: 'codecommit:ListRepositories' });
+    expect(a).toMatchObject({ status: 'denied', deny: 'implicit', action: 's3:ListBucket' });
   });
 
   it('an explicit deny in another kind of policy (SCP, bucket policy) is "denied", not quarantined', () => {
@@ -458,3 +464,70 @@ async function closedPort(): Promise<number> {
   await new Promise((resolve) => s.close(resolve));
   return port;
 }
+
+const realErrorsSkip = corpusSkipReason('aws-errors');
+
+describe.skipIf(realErrorsSkip !== undefined)(
+  `classification of the real AWS error bodies (shared/aws-errors)${realErrorsSkip ? ` (skipped: ${realErrorsSkip})` : ''}`,
+  () => {
+    const realExplicit = () => realAwsErrorBody('s3-AccessDenied-explicit-deny-identity-based-policy.xml');
+
+    it('the explicit deny exactly as captured (pretty-printed) is a quarantine', async () => {
+      proxy.answer({ method: 'PUT', answer: { status: 403, body: realExplicit() } });
+      const a = classifyAwsError(await failure(client().send(put())));
+      expect(a).toMatchObject({
+        status: 'quarantined',
+        policy: 'unknown',
+        errorName: 'AccessDenied',
+        httpStatus: 403,
+        action: 's3:PutObject',
+        resource:
+          'arn:aws:s3:::cli-dataflow/prod/0d0c372fad8852fd1687eebf05d094b7b9ca8f7ba05ce14fcbd389809ce733de/b60624b137eb37976c3a7aae84e0a38e.json',
+        retryable: false,
+      });
+      expect(proxy.requests).toHaveLength(1);
+    });
+
+    it('the explicit deny as S3 sends it (one line) is a quarantine', async () => {
+      proxy.answer({ method: 'GET', answer: { status: 403, body: oneLineXml(realExplicit()) } });
+      const a = classifyAwsError(await failure(client().send(get())));
+      expect(a).toMatchObject({ status: 'quarantined', policy: 'unknown', action: 's3:PutObject' });
+      expect(a.message).toMatch(/^User: arn:aws:iam::638117407428:user\/s3 is not authorized/);
+    });
+
+    it('the documented implicit deny is "denied", the other explicit denies "explicit-other"', () => {
+      const blocks = realAwsErrorBody('awsdocs-iam-access-denied-message-examples.txt')
+        .split('\n\n')
+        .map((b) => b.replace(/\n/g, ' '));
+      const implicit = blocks.find((b) => b.includes('because no identity-based policy allows'));
+      expect(implicit).toBeDefined();
+      const other = blocks.filter((b) => b.includes('explicit deny') && !b.includes('identity-based'));
+      expect(other.length).toBeGreaterThanOrEqual(5);
+      const asError = (message: string) =>
+        Object.assign(new Error(message), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+      expect(classifyAwsError(asError(implicit ?? ''))).toMatchObject({
+        status: 'denied',
+        deny: 'implicit',
+        action: 'codecommit:ListRepositories',
+      });
+      for (const message of other) {
+        expect(classifyAwsError(asError(message)), message).toMatchObject({
+          status: 'denied',
+          deny: 'explicit-other',
+        });
+      }
+    });
+
+    it('the generic "Access Denied" bodies say nothing of the kind of deny', async () => {
+      for (const file of ['s3-AccessDenied-generic.xml', 's3-AccessDenied-awsdocs-example.xml']) {
+        proxy.answer({ method: 'GET', times: 1, answer: { status: 403, body: realAwsErrorBody(file) } });
+        const a = classifyAwsError(await failure(client().send(get())));
+        expect(a, file).toMatchObject({
+          status: 'unknown-denied',
+          needsProbe: false,
+          errorName: 'AccessDenied',
+        });
+      }
+    });
+  },
+);

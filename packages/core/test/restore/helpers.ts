@@ -70,7 +70,7 @@ export async function craftSnapshot(repo: Repository, entries: CraftedFile[]): P
   };
   const root = await store(entries);
   await packer.flush();
-  await saveIndex(repo, undefined, packer.written);
+  await saveIndex(repo, undefined, packer.takeWritten());
   const { id } = await repo.saveJson('snapshots/', {
     version: FORMAT_VERSION,
     time: new Date().toISOString(),

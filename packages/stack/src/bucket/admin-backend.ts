@@ -1,6 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import type { DeletableBackend } from '@backupctl/core';
-import { type BackendTarget, openBackend, parseS3Url, S3Backend } from '@backupctl/core';
+import { type BackendTarget, openBackend, parseS3Url } from '@backupctl/core';
+import { S3Backend } from '@backupctl/core/s3';
 import { type AdminCredentialsOptions, adminCredentials } from '../deploy/admin-clients.js';
 
 /**
@@ -8,11 +9,11 @@ import { type AdminCredentialsOptions, adminCredentials } from '../deploy/admin-
  * do: forget and prune delete objects. Its S3 client carries no device guard (the device
  * policy and its manifest deliberately lack DeleteObject); a local folder is opened as usual.
  */
-export function openAdminBackend(
+export async function openAdminBackend(
   target: BackendTarget,
   options: AdminCredentialsOptions = {},
-): DeletableBackend {
-  if (!target.repository.startsWith('s3://')) return openBackend(target) as DeletableBackend;
+): Promise<DeletableBackend> {
+  if (!target.repository.startsWith('s3://')) return (await openBackend(target)) as DeletableBackend;
   const client = new S3Client({
     credentials: adminCredentials(options),
     region: target.region ?? (target.endpoint ? 'us-east-1' : undefined),

@@ -43,6 +43,8 @@ export interface InitGuardedDeviceOptions {
   dataEvents?: boolean;
   paths?: string[];
   excludes?: string[];
+  /** The keychain driver `store` is, recorded in the device config (`secrets.keychain`). */
+  keychainDriver?: 'keyring' | 'keytar';
   dryRun?: boolean;
   /** The repository passphrase (not needed for a dry run). */
   password?: string;
@@ -423,6 +425,7 @@ async function run(options: InitGuardedDeviceOptions): Promise<InitGuardedDevice
     excludes: options.excludes ?? [],
     password: options.password ?? '',
     keychain: options.store,
+    ...(options.keychainDriver ? { keychainDriver: options.keychainDriver } : {}),
     credentials: key.key,
     device,
     guard: guardConfig,

@@ -5,8 +5,8 @@ import {
   type HealthAssessment,
   openBackend,
   probeHealth,
-  S3Backend,
 } from '@backupctl/core';
+import { S3Backend } from '@backupctl/core/s3';
 import { GUARD_METRIC_DIMENSION_NAME, GUARD_METRIC_NAME, GUARD_METRIC_NAMESPACE } from '../guard-pattern.js';
 import { ArmingError } from './errors.js';
 import { defaultSleep, type GuardEventSink, type GuardStep } from './events.js';
@@ -25,7 +25,7 @@ export interface DeviceTarget {
 /** The probe of a real device: core's guarded S3 client, with the key given. */
 export function s3DeviceProbe(target: DeviceTarget): DeviceProbe {
   return async (key) => {
-    const backend = openBackend(
+    const backend = await openBackend(
       {
         repository: `s3://${target.bucket}/${devicePrefix(target.device)}`,
         region: target.region,

@@ -1,12 +1,18 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { corpusDir, corpusSkipReason, FIXTURES_DIR, REPO_ROOT } from '../../../../test/fixtures/corpus.js';
 
-/** The repository root (packages/stack/test/support → four levels up). */
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
+/** The repository root. */
+export const repoRoot = REPO_ROOT;
 
-/** shared/cloudtrail beside the repository (CI checks shared/ out next to it). */
-export const cloudtrailDir = path.resolve(repoRoot, '..', 'shared', 'cloudtrail');
+/** The real CloudTrail corpus (shared/cloudtrail beside the repository, or BACKUPCTL_CORPUS_DIR). */
+export const cloudtrailDir = corpusDir('cloudtrail');
+
+/** Why the tests over the real corpus are skipped (undefined: they run; CI: throws). */
+export const realRecordsSkip = corpusSkipReason('cloudtrail');
+
+/** CloudTrail records of our own, in the same two files and form (test/fixtures/cloudtrail). */
+export const fixtureCloudtrailDir = path.join(FIXTURES_DIR, 'cloudtrail');
 
 export interface RecordMeta {
   line: number;
@@ -28,25 +34,30 @@ export interface LabelledRecord {
   record: Record<string, unknown>;
 }
 
-function readJsonLines(file: string): unknown[] {
-  return readFileSync(path.join(cloudtrailDir, file), 'utf8')
+function readJsonLines(dir: string, file: string): unknown[] {
+  return readFileSync(path.join(dir, file), 'utf8')
     .split('\n')
     .filter((line) => line.trim() !== '')
     .map((line) => JSON.parse(line));
 }
 
-let cache: LabelledRecord[] | undefined;
+const cache = new Map<string, LabelledRecord[]>();
 
-/** The 1,070 real CloudTrail records with their labels, in file order (fresh copies each call). */
-export function loadLabelledRecords(): LabelledRecord[] {
-  if (!cache) {
-    const records = readJsonLines('records.jsonl') as Record<string, unknown>[];
-    const metas = readJsonLines('records.meta.jsonl') as RecordMeta[];
+/**
+ * The labelled CloudTrail records of a folder (default: the 1,070 real ones), in file
+ * order (fresh copies each call).
+ */
+export function loadLabelledRecords(dir = cloudtrailDir): LabelledRecord[] {
+  let loaded = cache.get(dir);
+  if (!loaded) {
+    const records = readJsonLines(dir, 'records.jsonl') as Record<string, unknown>[];
+    const metas = readJsonLines(dir, 'records.meta.jsonl') as RecordMeta[];
     if (records.length !== metas.length)
       throw new Error('records.jsonl and records.meta.jsonl differ in length');
-    cache = records.map((record, i) => ({ record, meta: metas[i]! }));
+    loaded = records.map((record, i) => ({ record, meta: metas[i]! }));
+    cache.set(dir, loaded);
   }
-  return structuredClone(cache);
+  return structuredClone(loaded);
 }
 
 /** `arn:…:user/<path>name` → `arn:…:user/backupctl/name` (the user name is kept). */

@@ -35,8 +35,8 @@ export default class GuardDrill extends BaseCommand {
       ))
     )
       throw new NotConfirmedError(`guard drill ${guard.device}`);
-    const clients = this.adminClientsFor(profile)(guard.region);
-    const store = this.secretStore();
+    const clients = (await this.adminClientsFor(profile))(guard.region);
+    const store = this.secretStore(config);
     const onEvent = (event: Parameters<typeof formatGuardEvent>[0]) => {
       const line = formatGuardEvent(event);
       if (line !== undefined && !this.jsonMode) process.stderr.write(`${line}\n`);

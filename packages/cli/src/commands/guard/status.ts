@@ -24,7 +24,7 @@ export default class GuardStatus extends BaseCommand {
     const guard = guardOf(await this.deviceConfig(env));
     const profile = flags.profile ?? guard.adminProfile;
     const result = await guardStatus({
-      clients: this.adminClientsFor(profile)(guard.region),
+      clients: (await this.adminClientsFor(profile))(guard.region),
       bucket: guard.bucket,
       ...(profile ? { profile } : {}),
       now: BaseCommand.clock.now,

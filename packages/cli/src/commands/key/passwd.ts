@@ -41,7 +41,7 @@ On S3 removing the old key file needs the owner's admin profile (--profile, or t
       let keychainUpdated = false;
       if (config.passwordSource === 'keychain') {
         try {
-          await this.secretStore().set(passwordAccount(config.repository), passphrase);
+          await this.secretStore(config).set(passwordAccount(config.repository), passphrase);
           keychainUpdated = true;
         } catch (error) {
           throw new BackupctlError(
@@ -63,7 +63,7 @@ On S3 removing the old key file needs the owner's admin profile (--profile, or t
           note: `the old key file ${oldKey.slice(0, 8)} was kept — the device key may not delete, so the old passphrase still opens the repository. Remove it with \`backupctl key remove ${oldKey.slice(0, 8)} --profile ADMIN_PROFILE\`.`,
         };
       }
-      const deleter = openAdminBackend(config, profile ? { profile } : {});
+      const deleter = await openAdminBackend(config, profile ? { profile } : {});
       await removeKey(session.repo, deleter, oldKey, { replacedBy: added.id });
       return { added: added.id, oldKey, oldKeyRemoved: true, keychainUpdated };
     }, env);

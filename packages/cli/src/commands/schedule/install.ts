@@ -85,7 +85,7 @@ export default class ScheduleInstall extends BaseCommand {
         ? await gatherSecrets(
             env,
             config,
-            this.secretStore(),
+            this.secretStore(config),
             process.stdin.isTTY && !this.jsonMode ? () => promptHidden('Repository passphrase: ') : undefined,
           )
         : undefined;

@@ -1,0 +1,48 @@
+import { zstd } from './zstd.js';
+
+/**
+ * restic's modes: `auto` compresses fast (zstd level 3), `max` compresses harder (level 11,
+ * several times slower), `off` stores everything as it is. Whatever the mode, a blob that
+ * would not shrink by at least 1/32 is stored as it is (random data, media, archives), so
+ * restore does not pay to decompress it.
+ */
+export type CompressionMode = 'auto' | 'max' | 'off';
+export const COMPRESSION_MODES: readonly CompressionMode[] = ['auto', 'max', 'off'];
+export const DEFAULT_COMPRESSION: CompressionMode = 'auto';
+
+const LEVEL: Record<Exclude<CompressionMode, 'off'>, number> = { auto: 3, max: 11 };
+/** Below this, zstd's frame overhead eats the gain. */
+const MIN_BYTES = 64;
+
+/** The compressed bytes, or undefined when the data is to be stored as it is. */
+export async function compressBlob(plain: Uint8Array, mode: CompressionMode): Promise<Buffer | undefined> {
+  if (mode === 'off' || plain.byteLength < MIN_BYTES) return undefined;
+  const packed = await (await zstd()).compress(plain, LEVEL[mode]);
+  return packed.length <= plain.byteLength - plain.byteLength / 32 ? packed : undefined;
+}
+
+export async function decompressBlob(packed: Uint8Array): Promise<Buffer> {
+  return (await zstd()).decompress(packed);
+}
+
+/**
+ * Metadata objects (index files, snapshots, pack headers) in format version 2: either the
+ * JSON text itself (it starts with `{` or `[`), or the byte 0x02 followed by a zstd frame
+ * of it. A version 1 object is always the first kind, so one reader reads both.
+ */
+const META_ZSTD = 0x02;
+
+export async function encodeMeta(json: string, mode: CompressionMode): Promise<Buffer> {
+  const plain = Buffer.from(json);
+  const packed = await compressBlob(plain, mode);
+  if (!packed) return plain;
+  const out = Buffer.allocUnsafe(packed.length + 1);
+  out[0] = META_ZSTD;
+  packed.copy(out, 1);
+  return out;
+}
+
+export async function decodeMeta(bytes: Buffer): Promise<string> {
+  if (bytes.length > 0 && bytes[0] === META_ZSTD) return (await decompressBlob(bytes.subarray(1))).toString();
+  return bytes.toString();
+}
