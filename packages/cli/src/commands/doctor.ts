@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
-import { AwsAdminProbe } from '../doctor/admin-probe.js';
 import { runDoctor } from '../doctor/checks.js';
 import { ExitCodes } from '../exit-codes.js';
 
@@ -25,8 +24,9 @@ The guard and trail checks need the owner's admin credentials (--admin-profile);
   async run(): Promise<void> {
     const { flags } = await this.parse(Doctor);
     const env = this.environment();
+    // The admin probe (CloudWatch, CloudFormation, IAM clients) is loaded only when asked for.
     const admin = flags['admin-profile']
-      ? new AwsAdminProbe({
+      ? new (await import('../doctor/admin-probe.js')).AwsAdminProbe({
           profile: flags['admin-profile'],
           ...(flags['admin-region'] ? { region: flags['admin-region'] } : {}),
         })

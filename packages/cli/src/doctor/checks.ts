@@ -16,7 +16,7 @@ import {
 import { formatWhen } from '../render/format.js';
 import { overdueWarning, scheduleReport } from '../schedule/report.js';
 import type { Exec } from '../schedule/systemd.js';
-import { type AdminProbe, checkGuard } from './admin-probe.js';
+import type { AdminProbe } from './admin-probe.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -171,6 +171,8 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
         });
     } else {
       try {
+        // Loaded only with admin credentials: a plain `doctor` loads no AWS SDK (cold start).
+        const { checkGuard } = await import('./admin-probe.js');
         const guard = await checkGuard(deps.admin, config.device);
         if (guard.armed) {
           add({
