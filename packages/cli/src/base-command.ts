@@ -19,7 +19,7 @@ import {
 } from '@backupctl/core';
 import type { AdminClients, AdminCredentialsOptions } from '@backupctl/stack';
 import { Command, Flags, type Interfaces } from '@oclif/core';
-import { ExitCodes, exitCodeFor } from './exit-codes.js';
+import { printError } from './render/errors.js';
 import { installInterruptHandler } from './render/interrupt.js';
 import { promptHidden } from './render/prompt.js';
 
@@ -35,6 +35,18 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
     json: Flags.boolean({ description: 'Print one machine-readable JSON document.', default: false }),
+    quiet: Flags.boolean({
+      char: 'q',
+      description: 'Print only warnings, errors and the result a script needs (no progress, no notes).',
+      default: false,
+      exclusive: ['verbose'],
+    }),
+    verbose: Flags.boolean({
+      char: 'v',
+      description:
+        'Say more: (push) the files as they are read. (Version: --version or `backupctl version`.)',
+      default: false,
+    }),
     keychain: Flags.boolean({
       description:
         'Read secrets from the OS keychain when the device config says so (--no-keychain: only BACKUPCTL_PASSWORD, the systemd credential "backupctl-password", or a prompt).',
@@ -44,12 +56,19 @@ export abstract class BaseCommand extends Command {
   };
 
   protected jsonMode = false;
+  protected quiet = false;
+  protected verbose = false;
+  /** Started by a systemd timer (JOURNAL_STREAM): plain lines with syslog priority prefixes. */
+  protected journal = false;
   /** False with --no-keychain: the keychain is never consulted. */
   protected useKeychain = true;
   protected warnings: string[] = [];
 
   override async init(): Promise<void> {
     this.jsonMode = this.argv.includes('--json');
+    this.quiet = this.argv.includes('-q') || this.argv.includes('--quiet');
+    this.verbose = !this.quiet && (this.argv.includes('-v') || this.argv.includes('--verbose'));
+    this.journal = Boolean(process.env.JOURNAL_STREAM);
     this.useKeychain = !this.argv.includes('--no-keychain');
     installInterruptHandler({ json: this.jsonMode });
     await super.init();
@@ -197,9 +216,20 @@ export abstract class BaseCommand extends Command {
     if (!this.jsonMode) this.log(message);
   }
 
+  /** Notes a person may like and a script does not need: not with --quiet. */
+  protected note(message = ''): void {
+    if (!this.jsonMode && !this.quiet) this.log(message);
+  }
+
+  /** Details for --verbose, on stderr (stdout stays the result). */
+  protected detail(message: string): void {
+    if (this.verbose && !this.jsonMode) process.stderr.write(`${message}\n`);
+  }
+
   protected warnUser(message: string): void {
     this.warnings.push(message);
-    if (!this.jsonMode) process.stderr.write(`warning: ${message}\n`);
+    // <4>: the journal's "warning" priority, so `journalctl -p warning` finds it.
+    if (!this.jsonMode) process.stderr.write(`${this.journal ? '<4>' : ''}warning: ${message}\n`);
   }
 
   protected printJson(value: unknown): void {
@@ -218,22 +248,7 @@ export abstract class BaseCommand extends Command {
     }
     // A raw ENOSPC / ENOENT / JSON error gets its message and code here, once.
     const error: Error = explainSystemError(raw) ?? raw;
-    const exitCode = exitCodeFor(error);
-    const code = BackupctlError.is(error) ? error.code : exitCode === ExitCodes.usage ? 'USAGE' : 'INTERNAL';
-    const resolution = BackupctlError.is(error) ? error.resolution : undefined;
-    const message = errorMessage(error).split('\nSee more help with')[0] ?? errorMessage(error);
-    if (this.jsonMode) {
-      this.printJson({
-        error: { code, message, resolution, details: BackupctlError.is(error) ? error.details : undefined },
-        exitCode,
-      });
-    } else {
-      process.stderr.write(`error: ${message}\n`);
-      if (resolution) process.stderr.write(`  next: ${resolution}\n`);
-      if (exitCode === ExitCodes.usage)
-        process.stderr.write(`  see: backupctl ${(this.id ?? '').replaceAll(':', ' ')} --help\n`);
-      if (code === 'INTERNAL' && process.env.BACKUPCTL_DEBUG) process.stderr.write(`${error.stack}\n`);
-    }
+    const exitCode = printError(error, this.jsonMode, this.id);
     process.exitCode = exitCode;
     this.exit(exitCode);
   }

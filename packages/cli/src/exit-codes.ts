@@ -46,6 +46,12 @@ export const ExitCodes = {
   armingFailed: 33,
   /** Not confirmed: no terminal to ask and no --yes, or the answer was no. */
   notConfirmed: 34,
+  /** systemd cannot be used: no systemctl / systemd-creds, no running manager, or it refused. */
+  scheduler: 40,
+  /** The AWS client setup is wrong: no region, a region typo, an endpoint without a scheme, a missing profile. */
+  awsConfig: 41,
+  /** `doctor` found something to fix (each finding says what). */
+  doctor: 42,
   /**
    * forget/prune (they delete) on an S3 repository without the owner's admin credentials:
    * refused before any request, since a device-key DELETE would be denied (a quarantine).
@@ -56,6 +62,36 @@ export const ExitCodes = {
   /** Interrupted (SIGINT). */
   interrupted: 130,
 } as const;
+
+/** A few words for each code, for `schedule status` ("last run: exit 20 (quarantined)"). */
+export const ExitCodeMeaning: Record<number, string> = {
+  0: 'done',
+  1: 'error',
+  2: 'usage',
+  3: 'partial: some files unreadable',
+  10: 'not set up',
+  11: 'locked: another push ran',
+  12: 'passphrase wrong or missing',
+  20: 'QUARANTINED',
+  21: 'denied',
+  22: 'credentials',
+  23: 'offline',
+  24: 'bucket missing',
+  25: 'damaged',
+  26: 'restore partial',
+  27: 'restore left files',
+  30: 'guard prerequisite missing',
+  31: 'admin credentials',
+  32: 'bucket unsuitable',
+  33: 'arming failed',
+  34: 'not confirmed',
+  40: 'systemd unavailable',
+  41: 'AWS setup',
+  42: 'doctor found problems',
+  45: 'admin credentials required',
+  46: 'prune stopped, nothing deleted',
+  130: 'interrupted',
+};
 
 const byCode: Record<string, number> = {
   [ErrorCodes.usage]: ExitCodes.usage,
@@ -86,11 +122,23 @@ const byCode: Record<string, number> = {
   DEVICE_ARMING_FAILED: ExitCodes.armingFailed,
   NOT_CONFIRMED: ExitCodes.notConfirmed,
   DEVICE_NOT_GUARDED: ExitCodes.notFound,
+  [ErrorCodes.schedulerUnavailable]: ExitCodes.scheduler,
+  [ErrorCodes.awsCredentialsMissing]: ExitCodes.credentials,
+  [ErrorCodes.awsProfileMissing]: ExitCodes.awsConfig,
+  [ErrorCodes.awsRegionMissing]: ExitCodes.awsConfig,
+  [ErrorCodes.awsRegionInvalid]: ExitCodes.awsConfig,
+  [ErrorCodes.endpointInvalid]: ExitCodes.awsConfig,
+  [ErrorCodes.doctorProblems]: ExitCodes.doctor,
   [ErrorCodes.adminRequired]: ExitCodes.adminRequired,
   [ErrorCodes.pruneUnsafe]: ExitCodes.pruneUnsafe,
   /** @backupctl/stack's FilterPatternSyntaxError (`guard replay --pattern`): the user's input. */
   FILTER_PATTERN_SYNTAX: ExitCodes.usage,
 };
+
+/** The exit code of a stable error code (as `--json` documents carry it). */
+export function exitCodeForCode(code: string): number {
+  return byCode[code] ?? ExitCodes.error;
+}
 
 export function exitCodeFor(error: unknown): number {
   if (BackupctlError.is(error)) return byCode[error.code] ?? ExitCodes.error;

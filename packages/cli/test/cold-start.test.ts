@@ -49,6 +49,13 @@ it.each([['status'], ['snapshots'], ['--help']])(
   },
 );
 
+it('`backupctl doctor` without --admin-profile on a local repository never loads the AWS SDK', () => {
+  const run = spawnSync(process.execPath, ['-r', tracer, BIN, 'doctor'], { env, encoding: 'utf8' });
+  // Its exit code says what it found (a missing timer, say); only what it loaded is asserted.
+  expect(run.stdout).toContain('config');
+  expect(run.stderr).toContain('AWS_SDK_MODULES=0');
+});
+
 it('the tracer does see the SDK when a command needs it (the test can fail)', () => {
   const run = spawnSync(process.execPath, ['-r', tracer, '-e', "require('@aws-sdk/client-s3')"], {
     env,

@@ -77,14 +77,24 @@ describe('the CLI contract', () => {
     );
   });
 
-  it('every command takes --json', async () => {
-    for (const command of await loadCommands()) {
+  /** backupctl's own commands (not those of the oclif plugins: help, version, autocomplete). */
+  const ownCommands = async () => (await loadCommands()).filter((c) => c.pluginName === 'backupctl');
+
+  it("oclif's plugins give help, version and completion", async () => {
+    const ids = (await loadCommands()).map((c) => c.id);
+    expect(ids).toEqual(expect.arrayContaining(['help', 'version', 'autocomplete']));
+  });
+
+  it('every command takes --json, -q and -v', async () => {
+    for (const command of await ownCommands()) {
+      expect(command.flags.quiet?.char, command.id).toBe('q');
+      expect(command.flags.verbose?.char, command.id).toBe('v');
       expect(Object.keys(command.flags), command.id).toContain('json');
     }
   });
 
   it('--help of every command shows usage and runnable examples', async () => {
-    const commands = await loadCommands();
+    const commands = await ownCommands();
     expect(commands.map((c) => c.id)).toEqual(
       expect.arrayContaining([
         'init',
@@ -96,6 +106,10 @@ describe('the CLI contract', () => {
         'guard:policy',
         'guard:template',
         'guard:replay',
+        'schedule:install',
+        'schedule:remove',
+        'schedule:status',
+        'doctor',
       ]),
     );
     // oclif's own help renderer, in-process: one process per command would cost seconds.

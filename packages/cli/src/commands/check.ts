@@ -14,7 +14,11 @@ export default class Check extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Check);
-    const progress = ProgressReporter.for('check', this.jsonMode);
+    const progress = ProgressReporter.for('check', {
+      json: this.jsonMode,
+      quiet: this.quiet,
+      journal: this.journal,
+    });
     const result = await this.withRepository((session) =>
       check(
         session.repo,
@@ -22,12 +26,10 @@ export default class Check extends BaseCommand {
         { readData: flags['read-data'] },
         {
           onProgress: (p) =>
-            p.phase === 'data' &&
-            progress.update({
-              filesDone: p.done,
-              filesTotal: p.total,
-              bytesDone: p.done,
-              bytesTotal: p.total,
+            progress.count({
+              done: p.done,
+              total: p.total,
+              unit: p.phase === 'data' ? 'packs' : 'snapshots',
             }),
         },
       ),

@@ -116,7 +116,12 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
       if (plan.unreadable.length > 0) this.say(`  ${plan.unreadable.length} path(s) cannot be read`);
       return;
     }
-    const progress = ProgressReporter.for('push', this.jsonMode);
+    const progress = ProgressReporter.for('push', {
+      json: this.jsonMode,
+      quiet: this.quiet,
+      journal: this.journal,
+    });
+    let lastPath: string | undefined;
     try {
       const result = await this.withRepository(
         (session) =>
@@ -132,12 +137,26 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
               scanTotals: progress.wantsTotals,
             },
             {
-              onProgress: progress.active ? (p) => progress.update(p) : undefined,
+              onProgress:
+                progress.active || this.verbose
+                  ? (p) => {
+                      if (this.verbose && p.currentPath && p.currentPath !== lastPath) {
+                        lastPath = p.currentPath;
+                        progress.stop();
+                        this.detail(`  ${printable(p.currentPath)}`);
+                      }
+                      progress.update(p);
+                    }
+                  : undefined,
               onWarning: (w) => {
-                if (!this.jsonMode) process.stderr.write(`warning: ${printable(w.path)}: ${w.message}\n`);
+                if (this.jsonMode) return;
+                progress.stop();
+                process.stderr.write(
+                  `${this.journal ? '<4>' : ''}warning: ${printable(w.path)}: ${w.message}\n`,
+                );
               },
               onRecovered: (r) =>
-                this.say(
+                this.note(
                   `Recovered ${r.packs} pack(s) of an interrupted push (${r.blobs} blobs): not uploaded again.`,
                 ),
             },
@@ -177,12 +196,19 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
           warnings: result.warnings,
           cacheWarnings: result.cacheWarnings,
         });
-      } else {
-        this.say(`snapshot ${result.snapshotId.slice(0, 8)} saved`);
-        this.say(
-          `  ${s.files} files, ${s.dirs} folders, ${formatBytes(s.bytes)} scanned; ${formatBytes(s.newBytes)} new in ${s.newBlobs} chunks`,
+      } else if (this.journal) {
+        // Under a timer: one summary line (journalctl shows one entry per run).
+        const unread =
+          result.warnings.length > 0 ? `; ${result.warnings.length} path(s) could not be read` : '';
+        this.note(
+          `${result.warnings.length > 0 ? '<4>' : ''}snapshot ${result.snapshotId.slice(0, 8)} saved: ${s.files} files, ${formatBytes(s.bytes)} scanned, ${formatBytes(s.newBytes)} new, uploaded ${formatBytes(s.bytesUploaded)} in ${s.packsWritten} packs, ${formatDuration(result.durationMs)}${unread}`,
         );
-        this.say(
+      } else {
+        this.note(`snapshot ${result.snapshotId.slice(0, 8)} saved`);
+        this.note(
+          `  ${s.files} files, ${s.dirs} folders, ${formatBytes(s.bytes)} scanned; ${s.newBytes === 0 ? 'nothing changed' : `${formatBytes(s.newBytes)} new in ${s.newBlobs} chunks`}`,
+        );
+        this.note(
           `  uploaded ${formatBytes(s.bytesUploaded)} in ${s.packsWritten} packs, ${formatDuration(result.durationMs)}`,
         );
         if (result.warnings.length > 0)

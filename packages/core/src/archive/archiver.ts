@@ -51,6 +51,8 @@ export class Archiver {
     filesTotal: 0,
     bytesTotal: 0,
     scanDone: false,
+    filesUnchanged: 0,
+    bytesUnchanged: 0,
     bytesUploaded: 0,
   };
   private readonly summary: SnapshotSummary = {
@@ -354,6 +356,8 @@ export class Archiver {
       }
     } else {
       this.progress.bytesDone += size;
+      this.progress.bytesUnchanged += size;
+      this.progress.filesUnchanged++;
     }
     this.fileCache!.record(file, fingerprint, chunks);
     this.summary.files++;

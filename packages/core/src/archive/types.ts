@@ -33,6 +33,9 @@ export interface PushProgress {
   filesTotal: number;
   bytesTotal: number;
   scanDone: boolean;
+  /** Of filesDone/bytesDone: files found unchanged (size, mtime, ctime, inode), not read again. */
+  filesUnchanged: number;
+  bytesUnchanged: number;
   bytesUploaded: number;
   currentPath?: string;
 }

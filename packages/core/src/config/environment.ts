@@ -1,6 +1,7 @@
-import { hostname } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import path from 'node:path';
 import envPaths from 'env-paths';
+import type { AwsSetupEnvironment } from '../health/aws-setup.js';
 
 /**
  * The only module that reads the process environment. Everything else receives these
@@ -22,6 +23,8 @@ export interface Environment {
   desktop: boolean;
   /** stderr is connected to the systemd journal (JOURNAL_STREAM). */
   journal: boolean;
+  /** What the AWS SDK reads from the environment, checked before the first request. */
+  aws?: AwsSetupEnvironment;
   /**
    * S3 idle timeout in ms (BACKUPCTL_S3_TIMEOUT_MS): a connection that sends or receives
    * nothing this long is dropped and the request retried. Default: the backend's (60 s).
@@ -48,6 +51,15 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     desktop: Boolean(env.DISPLAY || env.WAYLAND_DISPLAY),
     journal: Boolean(env.JOURNAL_STREAM),
     s3TimeoutMs: positiveInteger(env.BACKUPCTL_S3_TIMEOUT_MS),
+    aws: {
+      ...(env.AWS_PROFILE ? { profile: env.AWS_PROFILE } : {}),
+      ...(env.AWS_REGION || env.AWS_DEFAULT_REGION
+        ? { region: env.AWS_REGION || env.AWS_DEFAULT_REGION }
+        : {}),
+      configFile: env.AWS_CONFIG_FILE || path.join(env.HOME || homedir(), '.aws', 'config'),
+      credentialsFile:
+        env.AWS_SHARED_CREDENTIALS_FILE || path.join(env.HOME || homedir(), '.aws', 'credentials'),
+    },
     deviceKey:
       env.BACKUPCTL_AWS_ACCESS_KEY_ID && env.BACKUPCTL_AWS_SECRET_ACCESS_KEY
         ? {

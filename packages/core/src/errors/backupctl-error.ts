@@ -67,6 +67,20 @@ export const ErrorCodes = {
   interrupted: 'INTERRUPTED',
   /** A local disk (the cache, a local repository, a restore target) is full. */
   noSpace: 'NO_SPACE',
+  /** systemd (systemctl, systemd-creds) is not there or refused: `schedule` cannot work. */
+  schedulerUnavailable: 'SCHEDULER_UNAVAILABLE',
+  /** No AWS credentials anywhere the SDK looks (no key stored, no profile, no env). */
+  awsCredentialsMissing: 'AWS_CREDENTIALS_MISSING',
+  /** AWS_PROFILE (or the configured profile) names a profile not in ~/.aws/config or credentials. */
+  awsProfileMissing: 'AWS_PROFILE_MISSING',
+  /** No region configured for an AWS repository. */
+  awsRegionMissing: 'AWS_REGION_MISSING',
+  /** The region is not a valid region name (a typo such as eu-west-l or euwest1). */
+  awsRegionInvalid: 'AWS_REGION_INVALID',
+  /** The endpoint is not a URL (no http:// or https://). */
+  endpointInvalid: 'ENDPOINT_INVALID',
+  /** `doctor` found something to fix. */
+  doctorProblems: 'DOCTOR_PROBLEMS',
   deviceKeyMissing: 'DEVICE_KEY_MISSING',
   /** forget/prune (deletes) on S3 need the owner's admin credentials, never the device key. */
   adminRequired: 'ADMIN_CREDENTIALS_REQUIRED',

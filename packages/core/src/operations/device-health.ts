@@ -1,5 +1,6 @@
 import type { Environment } from '../config/environment.js';
 import { assessmentOf, toBackupctlError } from '../health/aws-failure.js';
+import { explainSetupError } from '../health/aws-setup.js';
 import { probeHealth } from '../health/probe.js';
 import { QuarantineStateStore } from '../health/state-store.js';
 import { resolveDeviceKey } from '../secrets/device-key.js';
@@ -36,6 +37,10 @@ export async function withDeviceHealth<T>(
     await store.record({ status: 'ok', retryable: false }).catch(() => undefined);
     return result;
   } catch (error) {
+    // The SDK's client-side setup failures (no credentials, no region…): no request was
+    // answered, so the health state stays as it was.
+    const setup = explainSetupError(error, config);
+    if (setup) throw setup;
     let assessment = assessmentOf(error);
     if (!assessment) throw error;
     if (assessment.needsProbe) {

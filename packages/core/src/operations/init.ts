@@ -2,6 +2,7 @@ import path from 'node:path';
 import { type DeviceConfig, saveDeviceConfig } from '../config/device-config.js';
 import type { Environment } from '../config/environment.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
+import { explainSetupError } from '../health/aws-setup.js';
 import { Repository } from '../repository/repository.js';
 import { passwordAccount, type SecretStore } from '../secrets/secret-store.js';
 import {
@@ -70,6 +71,7 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
     {
       traceFile: options.env.awsTraceFile,
       timeoutMs: options.env.s3TimeoutMs,
+      ...(options.env.aws ? { awsSetup: options.env.aws } : {}),
       ...options,
       ...(credentials ? { credentials } : {}),
     },
@@ -83,6 +85,11 @@ export async function initDevice(options: InitOptions): Promise<InitResult> {
       kdf: options.kdf,
     });
   } catch (error) {
+    const setup = explainSetupError(error, {
+      repository,
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    });
+    if (setup) throw setup;
     if (!(BackupctlError.is(error) && error.code === ErrorCodes.repoExists)) throw error;
     repo = await Repository.open(backend, options.password);
     created = false;

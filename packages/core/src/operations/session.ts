@@ -87,6 +87,7 @@ export async function openSession(options: OpenSessionOptions): Promise<Session>
   const backend = await openBackend(options.config, {
     traceFile: options.env.awsTraceFile,
     timeoutMs: options.env.s3TimeoutMs,
+    ...(options.env.aws ? { awsSetup: options.env.aws } : {}),
     ...options,
     ...(credentials ? { credentials } : {}),
   });

@@ -1,9 +1,12 @@
 import path from 'node:path';
 import { CONFIG_FILE, type DeviceConfig, loadDeviceConfig } from '../config/device-config.js';
 import { BackupctlError, errorMessage } from '../errors/index.js';
-import { assessmentOf } from '../health/aws-failure.js';
+import { assessmentOf, toBackupctlError } from '../health/aws-failure.js';
+import { explainSetupError } from '../health/aws-setup.js';
 import type { HealthStatus } from '../health/classify.js';
 import type { HealthState } from '../health/state-store.js';
+import { loadIndex } from '../repository/index-sync.js';
+import type { Repository } from '../repository/repository.js';
 import { healthStore } from './device-health.js';
 import { type LastRun, loadLastRun } from './last-run.js';
 import { type OpenSessionOptions, openSession } from './session.js';
@@ -22,19 +25,59 @@ export interface DeviceStatus {
     id?: string;
     snapshots?: number;
     latest?: { id: string; time: string; files: number; bytes: number };
+    /** What the repository stores, and how much the snapshots would be without deduplication. */
+    size?: RepositorySize;
     error?: { code: string; message: string };
   };
   health: {
     state: HealthStatus;
     /** When this answer was seen. */
     time: string;
-    /** 'probe': asked just now; 'saved': the last recorded answer (nothing asked now). */
-    source: 'probe' | 'saved';
+    /**
+     * 'probe': asked just now; 'saved': the last recorded answer (nothing asked now);
+     * 'none': nothing could be asked (no passphrase, no credentials…), so nothing is known.
+     */
+    source: 'probe' | 'saved' | 'none';
     message?: string;
     request?: HealthState['request'];
     policy?: HealthState['policy'];
   };
   lastPush?: LastRun;
+}
+
+export interface RepositorySize {
+  packs: number;
+  /** Bytes of all indexed packs: what the storage bills (before versioning). */
+  storedBytes: number;
+  /** Bytes of unique content before compression and encryption. */
+  uniqueBytes: number;
+  /** The sum of every snapshot's file bytes: what restoring all of them would write. */
+  snapshotBytes: number;
+  /** snapshotBytes / storedBytes (0 when nothing is stored). */
+  dedupRatio: number;
+}
+
+/** Sizes from the index (cached locally after the first download) and the snapshot summaries. */
+export function repositorySize(
+  repo: Repository,
+  snapshots: Array<{ summary: { bytes: number } }>,
+): RepositorySize {
+  let storedBytes = 0;
+  let packs = 0;
+  for (const [, size] of repo.index.packIds()) {
+    storedBytes += size;
+    packs++;
+  }
+  let uniqueBytes = 0;
+  for (const blob of repo.index.allBlobs()) if (blob.type === 'data') uniqueBytes += blob.rawLength;
+  const snapshotBytes = snapshots.reduce((sum, s) => sum + s.summary.bytes, 0);
+  return {
+    packs,
+    storedBytes,
+    uniqueBytes,
+    snapshotBytes,
+    dedupRatio: storedBytes > 0 ? Math.round((snapshotBytes / storedBytes) * 10) / 10 : 0,
+  };
 }
 
 /**
@@ -77,10 +120,12 @@ export async function deviceStatus(
     const session = await openSession({ ...options, config });
     const snapshots = await session.repo.listSnapshots(session.cache);
     const latest = snapshots.at(-1);
+    await loadIndex(session.repo, session.cache);
     status.repository = {
       reachable: true,
       id: session.repo.config.id,
       snapshots: snapshots.length,
+      size: repositorySize(session.repo, snapshots),
       ...(latest
         ? {
             latest: {
@@ -94,13 +139,26 @@ export async function deviceStatus(
     };
     const state = await store.record({ status: 'ok', retryable: false }, { action: 's3:GetObject' });
     status.health = { state: state.status, time: state.time, source: 'probe' };
-  } catch (error) {
+  } catch (caught) {
+    const assessed = assessmentOf(caught);
+    // The same coded error (and message) a push would have shown.
+    const error =
+      explainSetupError(caught, config) ?? (assessed ? toBackupctlError(caught, assessed) : caught);
     status.repository.error = {
       code: BackupctlError.is(error) ? error.code : 'STORAGE',
       message: errorMessage(error),
     };
-    const assessment = assessmentOf(error);
-    if (assessment) {
+    const assessment = BackupctlError.is(error) && error.code.startsWith('AWS_') ? undefined : assessed;
+    if (!assessment) {
+      // Nothing answered (no passphrase, no credentials, a local folder gone): the saved
+      // state is not news about now. Never "ok" beside "unreachable".
+      status.health = {
+        state: 'unknown',
+        time: new Date().toISOString(),
+        source: 'none',
+        message: `not checked: ${errorMessage(error)}`,
+      };
+    } else {
       const state = await store.record(assessment);
       status.health = {
         state: state.status,

@@ -71,6 +71,10 @@ export class MasterIndex {
     for (let i = 0; i < this.packList.length; i++) yield [this.packList[i]!, this.packSizes[i]!];
   }
 
+  *allBlobs(): IterableIterator<LocatedBlob> {
+    for (let record = 0; record < this.count; record++) yield this.entry(record);
+  }
+
   get blobCount(): number {
     return this.count;
   }

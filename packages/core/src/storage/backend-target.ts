@@ -1,4 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { AwsSetupEnvironment } from '../health/aws-setup.js';
 import type { HealthAssessment } from '../health/classify.js';
 import type { S3Location } from './s3-location.js';
 
@@ -15,6 +16,8 @@ export interface OpenBackendOptions {
   credentials?: S3Client['config']['credentials'] | { accessKeyId: string; secretAccessKey: string };
   /** BACKUPCTL_AWS_TRACE: one JSON line per AWS request sent. */
   traceFile?: string;
+  /** The AWS SDK's environment: checked (profile, region, endpoint) before any request. */
+  awsSetup?: AwsSetupEnvironment;
   /** Called at the first explicit deny (the client then refuses every further request). */
   onQuarantine?: (assessment: HealthAssessment, command: string) => void;
   /** S3 idle timeout (connect, send, receive), ms; default 60 s, connect at most 10 s. */

@@ -1,5 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { installDeviceGuards } from '../access/device-guards.js';
+import { checkAwsSetup } from '../health/aws-setup.js';
 import { type BackendTarget, DEFAULT_S3_TIMEOUT_MS, type OpenBackendOptions } from './backend-target.js';
 import { S3Backend } from './s3-backend.js';
 import { parseS3Url } from './s3-location.js';
@@ -10,6 +11,7 @@ const MAX_CONNECT_TIMEOUT_MS = 10_000;
 export function openS3Backend(target: BackendTarget, options: OpenBackendOptions = {}): S3Backend {
   const timeoutMs = options.timeoutMs ?? DEFAULT_S3_TIMEOUT_MS;
   const location = parseS3Url(target.repository);
+  checkAwsSetup(target, options.awsSetup, { explicitCredentials: options.credentials !== undefined });
   const client = new S3Client({
     region: target.region ?? (target.endpoint ? 'us-east-1' : undefined),
     // 403s are never retried (installNo403Retry); other failures get the SDK's backoff.
