@@ -177,6 +177,7 @@ describe('doctor: the findings for a guarded device', () => {
         journal: false,
         deviceKey: undefined,
         newPassword: undefined,
+        s3TimeoutMs: undefined,
       };
       const secrets = new Map([
         ['repository-password:s3://b/laptop', 'pw'],
