@@ -171,6 +171,41 @@ describe('admin commands, control plane', () => {
     });
   });
 
+  it('--create-bucket --noncurrent-days 30: the lifecycle keeps the multipart abort and expires only noncurrent versions', async () => {
+    const { account: a, env } = setup({ trail: 'none', buckets: [] });
+    await initGuardedDevice({
+      env,
+      clients: () => a.clients,
+      bucket: 'b-backups',
+      device: 'laptop',
+      region: 'eu-west-1',
+      createTrail: true,
+      createBucket: true,
+      noncurrentDays: 30,
+      store: new MemoryStore(),
+      password: 'pw-pw-pw-pw',
+      endpoint: 'http://127.0.0.1:9',
+      probe: async () => ok,
+    }).catch(() => undefined); // the repository step needs a real S3 endpoint
+    const lifecycle = a.inputsOf('s3:PutBucketLifecycleConfiguration')[0] as {
+      Bucket: string;
+      LifecycleConfiguration: { Rules: Record<string, unknown>[] };
+    };
+    expect(lifecycle.Bucket).toBe('b-backups');
+    const rules = lifecycle.LifecycleConfiguration.Rules;
+    expect(rules).toHaveLength(2);
+    expect(rules[0]).toMatchObject({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } });
+    expect(rules[1]).toMatchObject({
+      Status: 'Enabled',
+      NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+      Expiration: { ExpiredObjectDeleteMarker: true },
+    });
+    // Never a rule that expires current versions (backups under devices/).
+    expect(rules.some((r) => (r.Expiration as { Days?: number } | undefined)?.Days !== undefined)).toBe(
+      false,
+    );
+  });
+
   it('recover: a failure half-way resumes; a run after success changes nothing', async () => {
     let alarm = 'ALARM';
     const { account: a, env, iam } = setup({ alarmState: () => alarm });

@@ -52,6 +52,12 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
       description: 'Create the bucket when it does not exist.',
       default: false,
     }),
+    'noncurrent-days': Flags.integer({
+      description:
+        'With --create-bucket: a lifecycle rule deletes versions made noncurrent (by prune or forget) after N days; until then they can still be brought back.',
+      min: 1,
+      dependsOn: ['create-bucket'],
+    }),
     'create-trail': Flags.boolean({
       description: 'Create a multi-region trail delivering to CloudWatch Logs when none is usable.',
       default: false,
@@ -178,6 +184,7 @@ The config goes to the XDG config folder (BACKUPCTL_CONFIG_DIR overrides it).`;
       ...(flags.region ? { region: flags.region } : {}),
       ...(flags.email ? { email: flags.email } : {}),
       createBucket: flags['create-bucket'],
+      ...(flags['noncurrent-days'] === undefined ? {} : { noncurrentDays: flags['noncurrent-days'] }),
       createTrail: flags['create-trail'],
       dataEvents: flags['data-events'],
       paths: flags.path,
@@ -244,6 +251,7 @@ type GuardedFlags = {
   email?: string;
   endpoint?: string;
   'create-bucket': boolean;
+  'noncurrent-days'?: number;
   'create-trail': boolean;
   'data-events': boolean;
   'dry-run': boolean;

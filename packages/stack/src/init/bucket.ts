@@ -5,6 +5,7 @@ import {
   GetBucketLifecycleConfigurationCommand,
   GetBucketPolicyCommand,
   HeadBucketCommand,
+  type LifecycleRule,
   PutBucketEncryptionCommand,
   PutBucketLifecycleConfigurationCommand,
   PutBucketOwnershipControlsCommand,
@@ -14,6 +15,7 @@ import {
   type ServerSideEncryptionRule,
 } from '@aws-sdk/client-s3';
 import { BackupctlError, ErrorCodes } from '@backupctl/core';
+import { noncurrentExpiryConfiguration } from '../bucket/lifecycle.js';
 import { awsErrorName } from '../deploy/stack-error.js';
 import { BucketUnsuitableError } from './errors.js';
 import type { GuardEventSink } from './events.js';
@@ -52,7 +54,12 @@ export function customerManagedKmsKey(rules: ServerSideEncryptionRule[]): string
 }
 
 /** Creates the backup bucket as backupctl wants it. Each call tolerates what exists already. */
-export async function createBackupBucket(s3: S3Client, bucket: string, region: string): Promise<void> {
+export async function createBackupBucket(
+  s3: S3Client,
+  bucket: string,
+  region: string,
+  options: { noncurrentDays?: number } = {},
+): Promise<void> {
   try {
     await s3.send(
       new CreateBucketCommand({
@@ -93,20 +100,21 @@ export async function createBackupBucket(s3: S3Client, bucket: string, region: s
       },
     }),
   );
-  // Only incomplete multipart uploads go; nothing expires a current version.
+  // Incomplete multipart uploads go, and (--noncurrent-days) versions prune or forget made
+  // noncurrent; nothing ever expires a current version.
+  const abortMultipart: LifecycleRule = {
+    ID: 'backupctl-abort-incomplete-multipart-uploads',
+    Status: 'Enabled',
+    Filter: { Prefix: '' },
+    AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+  };
   await s3.send(
     new PutBucketLifecycleConfigurationCommand({
       Bucket: bucket,
-      LifecycleConfiguration: {
-        Rules: [
-          {
-            ID: 'backupctl-abort-incomplete-multipart-uploads',
-            Status: 'Enabled',
-            Filter: { Prefix: '' },
-            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
-          },
-        ],
-      },
+      LifecycleConfiguration:
+        options.noncurrentDays === undefined
+          ? { Rules: [abortMultipart] }
+          : noncurrentExpiryConfiguration({ noncurrentDays: options.noncurrentDays }, [abortMultipart]),
     }),
   );
 }
@@ -129,6 +137,8 @@ export async function ensureBucket(options: {
   bucket: string;
   region: string;
   create: boolean;
+  /** With create: expire noncurrent versions this many days after prune/forget (lifecycle). */
+  noncurrentDays?: number;
   dryRun: boolean;
   onEvent: GuardEventSink;
 }): Promise<BucketCheck> {
@@ -151,15 +161,20 @@ export async function ensureBucket(options: {
       onEvent({
         type: 'plan',
         step: 'bucket',
-        text: `would create ${bucket} in ${options.region}: versioning, Block Public Access, BucketOwnerEnforced, SSE-S3, abort incomplete multipart uploads after 7 days`,
+        text: `would create ${bucket} in ${options.region}: versioning, Block Public Access, BucketOwnerEnforced, SSE-S3, abort incomplete multipart uploads after 7 days${noncurrentText(options.noncurrentDays)}`,
       });
       return { created: false, warnings };
     }
-    await createBackupBucket(s3, bucket, options.region);
+    await createBackupBucket(
+      s3,
+      bucket,
+      options.region,
+      options.noncurrentDays === undefined ? {} : { noncurrentDays: options.noncurrentDays },
+    );
     onEvent({
       type: 'done',
       step: 'bucket',
-      text: `created ${bucket} (versioning, Block Public Access, BucketOwnerEnforced, SSE-S3, multipart-abort lifecycle)`,
+      text: `created ${bucket} (versioning, Block Public Access, BucketOwnerEnforced, SSE-S3, multipart-abort lifecycle${noncurrentText(options.noncurrentDays)})`,
     });
     return { created: true, warnings };
   }
@@ -223,4 +238,8 @@ export async function ensureBucket(options: {
     text: `${bucket} exists; default encryption ${rules[0]?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm ?? 'SSE-S3 (S3 default)'}`,
   });
   return { created: false, warnings, ...(policyText ? { policy: policyText } : {}) };
+}
+
+function noncurrentText(days: number | undefined): string {
+  return days === undefined ? '' : `, noncurrent versions expire after ${days} days`;
 }

@@ -39,6 +39,8 @@ export interface InitGuardedDeviceOptions {
   region?: string;
   email?: string;
   createBucket?: boolean;
+  /** With createBucket: the lifecycle rule expiring noncurrent versions after N days. */
+  noncurrentDays?: number;
   createTrail?: boolean;
   dataEvents?: boolean;
   paths?: string[];
@@ -233,6 +235,7 @@ async function run(options: InitGuardedDeviceOptions): Promise<InitGuardedDevice
     bucket,
     region,
     create: options.createBucket === true,
+    ...(options.noncurrentDays === undefined ? {} : { noncurrentDays: options.noncurrentDays }),
     dryRun,
     onEvent,
   });
