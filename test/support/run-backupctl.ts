@@ -1,6 +1,6 @@
 /** Runs the real `backupctl` binary in tests, with a clean environment. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -102,4 +102,22 @@ export function spawnCli(args: string[], options: RunOptions = {}): RunningCli {
 /** Runs the real binary to its end. */
 export function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
   return spawnCli(args, options).result;
+}
+
+/**
+ * Tests that run the binary as uid 65534 (when they run as root, so that modes bite) need
+ * that user to reach the binary: a clone inside a private folder (mktemp -d is 0700, as in
+ * shared/tools/fresh-clone.sh) is not reachable. Returns why, to skip with the reason; in CI
+ * (CI set) it throws instead, so CI never skips them silently.
+ */
+export function unprivilegedUserCannotReachBinary(): string | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  for (let dir = path.dirname(BIN); ; dir = path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      const reason = `uid 65534 cannot reach the binary: ${dir} is not traversable by others (clone into a world-traversable folder)`;
+      if (process.env.CI) throw new Error(reason);
+      return reason;
+    }
+    if (dir === path.dirname(dir)) return undefined;
+  }
 }

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, BIN, type Device, makeDevice } from './support/cli.js';
+import { unprivilegedUserCannotReachBinary } from '../../../test/support/run-backupctl.js';
+import { assertBuilt, type Device, makeDevice } from './support/cli.js';
 
 interface PushDocument {
   snapshotId: string;
@@ -38,22 +38,7 @@ afterEach(async () => {
  */
 const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
 
-/**
- * uid 65534 must be able to reach the binary: a clone inside a private folder (mktemp -d is
- * 0700, as in shared/tools/fresh-clone.sh) is not. Skipped there with the reason; CI fails.
- */
-function unreachableReason(): string | undefined {
-  if (!('uid' in asUser)) return undefined;
-  for (let dir = path.dirname(BIN); ; dir = path.dirname(dir)) {
-    if ((statSync(dir).mode & 0o001) === 0) {
-      const reason = `uid 65534 cannot reach the binary: ${dir} is not traversable by others (clone into a world-traversable folder)`;
-      if (process.env.CI) throw new Error(reason);
-      return reason;
-    }
-    if (dir === path.dirname(dir)) return undefined;
-  }
-}
-const unreachable = unreachableReason();
+const unreachable = unprivilegedUserCannotReachBinary();
 
 describe('exit 3: the snapshot was written, but some files could not be read', () => {
   it.skipIf(unreachable !== undefined)(

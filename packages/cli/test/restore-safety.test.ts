@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { chmod, lstat, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { unprivilegedUserCannotReachBinary } from '../../../test/support/run-backupctl.js';
 import { describeTree } from '../../../test/support/tree.js';
 import { assertBuilt, type Device, makeDevice, spawnCli } from './support/cli.js';
 
@@ -15,6 +16,8 @@ afterEach(async () => {
 
 /** Root ignores modes: every command runs as uid 65534 when the tests run as root. */
 const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+const unreachable = unprivilegedUserCannotReachBinary();
+const skipped = unreachable ? ` (skipped: ${unreachable})` : '';
 
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -54,7 +57,7 @@ async function setUp(): Promise<{ device: Device; src: string; repo: string; tar
   return { device: d, src, repo, target: path.join(d.dir, 'restored') };
 }
 
-describe('re-running a restore (as a non-root user)', () => {
+describe.skipIf(unreachable !== undefined)(`re-running a restore (as a non-root user)${skipped}`, () => {
   it('a second restore into the same target keeps every file, read-only ones included', async () => {
     const s = await setUp();
     device = s.device;
@@ -122,37 +125,40 @@ describe('re-running a restore (as a non-root user)', () => {
   });
 });
 
-describe('a damaged pack: the rest is restored and what failed is named (exit 26)', () => {
-  it('files whose data is damaged are not restored under their name; the others are', async () => {
-    const s = await setUp();
-    device = s.device;
-    const before = new Set(await filesUnder(path.join(s.repo, 'data')));
-    await writeFile(path.join(s.src, 'later.bin'), randomBytes(300_000));
-    expect((await device.run(['push'], {}, asUser)).code).toBe(0);
-    const added = (await filesUnder(path.join(s.repo, 'data'))).filter((p) => !before.has(p));
-    const sizes = await Promise.all(added.map(async (p) => (await stat(p)).size));
-    const pack = added[sizes.indexOf(Math.max(...sizes))] as string;
-    const bytes = await readFile(pack);
-    bytes[100] = (bytes[100] ?? 0) ^ 0xff;
-    await chmod(pack, 0o644);
-    await writeFile(pack, bytes);
+describe.skipIf(unreachable !== undefined)(
+  `a damaged pack: the rest is restored and what failed is named (exit 26)${skipped}`,
+  () => {
+    it('files whose data is damaged are not restored under their name; the others are', async () => {
+      const s = await setUp();
+      device = s.device;
+      const before = new Set(await filesUnder(path.join(s.repo, 'data')));
+      await writeFile(path.join(s.src, 'later.bin'), randomBytes(300_000));
+      expect((await device.run(['push'], {}, asUser)).code).toBe(0);
+      const added = (await filesUnder(path.join(s.repo, 'data'))).filter((p) => !before.has(p));
+      const sizes = await Promise.all(added.map(async (p) => (await stat(p)).size));
+      const pack = added[sizes.indexOf(Math.max(...sizes))] as string;
+      const bytes = await readFile(pack);
+      bytes[100] = (bytes[100] ?? 0) ^ 0xff;
+      await chmod(pack, 0o644);
+      await writeFile(pack, bytes);
 
-    const r = await device.run(['restore', 'latest', '--target', s.target, '--json'], {}, asUser);
-    expect(r.code, r.stderr).toBe(26);
-    const doc = r.json<{ failed: Array<{ path: string; reason: string }> }>();
-    expect(doc.failed.map((f) => f.path)).toEqual([path.join(s.src, 'later.bin')]);
-    expect(doc.failed[0]?.reason).toMatch(/damaged/);
-    expect(doc.failed[0]?.reason).toContain(path.basename(pack));
-    await expect(lstat(path.join(s.target, s.src, 'later.bin'))).rejects.toThrow(/ENOENT/);
-    const restored = await describeTree(path.join(s.target, s.src));
-    const source = await describeTree(s.src);
-    source.delete('later.bin');
-    expect(restored).toEqual(source);
-    expect((await filesUnder(s.target)).filter((f) => f.endsWith('.backupctl-restore'))).toEqual([]);
-  });
-});
+      const r = await device.run(['restore', 'latest', '--target', s.target, '--json'], {}, asUser);
+      expect(r.code, r.stderr).toBe(26);
+      const doc = r.json<{ failed: Array<{ path: string; reason: string }> }>();
+      expect(doc.failed.map((f) => f.path)).toEqual([path.join(s.src, 'later.bin')]);
+      expect(doc.failed[0]?.reason).toMatch(/damaged/);
+      expect(doc.failed[0]?.reason).toContain(path.basename(pack));
+      await expect(lstat(path.join(s.target, s.src, 'later.bin'))).rejects.toThrow(/ENOENT/);
+      const restored = await describeTree(path.join(s.target, s.src));
+      const source = await describeTree(s.src);
+      source.delete('later.bin');
+      expect(restored).toEqual(source);
+      expect((await filesUnder(s.target)).filter((f) => f.endsWith('.backupctl-restore'))).toEqual([]);
+    });
+  },
+);
 
-describe('hostile input', () => {
+describe.skipIf(unreachable !== undefined)(`hostile input${skipped}`, () => {
   it('an empty --target is refused with a clear message (exit 2)', async () => {
     const s = await setUp();
     device = s.device;
