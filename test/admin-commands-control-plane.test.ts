@@ -17,23 +17,9 @@ import {
 import { destroyDevice, guardDrill, initGuardedDevice, recoverDevice } from '@backupctl/stack';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IamState } from './fixtures/iam-state.js';
+import { MemorySecretStore } from './fixtures/memory-secret-store.js';
 import { MockAccount, type MockAccountOptions } from './fixtures/mock-account.js';
 import { AWS_DENY_ALL } from './fixtures/s3-authorisation.js';
-
-class MemoryStore {
-  readonly name = 'keychain';
-  readonly writable = true;
-  readonly entries = new Map<string, string>();
-  async get(a: string) {
-    return this.entries.get(a);
-  }
-  async set(a: string, s: string) {
-    this.entries.set(a, s);
-  }
-  async delete(a: string) {
-    return this.entries.delete(a);
-  }
-}
 
 const ok: HealthAssessment = { status: 'ok', retryable: false };
 const ACCOUNT = '123456789012';
@@ -66,7 +52,7 @@ describe('admin commands, control plane', () => {
     iam: IamState,
     a: MockAccount,
     env: ReturnType<typeof readEnvironment>,
-    store: MemoryStore,
+    store: MemorySecretStore,
   ) {
     a.stacks.set('backupctl-device-backupctl-laptop', {
       name: 'backupctl-device-backupctl-laptop',
@@ -116,7 +102,7 @@ describe('admin commands, control plane', () => {
       region: 'eu-west-1',
       createTrail: true,
       createBucket: true,
-      store: new MemoryStore(),
+      store: new MemorySecretStore(),
       password: 'pw-pw-pw-pw',
       endpoint: 'http://127.0.0.1:9',
       probe: async () => ok,
@@ -182,7 +168,7 @@ describe('admin commands, control plane', () => {
       createTrail: true,
       createBucket: true,
       noncurrentDays: 30,
-      store: new MemoryStore(),
+      store: new MemorySecretStore(),
       password: 'pw-pw-pw-pw',
       endpoint: 'http://127.0.0.1:9',
       probe: async () => ok,
@@ -209,7 +195,7 @@ describe('admin commands, control plane', () => {
   it('recover: a failure half-way resumes; a run after success changes nothing', async () => {
     let alarm = 'ALARM';
     const { account: a, env, iam } = setup({ alarmState: () => alarm });
-    const store = new MemoryStore();
+    const store = new MemorySecretStore();
     const config = await armedDevice(iam, a, env, store);
     iam.attachUserPolicy(USER, AWS_DENY_ALL);
     let now = 0;
@@ -262,7 +248,7 @@ describe('admin commands, control plane', () => {
 
   it('destroy: keys, AWSDenyAll, the stack, the local entries; backups and guard kept; --guard waits for the last device', async () => {
     const { account: a, env, iam } = setup();
-    const store = new MemoryStore();
+    const store = new MemorySecretStore();
     const config = await armedDevice(iam, a, env, store);
     store.entries.set(`repository-password:${config.repository}`, 'pw');
     iam.attachUserPolicy(USER, AWS_DENY_ALL);
@@ -312,7 +298,7 @@ describe('admin commands, control plane', () => {
 
   it('guard drill: one tripwire call with the device key, polls until AWSDenyAll, measures the time', async () => {
     const { account: a, env, iam } = setup();
-    const store = new MemoryStore();
+    const store = new MemorySecretStore();
     const config = await armedDevice(iam, a, env, store);
     const tripped: string[] = [];
     let now = 0;

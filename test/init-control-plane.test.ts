@@ -19,22 +19,8 @@ import {
 } from '@backupctl/stack';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IamState } from './fixtures/iam-state.js';
+import { MemorySecretStore } from './fixtures/memory-secret-store.js';
 import { MockAccount, type MockAccountOptions } from './fixtures/mock-account.js';
-
-class MemoryStore {
-  readonly name = 'keychain';
-  readonly writable = true;
-  readonly entries = new Map<string, string>();
-  async get(a: string) {
-    return this.entries.get(a);
-  }
-  async set(a: string, s: string) {
-    this.entries.set(a, s);
-  }
-  async delete(a: string) {
-    return this.entries.delete(a);
-  }
-}
 
 const ok: HealthAssessment = { status: 'ok', retryable: false };
 
@@ -70,7 +56,7 @@ describe('init --bucket, control plane', () => {
       clients: () => a.clients,
       bucket: 'b-backups',
       device: 'laptop',
-      store: new MemoryStore(),
+      store: new MemorySecretStore(),
       probe: async () => ok,
     }).catch((e) => e);
     expect(error.code).toBe('GUARD_PREREQUISITE_MISSING');
@@ -85,7 +71,7 @@ describe('init --bucket, control plane', () => {
       clients: () => a.clients,
       bucket: 'b-backups',
       device: 'laptop',
-      store: new MemoryStore(),
+      store: new MemorySecretStore(),
       probe: async () => ok,
     }).catch((e) => e);
     expect(error.code).toBe('GUARD_PREREQUISITE_MISSING');
@@ -124,7 +110,7 @@ describe('init --bucket, control plane', () => {
       clients: () => a.clients,
       bucket: 'b-backups',
       device: 'laptop',
-      store: new MemoryStore(),
+      store: new MemorySecretStore(),
       dataEvents: false,
       probe: async () => ok,
     }).catch((e) => e);
@@ -149,7 +135,7 @@ describe('init --bucket, control plane', () => {
       clients: () => a.clients,
       bucket: 'b-backups',
       device: 'laptop',
-      store: new MemoryStore(),
+      store: new MemorySecretStore(),
       dataEvents: false,
       probe: async () => ok,
     }).catch((e) => e);
@@ -177,7 +163,7 @@ describe('init --bucket, control plane', () => {
       clients: () => a.clients,
       bucket: 'b-backups',
       device: 'laptop',
-      store: new MemoryStore(),
+      store: new MemorySecretStore(),
       dataEvents: false,
       dryRun: false,
       password: 'pw-pw-pw-pw',

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attackerRecords, deviceIdentity } from '../fixtures/cloudtrail-records.js';
 import { GuardLoop } from '../fixtures/guard-loop.js';
 import { IamState } from '../fixtures/iam-state.js';
+import { MemorySecretStore } from '../fixtures/memory-secret-store.js';
 import { MockAccount } from '../fixtures/mock-account.js';
 import { type S3IamProxy, startS3IamProxy } from '../fixtures/s3-iam-proxy.js';
 import { type S3Server, startS3Server } from '../fixtures/s3-server.js';
@@ -26,22 +27,6 @@ const ACCOUNT = '123456789012';
 const BUCKET = 'loop-backups';
 const DEVICE = 'laptop';
 const USER = `backupctl-${DEVICE}`;
-
-/** The keychain of this test: a map (no Secret Service runs here); the binary uses the OS keychain. */
-class MemoryStore {
-  readonly name = 'keychain';
-  readonly writable = true;
-  readonly entries = new Map<string, string>();
-  async get(account: string) {
-    return this.entries.get(account);
-  }
-  async set(account: string, secret: string) {
-    this.entries.set(account, secret);
-  }
-  async delete(account: string) {
-    return this.entries.delete(account);
-  }
-}
 
 /** What a user would see: stdout and stderr, as the terminal interleaves them. */
 function transcript(command: string, r: InProcessResult): string {
@@ -57,7 +42,7 @@ describe('the whole loop, offline', () => {
   let dir: string;
   let src: string;
   let virtual = Date.now();
-  const store = new MemoryStore();
+  const store = new MemorySecretStore();
   const transcripts: string[] = [];
   const saved: Record<string, string | undefined> = {};
 
