@@ -15,6 +15,7 @@ import { WalkFilter } from '../scan/walk-filter.js';
 import { TaskGroup } from '../util/task-group.js';
 import { entryMetadata, entryName, joinPath, targetFields } from './entry-metadata.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
+import { SmallFileBatcher } from './small-file-batcher.js';
 import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
 
 /** Files up to this size are read in one call; larger ones are streamed. */
@@ -44,6 +45,8 @@ export class Archiver {
   private readonly virtualFs = new VirtualFsDetector();
   private fileCache: FileCache | undefined;
   private pool: ChunkPool | undefined;
+  /** Small files go to the workers in batches (small-file-batcher.ts). */
+  private batcher: SmallFileBatcher | undefined;
   private readonly warnings: PushWarning[] = [];
   private readonly progress: PushProgress = {
     filesDone: 0,
@@ -104,6 +107,17 @@ export class Archiver {
       idKey: this.repo.master.id,
       params: this.repo.config.chunker,
       credits: WORKER_CREDITS,
+      encKey: this.repo.master.encryption,
+      compression: this.repo.compression,
+    });
+    this.batcher = new SmallFileBatcher(this.pool, this.packer, {
+      onNewBlob: (raw) => {
+        this.summary.newBytes += raw;
+        this.summary.newBlobs++;
+      },
+      onBytes: (bytes) => {
+        this.progress.bytesDone += bytes;
+      },
     });
     try {
       return await this.archive(roots);
@@ -317,6 +331,8 @@ export class Archiver {
       }
     }
     if (stat.isFile()) {
+      // Small files in flight are bounded by the batcher, not by fileLimit: batches need more.
+      if (this.batcher && stat.size <= BigInt(WHOLE_READ_LIMIT)) return this.archiveFile(file, name, stat);
       return this.fileLimit(() => this.archiveFile(file, name, stat));
     }
     // Sockets, FIFOs and devices hold no data to back up: skipped without a warning (as
@@ -344,9 +360,11 @@ export class Archiver {
     if (!chunks?.every((id) => this.packer.knows(id))) {
       try {
         ({ chunks, size } =
-          this.pool && fingerprint.size > WHOLE_READ_LIMIT && typeof source === 'string'
+          this.pool && fingerprint.size > WHOLE_READ_LIMIT
             ? await this.readInWorker(this.pool, source)
-            : await this.readAndStore(source, fingerprint.size));
+            : this.batcher
+              ? await this.batcher.store(source, fingerprint.size)
+              : await this.readAndStore(source, fingerprint.size));
       } catch (error) {
         // A file we cannot read is skipped (exit code 3); anything else — storage,
         // quarantine, a bug — stops the push.
@@ -367,7 +385,10 @@ export class Archiver {
     return { ...metadata(name, 'file', stat), size, chunks };
   }
 
-  private async readInWorker(pool: ChunkPool, file: string): Promise<{ chunks: string[]; size: number }> {
+  private async readInWorker(
+    pool: ChunkPool,
+    file: string | Buffer,
+  ): Promise<{ chunks: string[]; size: number }> {
     const ids: string[] = [];
     const { size } = await pool.chunkFile(file, async (chunk) => {
       ids[chunk.index] = chunk.id;

@@ -2,7 +2,23 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { ChunkWorkerData, FromWorker, ToWorker } from './chunk-worker.js';
+import type {
+  BatchFile,
+  BatchFileResult,
+  ChunkWorkerData,
+  FromWorker,
+  ToWorker,
+  WorkerPath,
+} from './chunk-worker.js';
+
+export type { BatchFile, BatchFileResult } from './chunk-worker.js';
+
+/** The wanted chunks of a batch, sealed back to back (see chunk-worker.ts). */
+export interface SealedBatch {
+  data: Buffer;
+  lengths: number[];
+  compressed: boolean[];
+}
 
 export interface WorkerChunk {
   index: number;
@@ -10,7 +26,16 @@ export interface WorkerChunk {
   data: Buffer;
 }
 
+/** A batch step waiting for its one answer. */
+interface BatchStep {
+  kind: 'batch';
+  resolve: (message: FromWorker) => void;
+  reject: (error: Error) => void;
+  worker: WorkerSlot;
+}
+
 interface Job {
+  kind: 'file';
   onChunk: (chunk: WorkerChunk) => Promise<void>;
   pending: Set<Promise<void>>;
   resolve: (result: { chunks: number; size: number }) => void;
@@ -21,6 +46,8 @@ interface Job {
 interface WorkerSlot {
   worker: Worker;
   active: number;
+  /** Why the worker stopped: work given to it after that fails at once, never waits. */
+  dead?: Error;
 }
 
 /**
@@ -30,7 +57,7 @@ interface WorkerSlot {
  */
 export class ChunkPool {
   private readonly slots: WorkerSlot[] = [];
-  private readonly jobs = new Map<number, Job>();
+  private readonly jobs = new Map<number, Job | BatchStep>();
   private nextJob = 0;
 
   constructor(data: ChunkWorkerData, size = ChunkPool.defaultSize()) {
@@ -61,15 +88,92 @@ export class ChunkPool {
   }
 
   chunkFile(
-    path: string,
+    path: WorkerPath,
     onChunk: (chunk: WorkerChunk) => Promise<void>,
   ): Promise<{ chunks: number; size: number }> {
-    const slot = this.slots.reduce((a, b) => (b.active < a.active ? b : a));
+    const slot = this.pick();
     const job = this.nextJob++;
     slot.active++;
     return new Promise((resolve, reject) => {
-      this.jobs.set(job, { onChunk, pending: new Set(), resolve, reject, worker: slot });
+      if (slot.dead) {
+        reject(slot.dead);
+        return;
+      }
+      this.jobs.set(job, { kind: 'file', onChunk, pending: new Set(), resolve, reject, worker: slot });
       slot.worker.postMessage({ type: 'file', job, path } satisfies ToWorker);
+    });
+  }
+
+  /** Batches in the workers (read but not sealed yet): what bounds a batcher's memory. */
+  get batchesInFlight(): number {
+    return this.batchSlots.size;
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  private readonly batchSlots = new Map<number, WorkerSlot>();
+
+  /**
+   * Has a worker read, chunk and hash a batch of small files: each file's chunk ids, or
+   * its read error. The worker keeps the chunks until `sealBatch` (which must follow, with
+   * the same job, also when nothing is wanted: it frees them).
+   */
+  readBatch(files: BatchFile[]): Promise<{ job: number; files: BatchFileResult[] }> {
+    const slot = this.pick();
+    const job = this.nextJob++;
+    slot.active++;
+    this.batchSlots.set(job, slot);
+    return this.step(slot, job, { type: 'batch', job, files }).then(
+      (message) => {
+        if (message.type !== 'ids') throw new Error(`chunk worker answered ${message.type} to a batch`);
+        return { job, files: message.files };
+      },
+      (error: unknown) => {
+        this.endBatch(job);
+        throw error;
+      },
+    );
+  }
+
+  /** Has the worker that read batch `job` compress and encrypt its chunks `want`. */
+  sealBatch(job: number, want: number[]): Promise<SealedBatch> {
+    const slot = this.batchSlots.get(job);
+    if (!slot) return Promise.reject(new Error(`no batch ${job} in the chunk workers`));
+    return this.step(slot, job, { type: 'seal', job, want })
+      .then((message) => {
+        if (message.type !== 'sealed') throw new Error(`chunk worker answered ${message.type} to a seal`);
+        return {
+          data: Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength),
+          lengths: message.lengths,
+          compressed: message.compressed,
+        };
+      })
+      .finally(() => this.endBatch(job));
+  }
+
+  private endBatch(job: number): void {
+    const slot = this.batchSlots.get(job);
+    if (!slot) return;
+    this.batchSlots.delete(job);
+    slot.active--;
+  }
+
+  /** The least busy worker still running (or a dead one, whose work then fails at once). */
+  private pick(): WorkerSlot {
+    const alive = this.slots.filter((s) => !s.dead);
+    return (alive.length > 0 ? alive : this.slots).reduce((a, b) => (b.active < a.active ? b : a));
+  }
+
+  private step(slot: WorkerSlot, job: number, message: ToWorker): Promise<FromWorker> {
+    return new Promise((resolve, reject) => {
+      if (slot.dead) {
+        reject(slot.dead);
+        return;
+      }
+      this.jobs.set(job, { kind: 'batch', resolve, reject, worker: slot });
+      slot.worker.postMessage(message);
     });
   }
 
@@ -85,6 +189,12 @@ export class ChunkPool {
   private onMessage(slot: WorkerSlot, message: FromWorker): void {
     const job = this.jobs.get(message.job);
     if (!job) return;
+    if (job.kind === 'batch') {
+      this.jobs.delete(message.job);
+      if (message.type === 'error') job.reject(new Error(message.message));
+      else job.resolve(message);
+      return;
+    }
     if (message.type === 'chunk') {
       const data = Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
       const work = job
@@ -105,15 +215,19 @@ export class ChunkPool {
       if (!this.jobs.has(message.job)) return;
       this.finish(message.job, slot);
       if (message.type === 'done') job.resolve({ chunks: message.chunks, size: message.size });
-      else job.reject(Object.assign(new Error(message.message), { code: message.code }));
+      else if (message.type === 'error')
+        job.reject(Object.assign(new Error(message.message), { code: message.code }));
+      else job.reject(new Error(`chunk worker answered ${message.type} to a file`));
     });
   }
 
   private finish(job: number, slot: WorkerSlot): void {
+    // Only file jobs count here; batches count from readBatch to the end of sealBatch.
     if (this.jobs.delete(job)) slot.active--;
   }
 
   private failWorker(slot: WorkerSlot, error: Error): void {
+    slot.dead ??= error;
     for (const [id, job] of this.jobs) {
       if (job.worker === slot) {
         this.jobs.delete(id);

@@ -1,16 +1,23 @@
 /**
- * A worker thread that reads one file at a time, cuts it with FastCDC and computes each
- * chunk's keyed id — the CPU-heavy part of a push — so that both cores work while the main
- * thread deduplicates, encrypts only the chunks it does not have yet, packs and uploads.
+ * A worker thread that does the per-byte work of a push, so that both cores work while
+ * the main thread walks, deduplicates, packs and uploads:
  *
- * Flow control: at most `credits` chunks are in flight to the main thread; each `ack`
- * returns one. Memory stays bounded however large the file.
+ * - `file`: reads one large file, cuts it with FastCDC and hands over each chunk with its
+ *   keyed id. At most `credits` chunks are in flight to the main thread; each `ack`
+ *   returns one, so memory stays bounded however large the file.
+ * - `batch` then `seal`: small files in batches (small-file-batch.ts). The worker reads a
+ *   batch with plain blocking calls (no thread-pool round trip per file), chunks and hashes
+ *   it and answers with the ids only. The main thread, which holds the index, answers
+ *   with the chunks it lacks; the worker compresses and encrypts those and hands them over
+ *   sealed, in one transferred buffer. The bytes of a small file never reach the main
+ *   thread unless they are new, and then only once, sealed.
  */
 
 import { createSecretKey } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { contentIdSync, type SecretKey } from '../crypto/cipher.js';
+import { type CompressionMode, compressBlob } from '../compress/compression.js';
+import { contentIdSync, encryptInto, OVERHEAD, type SecretKey } from '../crypto/cipher.js';
 import { type ChunkerParams, FastCdcChunker } from './fastcdc.js';
 
 export interface ChunkWorkerData {
@@ -18,25 +25,86 @@ export interface ChunkWorkerData {
   idKey: Uint8Array;
   params: ChunkerParams;
   credits: number;
+  /** For `seal`: the encryption key and how blobs are compressed (as Repository.sealBlob). */
+  encKey?: Uint8Array;
+  compression?: CompressionMode;
 }
 
-export type ToWorker = { type: 'file'; job: number; path: string } | { type: 'ack'; job: number };
+/** A path as text or as bytes (a name that is not UTF-8 crosses as a Uint8Array). */
+export type WorkerPath = string | Uint8Array;
+
+export interface BatchFile {
+  path: WorkerPath;
+  /** The size lstat gave: the read buffer's size (a file that grew since is read to its end). */
+  size: number;
+}
+
+/** A file of a batch: its chunks' ids and lengths, or why it could not be read. */
+export type BatchFileResult = { ids: string[]; lengths: number[] } | { message: string; code?: string };
+
+export type ToWorker =
+  | { type: 'file'; job: number; path: WorkerPath }
+  | { type: 'ack'; job: number }
+  | { type: 'batch'; job: number; files: BatchFile[] }
+  /** `want`: indexes into the batch's chunks (all files' chunks, in order) to seal. */
+  | { type: 'seal'; job: number; want: number[] };
 
 export type FromWorker =
   | { type: 'chunk'; job: number; index: number; id: string; data: Uint8Array }
   | { type: 'done'; job: number; chunks: number; size: number }
-  | { type: 'error'; job: number; message: string; code?: string };
+  | { type: 'error'; job: number; message: string; code?: string }
+  | { type: 'ids'; job: number; files: BatchFileResult[] }
+  /** The wanted chunks sealed back to back in `data`, as `repo.sealBlob` would make them. */
+  | { type: 'sealed'; job: number; data: Uint8Array; lengths: number[]; compressed: boolean[] };
 
 const READ_BUFFER = 1024 * 1024;
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function asPath(path: WorkerPath): string | Buffer {
+  return typeof path === 'string' ? path : Buffer.from(path.buffer, path.byteOffset, path.byteLength);
+}
+
+/**
+ * Reads a file whose expected size is known into `slab` at `at` (room for `size + 1` bytes
+ * there), blocking: a file that grew since is read to its end into a buffer of its own.
+ */
+function readWhole(path: string | Buffer, size: number, slab: Buffer, at: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    let buffer = slab.subarray(at, at + size + 1);
+    let length = 0;
+    for (;;) {
+      if (length === buffer.length) {
+        const bigger = Buffer.allocUnsafe(buffer.length * 2);
+        buffer.copy(bigger, 0, 0, length);
+        buffer = bigger;
+      }
+      const bytesRead = readSync(fd, buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) return buffer.subarray(0, length);
+      length += bytesRead;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
 
 if (parentPort) {
   const port = parentPort;
   const data = workerData as ChunkWorkerData;
   const idKey: SecretKey = createSecretKey(data.idKey);
+  const encKey: SecretKey | undefined = data.encKey ? createSecretKey(data.encKey) : undefined;
+  const compression: CompressionMode = data.compression ?? 'off';
   let credits = data.credits;
   let waiting: (() => void) | undefined;
-  const queue: Array<{ job: number; path: string }> = [];
+  const queue: Array<{ job: number; path: WorkerPath }> = [];
   let busy = false;
+  /** Chunks of batches read, kept until the main thread says which to seal. */
+  const batches = new Map<number, Buffer[]>();
+  /** One chunker for every small file: `finish` resets it. */
+  const smallChunker = new FastCdcChunker(data.seed, data.params);
 
   const send = async (message: FromWorker, transfer: ArrayBuffer[] = []) => {
     if (message.type === 'chunk') {
@@ -46,7 +114,7 @@ if (parentPort) {
     port.postMessage(message, transfer);
   };
 
-  const processFile = async (job: number, path: string) => {
+  const processFile = async (job: number, path: WorkerPath) => {
     const chunker = new FastCdcChunker(data.seed, data.params);
     let index = 0;
     let size = 0;
@@ -64,7 +132,7 @@ if (parentPort) {
       );
     };
     try {
-      for await (const buffer of createReadStream(path, { highWaterMark: READ_BUFFER })) {
+      for await (const buffer of createReadStream(asPath(path), { highWaterMark: READ_BUFFER })) {
         for (const chunk of chunker.push(buffer as Buffer)) await emit(chunk);
       }
       const last = chunker.finish();
@@ -86,15 +154,105 @@ if (parentPort) {
     busy = false;
   };
 
+  const readBatch = (job: number, files: BatchFile[]) => {
+    // One slab for the whole batch: one allocation, not one per file.
+    let total = 0;
+    for (const file of files) total += file.size + 1;
+    const slab = Buffer.allocUnsafeSlow(total);
+    const chunks: Buffer[] = [];
+    const results: BatchFileResult[] = [];
+    let at = 0;
+    for (const file of files) {
+      let content: Buffer;
+      try {
+        content = readWhole(asPath(file.path), file.size, slab, at);
+      } catch (error) {
+        const e = error as NodeJS.ErrnoException;
+        results.push({ message: e.message, code: typeof e.code === 'string' ? e.code : undefined });
+        at += file.size + 1;
+        continue;
+      }
+      at += file.size + 1;
+      const ids: string[] = [];
+      const lengths: number[] = [];
+      const take = (chunk: Buffer) => {
+        ids.push(contentIdSync(idKey, chunk));
+        lengths.push(chunk.length);
+        chunks.push(chunk);
+      };
+      for (const chunk of smallChunker.push(content)) take(chunk);
+      const last = smallChunker.finish();
+      if (last) take(last);
+      results.push({ ids, lengths });
+    }
+    batches.set(job, chunks);
+    port.postMessage({ type: 'ids', job, files: results } satisfies FromWorker);
+  };
+
+  const sealBatch = async (job: number, want: number[]) => {
+    const chunks = batches.get(job);
+    batches.delete(job);
+    try {
+      if (!chunks) throw new Error(`chunk worker: no batch ${job}`);
+      if (want.length > 0 && !encKey) throw new Error('chunk worker: sealing needs the encryption key');
+      // As Repository.sealBlob: compressed when that pays, then encrypted.
+      const bodies = await Promise.all(want.map((i) => compressBlob(chunks[i]!, compression)));
+      let total = 0;
+      const lengths = want.map((i, k) => {
+        const length = (bodies[k]?.length ?? chunks[i]!.length) + OVERHEAD;
+        total += length;
+        return length;
+      });
+      const out = Buffer.allocUnsafeSlow(total);
+      let at = 0;
+      for (let k = 0; k < want.length; k++)
+        at += encryptInto(encKey!, bodies[k] ?? chunks[want[k]!]!, out, at);
+      const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+      port.postMessage(
+        {
+          type: 'sealed',
+          job,
+          data: bytes,
+          lengths,
+          compressed: bodies.map((b) => b !== undefined),
+        } satisfies FromWorker,
+        [out.buffer as ArrayBuffer],
+      );
+    } catch (error) {
+      // No code: whatever failed here, it is not a file that could not be read.
+      port.postMessage({ type: 'error', job, message: errorText(error) } satisfies FromWorker);
+    }
+  };
+
   port.on('message', (message: ToWorker) => {
-    if (message.type === 'ack') {
-      credits++;
-      const wake = waiting;
-      waiting = undefined;
-      wake?.();
-    } else {
-      queue.push({ job: message.job, path: message.path });
-      void pump();
+    switch (message.type) {
+      case 'ack': {
+        credits++;
+        const wake = waiting;
+        waiting = undefined;
+        wake?.();
+        break;
+      }
+      case 'file':
+        queue.push({ job: message.job, path: message.path });
+        void pump();
+        break;
+      case 'batch':
+        try {
+          readBatch(message.job, message.files);
+        } catch (error) {
+          // Not one file's read error (those are per file): the batch fails, and the push.
+          batches.delete(message.job);
+          port.postMessage({
+            type: 'error',
+            job: message.job,
+            message: errorText(error),
+          } satisfies FromWorker);
+        }
+        break;
+      case 'seal':
+        void sealBatch(message.job, message.want);
+        break;
     }
   });
 }

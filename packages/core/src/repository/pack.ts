@@ -20,6 +20,8 @@ export class PackWriter {
   private blobs: BlobEntry[] = [];
   /** The pack being filled: blobs are copied in as they come, so no pack is ever copied whole. */
   private buffer: Buffer | undefined;
+  /** A pack buffer whose upload is done, reused for the next pack (no 20 MiB allocation per pack). */
+  private spare: Buffer | undefined;
   private size = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown;
@@ -48,13 +50,27 @@ export class PackWriter {
    * chunks hashed concurrently are stored once.
    */
   async add(id: string, type: BlobType, plain: Uint8Array): Promise<number> {
-    if (this.knows(id)) return 0;
-    this.pendingIds.add(id);
+    if (!this.claim(id)) return 0;
     const { sealed, compressed } = await this.repo.sealBlob(plain);
     return this.place(id, type, sealed, plain.byteLength, compressed);
   }
 
-  private async place(
+  /**
+   * The first half of `add` for a blob sealed elsewhere (a chunk worker): true when the
+   * blob is unknown, and from then on it counts as present; the caller must then `place`
+   * it (or fail the push).
+   */
+  claim(id: string): boolean {
+    if (this.knows(id)) return false;
+    this.pendingIds.add(id);
+    return true;
+  }
+
+  /**
+   * Places a claimed blob, sealed as `repo.sealBlob` seals (`sealed` is copied into the
+   * pack, so it may be a view into a larger buffer). Returns `rawLength`.
+   */
+  async place(
     id: string,
     type: BlobType,
     sealed: Buffer,
@@ -89,6 +105,12 @@ export class PackWriter {
   private reserve(more: number): void {
     const need = this.size + more + HEADER_ROOM;
     if (this.buffer && need <= this.buffer.length) return;
+    const spare = this.spare;
+    this.spare = undefined;
+    if (!this.buffer && spare && need <= spare.length) {
+      this.buffer = spare;
+      return;
+    }
     // allocUnsafe: pages are touched only as blobs are written into them.
     const next = Buffer.allocUnsafe(Math.max(need, this.repo.config.packSize + MAX_BLOB_ROOM));
     this.buffer?.copy(next, 0, 0, this.size);
@@ -146,6 +168,8 @@ export class PackWriter {
         this.packsWritten++;
         this.bytesUploaded += body.length;
         this.events.onPackUploaded?.({ id, size: body.length, blobs: blobs.length });
+        // The upload is done with the buffer (backends copy what they keep).
+        if (buffer.length >= this.repo.config.packSize + MAX_BLOB_ROOM) this.spare ??= buffer;
       })
       .catch((error: unknown) => {
         this.failure ??= error;
