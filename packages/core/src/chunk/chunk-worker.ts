@@ -82,9 +82,11 @@ function readWhole(path: string | Buffer, size: number, slab: Buffer, at: number
         buffer.copy(bigger, 0, 0, length);
         buffer = bigger;
       }
-      const bytesRead = readSync(fd, buffer, length, buffer.length - length, length);
-      if (bytesRead === 0) return buffer.subarray(0, length);
+      const want = buffer.length - length;
+      const bytesRead = readSync(fd, buffer, length, want, length);
       length += bytesRead;
+      // A short read of a regular file is its end: no second call to be told so.
+      if (bytesRead < want) return buffer.subarray(0, length);
     }
   } finally {
     closeSync(fd);
