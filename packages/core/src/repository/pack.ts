@@ -1,3 +1,6 @@
+import { createSecretKey } from 'node:crypto';
+import { compressBlob } from '../compress/compression.js';
+import { encryptInto, OVERHEAD, type SecretKey } from '../crypto/cipher.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { type BlobEntry, type BlobType, type IndexFile, keys, PACK_TRAILER_BYTES } from './format.js';
 import { type Repository, sha256Hex } from './repository.js';
@@ -51,9 +54,17 @@ export class PackWriter {
    */
   async add(id: string, type: BlobType, plain: Uint8Array): Promise<number> {
     if (!this.claim(id)) return 0;
-    const { sealed, compressed } = await this.repo.sealBlob(plain);
-    return this.place(id, type, sealed, plain.byteLength, compressed);
+    // As repo.sealBlob, but encrypted straight into the pack: no sealed copy per blob.
+    const packed = await compressBlob(plain, this.repo.compression);
+    const body = packed ?? plain;
+    this.key ??= createSecretKey(this.repo.master.encryption);
+    const key = this.key;
+    return this.put(id, type, body.byteLength + OVERHEAD, plain.byteLength, packed !== undefined, (out, at) =>
+      encryptInto(key, body, out, at),
+    );
   }
+
+  private key: SecretKey | undefined;
 
   /**
    * The first half of `add` for a blob sealed elsewhere (a chunk worker): true when the
@@ -70,12 +81,17 @@ export class PackWriter {
    * Places a claimed blob, sealed as `repo.sealBlob` seals (`sealed` is copied into the
    * pack, so it may be a view into a larger buffer). Returns `rawLength`.
    */
-  async place(
+  place(id: string, type: BlobType, sealed: Buffer, rawLength: number, compressed: boolean): Promise<number> {
+    return this.put(id, type, sealed.length, rawLength, compressed, (out, at) => sealed.copy(out, at));
+  }
+
+  private async put(
     id: string,
     type: BlobType,
-    sealed: Buffer,
+    length: number,
     rawLength: number,
     compressed: boolean,
+    write: (out: Buffer, at: number) => number,
   ): Promise<number> {
     // Backpressure: while a full pack waits for an upload slot, new blobs wait too.
     // Without this, every concurrent caller could fill and hold a pack of its own
@@ -85,13 +101,13 @@ export class PackWriter {
       id,
       type,
       offset: this.size,
-      length: sealed.length,
+      length,
       rawLength,
       ...(compressed ? { compressed: true as const } : {}),
     });
-    this.reserve(sealed.length);
-    sealed.copy(this.buffer!, this.size);
-    this.size += sealed.length;
+    this.reserve(length);
+    write(this.buffer!, this.size);
+    this.size += length;
     if (this.size >= this.repo.config.packSize) {
       this.cutting = this.cut().finally(() => {
         this.cutting = undefined;
