@@ -390,15 +390,18 @@ export class Archiver {
     file: string | Buffer,
   ): Promise<{ chunks: string[]; size: number }> {
     const ids: string[] = [];
-    const { size } = await pool.chunkFile(file, async (chunk) => {
-      ids[chunk.index] = chunk.id;
-      // Encrypt only what the repository lacks: an edited file re-read is mostly known.
-      const added = await this.packer.add(chunk.id, 'data', chunk.data);
-      if (added > 0) {
-        this.summary.newBytes += added;
+    const { size } = await pool.chunkFile(file, {
+      onId: (chunk) => {
+        ids[chunk.index] = chunk.id;
+        this.progress.bytesDone += chunk.length;
+        // Sealed (in the worker) only when the repository lacks it: an edited file is mostly known.
+        return this.packer.claim(chunk.id);
+      },
+      onSealed: async (chunk) => {
+        await this.packer.place(ids[chunk.index]!, 'data', chunk.sealed, chunk.rawLength, chunk.compressed);
+        this.summary.newBytes += chunk.rawLength;
         this.summary.newBlobs++;
-      }
-      this.progress.bytesDone += chunk.data.length;
+      },
     });
     return { chunks: ids, size };
   }

@@ -20,10 +20,26 @@ export interface SealedBatch {
   compressed: boolean[];
 }
 
-export interface WorkerChunk {
+/** A chunk of a large file, by id: the main thread decides whether it is to be stored. */
+export interface WorkerChunkId {
   index: number;
   id: string;
-  data: Buffer;
+  length: number;
+}
+
+/** A chunk the main thread wanted, sealed as `repo.sealBlob` seals (valid until `onSealed` settles). */
+export interface WorkerSealedChunk {
+  index: number;
+  sealed: Buffer;
+  rawLength: number;
+  compressed: boolean;
+}
+
+export interface FileHandlers {
+  /** True when the chunk is new (then `onSealed` follows for it). Synchronous: the dedup check. */
+  onId(chunk: WorkerChunkId): boolean;
+  /** Packs a new chunk; its promise is the backpressure. */
+  onSealed(chunk: WorkerSealedChunk): Promise<void>;
 }
 
 /** A batch step waiting for its one answer. */
@@ -36,7 +52,7 @@ interface BatchStep {
 
 interface Job {
   kind: 'file';
-  onChunk: (chunk: WorkerChunk) => Promise<void>;
+  handlers: FileHandlers;
   pending: Set<Promise<void>>;
   resolve: (result: { chunks: number; size: number }) => void;
   reject: (error: Error) => void;
@@ -87,10 +103,7 @@ export class ChunkPool {
     return existsSync(fileURLToPath(ChunkPool.workerScript()));
   }
 
-  chunkFile(
-    path: WorkerPath,
-    onChunk: (chunk: WorkerChunk) => Promise<void>,
-  ): Promise<{ chunks: number; size: number }> {
+  chunkFile(path: WorkerPath, handlers: FileHandlers): Promise<{ chunks: number; size: number }> {
     const slot = this.pick();
     const job = this.nextJob++;
     slot.active++;
@@ -99,7 +112,7 @@ export class ChunkPool {
         reject(slot.dead);
         return;
       }
-      this.jobs.set(job, { kind: 'file', onChunk, pending: new Set(), resolve, reject, worker: slot });
+      this.jobs.set(job, { kind: 'file', handlers, pending: new Set(), resolve, reject, worker: slot });
       slot.worker.postMessage({ type: 'file', job, path } satisfies ToWorker);
     });
   }
@@ -188,20 +201,60 @@ export class ChunkPool {
 
   private onMessage(slot: WorkerSlot, message: FromWorker): void {
     const job = this.jobs.get(message.job);
-    if (!job) return;
+    if (!job) {
+      // A file that already failed: its chunks are dropped, so the worker can finish it.
+      if (message.type === 'chunkId') {
+        slot.worker.postMessage({
+          type: 'decide',
+          job: message.job,
+          index: message.index,
+          seal: false,
+        } satisfies ToWorker);
+      } else if (message.type === 'chunkSealed') {
+        slot.worker.postMessage({ type: 'ack', job: message.job } satisfies ToWorker);
+      }
+      return;
+    }
     if (job.kind === 'batch') {
       this.jobs.delete(message.job);
       if (message.type === 'error') job.reject(new Error(message.message));
       else job.resolve(message);
       return;
     }
-    if (message.type === 'chunk') {
-      const data = Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
-      const work = job
-        .onChunk({ index: message.index, id: message.id, data })
+    if (message.type === 'chunkId') {
+      let seal = false;
+      try {
+        seal = job.handlers.onId({ index: message.index, id: message.id, length: message.length });
+      } catch (error) {
+        this.finish(message.job, slot);
+        job.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+      slot.worker.postMessage({
+        type: 'decide',
+        job: message.job,
+        index: message.index,
+        seal: seal && this.jobs.has(message.job),
+      } satisfies ToWorker);
+      return;
+    }
+    if (message.type === 'chunkSealed') {
+      const sealed = Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
+      const work = job.handlers
+        .onSealed({ index: message.index, sealed, rawLength: message.length, compressed: message.compressed })
         .then(
-          () => slot.worker.postMessage({ type: 'ack', job: message.job } satisfies ToWorker),
+          // Packed (copied): the buffer goes back to the worker for the next chunk.
+          () =>
+            slot.worker.postMessage(
+              {
+                type: 'ack',
+                job: message.job,
+                buffer: message.data.buffer as ArrayBuffer,
+              } satisfies ToWorker,
+              [message.data.buffer as ArrayBuffer],
+            ),
           (error: unknown) => {
+            // The worker still gets its credit back, so it finishes the file and takes the next.
+            slot.worker.postMessage({ type: 'ack', job: message.job } satisfies ToWorker);
             this.finish(message.job, slot);
             job.reject(error instanceof Error ? error : new Error(String(error)));
           },

@@ -2,9 +2,12 @@
  * A worker thread that does the per-byte work of a push, so that both cores work while
  * the main thread walks, deduplicates, packs and uploads:
  *
- * - `file`: reads one large file, cuts it with FastCDC and hands over each chunk with its
- *   keyed id. At most `credits` chunks are in flight to the main thread; each `ack`
- *   returns one, so memory stays bounded however large the file.
+ * - `file`: reads one large file, cuts it with FastCDC and tells the main thread each
+ *   chunk's keyed id (`chunkId`); the main thread, which holds the index, answers
+ *   `decide`: a known chunk is dropped, a new one compressed and encrypted here and handed
+ *   over sealed (`chunkSealed`, its buffer transferred, and transferred back with the `ack`
+ *   for the next chunk: no garbage per chunk). At most `credits` chunks are in flight, so
+ *   memory stays bounded however large the file.
  * - `batch` then `seal`: small files in batches (small-file-batch.ts). The worker reads a
  *   batch with plain blocking calls (no thread-pool round trip per file), chunks and hashes
  *   it and answers with the ids only. The main thread, which holds the index, answers
@@ -44,13 +47,16 @@ export type BatchFileResult = { ids: string[]; lengths: number[] } | { message: 
 
 export type ToWorker =
   | { type: 'file'; job: number; path: WorkerPath }
-  | { type: 'ack'; job: number }
+  /** A sealed chunk was packed: its credit back, and its buffer to reuse. */
+  | { type: 'ack'; job: number; buffer?: ArrayBuffer }
+  | { type: 'decide'; job: number; index: number; seal: boolean }
   | { type: 'batch'; job: number; files: BatchFile[] }
   /** `want`: indexes into the batch's chunks (all files' chunks, in order) to seal. */
   | { type: 'seal'; job: number; want: number[] };
 
 export type FromWorker =
-  | { type: 'chunk'; job: number; index: number; id: string; data: Uint8Array }
+  | { type: 'chunkId'; job: number; index: number; id: string; length: number }
+  | { type: 'chunkSealed'; job: number; index: number; data: Uint8Array; length: number; compressed: boolean }
   | { type: 'done'; job: number; chunks: number; size: number }
   | { type: 'error'; job: number; message: string; code?: string }
   | { type: 'ids'; job: number; files: BatchFileResult[] }
@@ -108,42 +114,93 @@ if (parentPort) {
   /** One chunker for every small file: `finish` resets it. */
   const smallChunker = new FastCdcChunker(data.seed, data.params);
 
-  const send = async (message: FromWorker, transfer: ArrayBuffer[] = []) => {
-    if (message.type === 'chunk') {
-      while (credits <= 0) await new Promise<void>((resolve) => (waiting = resolve));
-      credits--;
-    }
-    port.postMessage(message, transfer);
+  /** Chunks of large files told to the main thread and not settled: by job, then index. */
+  const undecided = new Map<string, Buffer>();
+  /** Per job: chunks not settled yet, and who waits for them to be. */
+  const open = new Map<number, { count: number; drained?: () => void }>();
+  /** Buffers the main thread handed back, for the next sealed chunks. */
+  const spare: ArrayBuffer[] = [];
+
+  const takeCredit = async () => {
+    while (credits <= 0) await new Promise<void>((resolve) => (waiting = resolve));
+    credits--;
   };
+  const giveCredit = (job: number) => {
+    credits++;
+    const wake = waiting;
+    waiting = undefined;
+    wake?.();
+    const state = open.get(job);
+    if (state && --state.count === 0) state.drained?.();
+  };
+
+  const sealed = (job: number, index: number, chunk: Buffer) => {
+    void (async () => {
+      const packed = await compressBlob(chunk, compression);
+      const body = packed ?? chunk;
+      const length = body.length + OVERHEAD;
+      let buffer = spare.pop();
+      if (!buffer || buffer.byteLength < length)
+        buffer = new ArrayBuffer(Math.max(length, READ_BUFFER + OVERHEAD));
+      encryptInto(encKey!, body, Buffer.from(buffer, 0, length), 0);
+      port.postMessage(
+        {
+          type: 'chunkSealed',
+          job,
+          index,
+          data: new Uint8Array(buffer, 0, length),
+          length: chunk.length,
+          compressed: packed !== undefined,
+        } satisfies FromWorker,
+        [buffer],
+      );
+    })().catch((error: unknown) => {
+      // Sealing failed (no key, a codec error): the file fails, and with it the push.
+      failed.set(job, errorText(error));
+      giveCredit(job);
+    });
+  };
+  /** Jobs whose sealing failed: their end is an error whatever the read did. */
+  const failed = new Map<number, string>();
 
   const processFile = async (job: number, path: WorkerPath) => {
     const chunker = new FastCdcChunker(data.seed, data.params);
+    const state: { count: number; drained?: () => void } = { count: 0 };
+    open.set(job, state);
     let index = 0;
     let size = 0;
     const emit = async (chunk: Buffer) => {
       size += chunk.length;
       const id = contentIdSync(idKey, chunk);
-      // A chunk is usually a view into the read buffer: hand over a copy of its own.
-      const own =
-        chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? chunk : Buffer.from(chunk);
-      const bytes = new Uint8Array(own.buffer, own.byteOffset, own.byteLength);
-      const transferable = own.byteOffset === 0 && own.byteLength === own.buffer.byteLength;
-      await send(
-        { type: 'chunk', job, index: index++, id, data: bytes },
-        transferable ? [own.buffer as ArrayBuffer] : [],
-      );
+      await takeCredit();
+      state.count++;
+      undecided.set(`${job}:${index}`, chunk);
+      port.postMessage({
+        type: 'chunkId',
+        job,
+        index: index++,
+        id,
+        length: chunk.length,
+      } satisfies FromWorker);
     };
+    let end: FromWorker;
     try {
       for await (const buffer of createReadStream(asPath(path), { highWaterMark: READ_BUFFER })) {
         for (const chunk of chunker.push(buffer as Buffer)) await emit(chunk);
       }
       const last = chunker.finish();
       if (last) await emit(last);
-      await send({ type: 'done', job, chunks: index, size });
+      end = { type: 'done', job, chunks: index, size };
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
-      await send({ type: 'error', job, message: e.message, code: e.code });
+      end = { type: 'error', job, message: e.message, code: e.code };
     }
+    // Every chunk told settles (dropped, or sealed and packed) before the end is told.
+    if (state.count > 0) await new Promise<void>((resolve) => (state.drained = resolve));
+    open.delete(job);
+    const failure = failed.get(job);
+    failed.delete(job);
+    port.postMessage(failure ? ({ type: 'error', job, message: failure } satisfies FromWorker) : end);
   };
 
   const pump = async () => {
@@ -228,11 +285,16 @@ if (parentPort) {
 
   port.on('message', (message: ToWorker) => {
     switch (message.type) {
-      case 'ack': {
-        credits++;
-        const wake = waiting;
-        waiting = undefined;
-        wake?.();
+      case 'ack':
+        if (message.buffer && spare.length < data.credits) spare.push(message.buffer);
+        giveCredit(message.job);
+        break;
+      case 'decide': {
+        const key = `${message.job}:${message.index}`;
+        const chunk = undecided.get(key);
+        undecided.delete(key);
+        if (chunk && message.seal && !failed.has(message.job)) sealed(message.job, message.index, chunk);
+        else giveCredit(message.job);
         break;
       }
       case 'file':
