@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -108,6 +108,113 @@ async function makeFiles(dir: string): Promise<Array<string | Buffer>> {
   }
   return paths;
 }
+
+/** A large file through a worker as the archiver sends it: ids told, new chunks sealed there. */
+async function storeLargeInWorker(pool: ChunkPool, packer: PackWriter, file: string) {
+  const ids: string[] = [];
+  const { size } = await pool.chunkFile(file, {
+    onId: (chunk) => {
+      ids[chunk.index] = chunk.id;
+      return packer.claim(chunk.id);
+    },
+    onSealed: async (chunk) => {
+      await packer.place(ids[chunk.index]!, 'data', chunk.sealed, chunk.rawLength, chunk.compressed);
+    },
+  });
+  return { chunks: ids, size };
+}
+
+async function storeLargeOnMainThread(repo: Repository, packer: PackWriter, file: string) {
+  const chunker = new FastCdcChunker(repo.master.chunkerSeed, repo.config.chunker);
+  const chunks: Buffer[] = [];
+  for await (const data of createReadStream(file)) chunks.push(...chunker.push(data as Buffer));
+  const last = chunker.finish();
+  if (last) chunks.push(last);
+  const ids: string[] = [];
+  let size = 0;
+  for (const chunk of chunks) {
+    const id = await repo.blobId(chunk);
+    await packer.add(id, 'data', chunk);
+    ids.push(id);
+    size += chunk.length;
+  }
+  return { chunks: ids, size };
+}
+
+describe('large files through the chunk workers', () => {
+  it('store the same blobs as the main thread, sealing only the chunks the index lacks', async () => {
+    const [viaWorker, direct, workerBackend, directBackend] = await twins();
+    const dir = await tmp('large');
+    const text = Buffer.from('a line of text that compresses well\n'.repeat(40_000));
+    const random = randomBytes(1_500_000);
+    const first = path.join(dir, 'first.bin');
+    const second = path.join(dir, 'second.bin'); // shares most of its chunks with first
+    await fs.writeFile(first, Buffer.concat([random, text]));
+    await fs.writeFile(second, Buffer.concat([random, Buffer.from('edited'), text]));
+    const pool = poolFor(viaWorker);
+    const packer = new PackWriter(viaWorker, 2);
+    let sealedChunks = 0;
+    const countingPacker = Object.assign(Object.create(packer) as PackWriter, {
+      place: (...args: Parameters<PackWriter['place']>) => {
+        sealedChunks++;
+        return packer.place(...args);
+      },
+    });
+    const a = [
+      await storeLargeInWorker(pool, countingPacker, first),
+      await storeLargeInWorker(pool, countingPacker, second),
+    ];
+    await packer.flush();
+    const directPacker = new PackWriter(direct, 2);
+    const b = [
+      await storeLargeOnMainThread(direct, directPacker, first),
+      await storeLargeOnMainThread(direct, directPacker, second),
+    ];
+    await directPacker.flush();
+    expect(a).toEqual(b);
+    const blobsA = await blobsOf(viaWorker, workerBackend);
+    const blobsB = await blobsOf(direct, directBackend);
+    expect([...blobsA.keys()].sort()).toEqual([...blobsB.keys()].sort());
+    for (const [id, blob] of blobsA) {
+      expect(blob.compressed).toBe(blobsB.get(id)!.compressed);
+      expect(blob.plain.equals(blobsB.get(id)!.plain)).toBe(true);
+    }
+    // The second file's known chunks were never sealed: one sealed chunk per distinct blob.
+    expect(sealedChunks).toBe(blobsA.size);
+    expect(new Set([...a[0]!.chunks, ...a[1]!.chunks]).size).toBe(blobsA.size);
+    expect(a[1]!.chunks.filter((id) => a[0]!.chunks.includes(id)).length).toBeGreaterThan(0);
+  });
+
+  it('a file whose packing fails does not stall the worker: the next file is stored', async () => {
+    const [repo] = await twins();
+    const dir = await tmp('large-fail');
+    const file = path.join(dir, 'big.bin');
+    await fs.writeFile(file, randomBytes(2_000_000));
+    const pool = poolFor(repo);
+    const failing = pool.chunkFile(file, {
+      onId: () => true,
+      onSealed: async () => {
+        throw new Error('injected: upload failed');
+      },
+    });
+    await expect(failing).rejects.toThrow(/injected/);
+    const packer = new PackWriter(repo, 1);
+    // Same worker (the pool has one free), same chunks: all new to this packer, stored.
+    const again = await storeLargeInWorker(pool, packer, file);
+    expect(again.size).toBe(2_000_000);
+  });
+
+  it('a large file that cannot be read fails with its error code', async () => {
+    const [repo] = await twins();
+    const pool = poolFor(repo);
+    const missing = pool.chunkFile(path.join(await tmp('large-gone'), 'gone.bin'), {
+      onId: () => true,
+      onSealed: async () => undefined,
+    });
+    await expect(missing).rejects.toMatchObject({ code: 'ENOENT' });
+    await missing.catch((error: unknown) => expect(isFileReadError(error)).toBe(true));
+  });
+});
 
 describe('small files through the chunk workers', () => {
   it('store the same blobs, compressed the same way, as the main thread', async () => {
