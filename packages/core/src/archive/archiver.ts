@@ -21,9 +21,9 @@ import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } f
 /** Files up to this size are read in one call; larger ones are streamed. */
 const WHOLE_READ_LIMIT = 1024 * 1024;
 const STREAM_BUFFER = 1024 * 1024;
-/** Chunks of one file in flight in the main thread. */
+/** Chunks of one file in flight in the main thread (when no worker runs: tests from src/). */
 const CHUNKS_IN_FLIGHT = 4;
-/** Chunks a worker may hand over before the main thread has packed them (bounds memory). */
+/** Chunks of a large file a worker may have told before they are dropped or packed (bounds memory). */
 const WORKER_CREDITS = 8;
 /**
  * An index file is written once this many blobs are in uploaded packs: what the push holds
@@ -34,7 +34,8 @@ const INDEX_FILE_BLOBS = 50_000;
 const ENTRIES_IN_FLIGHT = 32;
 
 /**
- * Walks the chosen paths and stores them: files (through the chunk workers when large),
+ * Walks the chosen paths and stores them: files (through the chunk workers: large ones one
+ * by one, small ones in batches, small-file-batcher.ts),
  * trees, then the index and the snapshot. One instance per push.
  */
 export class Archiver {

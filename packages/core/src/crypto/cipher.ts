@@ -13,8 +13,8 @@ import {
  *
  * Node's synchronous crypto (OpenSSL, AES-NI and SHA extensions) runs at GB/s; WebCrypto
  * would move the work to the thread pool but copies every input first, which cost more
- * than it saved (profiled: see docs/benchmarks.md). Parallelism comes from the chunking
- * workers instead.
+ * than it saved (profiled: see docs/benchmarks.md). Parallelism comes from the chunk
+ * workers instead, which compress and encrypt every new data blob (chunk/chunk-worker.ts).
  */
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
