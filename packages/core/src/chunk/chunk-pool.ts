@@ -154,6 +154,13 @@ export class ChunkPool {
   sealBatch(job: number, want: number[]): Promise<SealedBatch> {
     const slot = this.batchSlots.get(job);
     if (!slot) return Promise.reject(new Error(`no batch ${job} in the chunk workers`));
+    if (want.length === 0) {
+      // Everything known (a touched but unchanged file): free the batch, no round trip.
+      this.endBatch(job);
+      if (slot.dead) return Promise.reject(slot.dead);
+      slot.worker.postMessage({ type: 'drop', job } satisfies ToWorker);
+      return Promise.resolve({ data: Buffer.alloc(0), lengths: [], compressed: [] });
+    }
     return this.step(slot, job, { type: 'seal', job, want })
       .then((message) => {
         if (message.type !== 'sealed') throw new Error(`chunk worker answered ${message.type} to a seal`);

@@ -52,7 +52,9 @@ export type ToWorker =
   | { type: 'decide'; job: number; index: number; seal: boolean }
   | { type: 'batch'; job: number; files: BatchFile[] }
   /** `want`: indexes into the batch's chunks (all files' chunks, in order) to seal. */
-  | { type: 'seal'; job: number; want: number[] };
+  | { type: 'seal'; job: number; want: number[] }
+  /** Nothing of the batch is new: its chunks are freed, no answer. */
+  | { type: 'drop'; job: number };
 
 export type FromWorker =
   | { type: 'chunkId'; job: number; index: number; id: string; length: number }
@@ -316,6 +318,9 @@ if (parentPort) {
         break;
       case 'seal':
         void sealBatch(message.job, message.want);
+        break;
+      case 'drop':
+        batches.delete(message.job);
         break;
     }
   });

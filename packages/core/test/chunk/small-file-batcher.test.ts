@@ -288,6 +288,26 @@ describe('small files through the chunk workers', () => {
     expect(isFileReadError(folder!.reason)).toBe(true);
   });
 
+  it('a batch whose chunks are all known seals nothing, and the worker goes on', async () => {
+    const [repo] = await twins();
+    const dir = await tmp('small-known');
+    const file = path.join(dir, 'a.txt');
+    await fs.writeFile(file, 'same content\n'.repeat(100));
+    let newBlobs = 0;
+    const batcher = new SmallFileBatcher(poolFor(repo), new PackWriter(repo, 1), {
+      onNewBlob: () => newBlobs++,
+      onBytes: () => undefined,
+    });
+    const first = await batcher.store(file, 1300);
+    // A later batch, every chunk known: the worker drops it (no seal round trip).
+    const again = await Promise.all([batcher.store(file, 1300), batcher.store(file, 1300)]);
+    expect(again).toEqual([first, first]);
+    expect(newBlobs).toBe(1);
+    await fs.writeFile(path.join(dir, 'b.txt'), 'other\n');
+    expect((await batcher.store(path.join(dir, 'b.txt'), 6)).size).toBe(6);
+    expect(newBlobs).toBe(2);
+  });
+
   it('a file that grew since lstat is read to its end', async () => {
     const [repo] = await twins();
     const dir = await tmp('small-grew');
