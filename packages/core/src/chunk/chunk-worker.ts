@@ -67,6 +67,24 @@ export type FromWorker =
 
 const READ_BUFFER = 1024 * 1024;
 
+/**
+ * One compression at a time per worker: each zstd call allocates a context and an output
+ * buffer of the chunk's bound on a thread-pool thread, so concurrent calls (up to `credits`
+ * per worker, on every pool thread) multiply that memory and scatter it over malloc arenas
+ * that keep it. One per worker is as fast on a machine whose cores the workers already fill.
+ */
+export function serialize<T, R>(work: (input: T) => Promise<R>): (input: T) => Promise<R> {
+  let last: Promise<unknown> = Promise.resolve();
+  return (input) => {
+    const run = last.then(
+      () => work(input),
+      () => work(input),
+    );
+    last = run.catch(() => undefined);
+    return run;
+  };
+}
+
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -107,6 +125,7 @@ if (parentPort) {
   const idKey: SecretKey = createSecretKey(data.idKey);
   const encKey: SecretKey | undefined = data.encKey ? createSecretKey(data.encKey) : undefined;
   const compression: CompressionMode = data.compression ?? 'off';
+  const compress = serialize((chunk: Buffer) => compressBlob(chunk, compression));
   let credits = data.credits;
   let waiting: (() => void) | undefined;
   const queue: Array<{ job: number; path: WorkerPath }> = [];
@@ -138,7 +157,7 @@ if (parentPort) {
 
   const sealed = (job: number, index: number, chunk: Buffer) => {
     void (async () => {
-      const packed = await compressBlob(chunk, compression);
+      const packed = await compress(chunk);
       const body = packed ?? chunk;
       const length = body.length + OVERHEAD;
       let buffer = spare.pop();
@@ -257,7 +276,7 @@ if (parentPort) {
       if (!chunks) throw new Error(`chunk worker: no batch ${job}`);
       if (want.length > 0 && !encKey) throw new Error('chunk worker: sealing needs the encryption key');
       // As Repository.sealBlob: compressed when that pays, then encrypted.
-      const bodies = await Promise.all(want.map((i) => compressBlob(chunks[i]!, compression)));
+      const bodies = await Promise.all(want.map((i) => compress(chunks[i]!)));
       let total = 0;
       const lengths = want.map((i, k) => {
         const length = (bodies[k]?.length ?? chunks[i]!.length) + OVERHEAD;

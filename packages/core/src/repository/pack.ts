@@ -16,15 +16,23 @@ export interface PackEvents {
 
 /**
  * Gathers encrypted blobs into packs of about `packSize` bytes and uploads each once full,
- * with at most `uploads` uploads in flight (memory stays bounded by their sum). Blobs that
- * are being packed count as present, so a push never stores the same content twice.
+ * with at most `uploads` uploads in flight. Pack buffers come from a pool of at most
+ * `uploads + 1` (one being filled, the others uploading) that are reused pack after pack:
+ * a blob that finds none free waits for an upload to end, so memory is bounded by design,
+ * not by how fast the garbage collector frees dropped buffers. Blobs that are being packed
+ * count as present, so a push never stores the same content twice.
  */
 export class PackWriter {
   private blobs: BlobEntry[] = [];
   /** The pack being filled: blobs are copied in as they come, so no pack is ever copied whole. */
   private buffer: Buffer | undefined;
-  /** A pack buffer whose upload is done, reused for the next pack (no 20 MiB allocation per pack). */
-  private spare: Buffer | undefined;
+  /** Pool buffers whose upload is done, for the next packs (no 20 MiB allocation per pack). */
+  private readonly free: Buffer[] = [];
+  /** Pool buffers that exist (free, being filled or uploading): never more than `maxBuffers`. */
+  private allocated = 0;
+  private readonly maxBuffers: number;
+  private readonly owned = new WeakSet<Buffer>();
+  private bufferWaiters: Array<() => void> = [];
   private size = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown;
@@ -40,7 +48,45 @@ export class PackWriter {
     private readonly repo: Repository,
     private readonly uploads: number,
     private readonly events: PackEvents = {},
-  ) {}
+  ) {
+    this.maxBuffers = Math.max(1, uploads) + 1;
+  }
+
+  /** Pack buffers allocated so far and still owned by the pool (at most `uploads + 1`). */
+  get buffersAllocated(): number {
+    return this.allocated;
+  }
+
+  private get bufferSize(): number {
+    return this.repo.config.packSize + MAX_BLOB_ROOM + HEADER_ROOM;
+  }
+
+  /** A free pool buffer, a new one while fewer than `maxBuffers` exist, else the next one freed. */
+  private async takeBuffer(): Promise<Buffer> {
+    for (;;) {
+      const free = this.free.pop();
+      if (free) return free;
+      if (this.allocated < this.maxBuffers) {
+        this.allocated++;
+        // allocUnsafe: pages are touched only as blobs are written into them.
+        const buffer = Buffer.allocUnsafe(this.bufferSize);
+        this.owned.add(buffer);
+        return buffer;
+      }
+      if (this.failure) throw this.failure;
+      await new Promise<void>((resolve) => this.bufferWaiters.push(resolve));
+    }
+  }
+
+  private releaseBuffer(buffer: Buffer): void {
+    if (!this.owned.has(buffer)) return;
+    // A buffer grown for an outsized blob is dropped; its slot is free for a normal one.
+    if (buffer.length === this.bufferSize) this.free.push(buffer);
+    else this.allocated--;
+    const waiters = this.bufferWaiters;
+    this.bufferWaiters = [];
+    for (const wake of waiters) wake();
+  }
 
   /** True when the blob is stored or on its way: callers skip it. */
   knows(id: string): boolean {
@@ -96,7 +142,15 @@ export class PackWriter {
     // Backpressure: while a full pack waits for an upload slot, new blobs wait too.
     // Without this, every concurrent caller could fill and hold a pack of its own
     // (measured: 340 MiB of buffers on a push to a slow S3 server).
-    while (this.cutting) await this.cutting;
+    while (this.cutting || !this.buffer) {
+      if (this.cutting) {
+        await this.cutting;
+        continue;
+      }
+      const buffer = await this.takeBuffer();
+      if (this.buffer || this.cutting) this.releaseBuffer(buffer);
+      else this.buffer = buffer;
+    }
     this.blobs.push({
       id,
       type,
@@ -120,16 +174,15 @@ export class PackWriter {
   /** Room for `more` bytes (plus the header and trailer that close a pack). */
   private reserve(more: number): void {
     const need = this.size + more + HEADER_ROOM;
-    if (this.buffer && need <= this.buffer.length) return;
-    const spare = this.spare;
-    this.spare = undefined;
-    if (!this.buffer && spare && need <= spare.length) {
-      this.buffer = spare;
-      return;
+    const current = this.buffer!;
+    if (need <= current.length) return;
+    // An outsized blob (a huge tree): this pack's buffer grows, in place of its pool buffer.
+    const next = Buffer.allocUnsafe(need);
+    current.copy(next, 0, 0, this.size);
+    if (this.owned.has(current)) {
+      this.owned.delete(current);
+      this.owned.add(next);
     }
-    // allocUnsafe: pages are touched only as blobs are written into them.
-    const next = Buffer.allocUnsafe(Math.max(need, this.repo.config.packSize + MAX_BLOB_ROOM));
-    this.buffer?.copy(next, 0, 0, this.size);
     this.buffer = next;
   }
 
@@ -161,21 +214,28 @@ export class PackWriter {
     this.blobs = [];
     this.buffer = undefined;
     this.size = 0;
-    const header = await this.repo.sealMeta(JSON.stringify(blobs));
-    const total = size + header.length + PACK_TRAILER_BYTES;
     let body: Buffer;
-    if (total <= buffer.length) {
-      header.copy(buffer, size);
-      buffer.writeUInt32LE(header.length, size + header.length);
-      body = buffer.subarray(0, total);
-    } else {
-      const trailer = Buffer.alloc(PACK_TRAILER_BYTES);
-      trailer.writeUInt32LE(header.length);
-      body = Buffer.concat([buffer.subarray(0, size), header, trailer]);
+    let id: string;
+    try {
+      const header = await this.repo.sealMeta(JSON.stringify(blobs));
+      const total = size + header.length + PACK_TRAILER_BYTES;
+      if (total <= buffer.length) {
+        header.copy(buffer, size);
+        buffer.writeUInt32LE(header.length, size + header.length);
+        body = buffer.subarray(0, total);
+      } else {
+        const trailer = Buffer.alloc(PACK_TRAILER_BYTES);
+        trailer.writeUInt32LE(header.length);
+        body = Buffer.concat([buffer.subarray(0, size), header, trailer]);
+      }
+      id = sha256Hex(body);
+      while (this.inFlight.size >= this.uploads) await Promise.race(this.inFlight);
+      if (this.failure) throw this.failure;
+    } catch (error) {
+      this.failure ??= error;
+      this.releaseBuffer(buffer);
+      throw error;
     }
-    const id = sha256Hex(body);
-    while (this.inFlight.size >= this.uploads) await Promise.race(this.inFlight);
-    if (this.failure) throw this.failure;
     const upload = this.repo.backend
       .putIfAbsent(keys.pack(id), body)
       .then(() => {
@@ -184,13 +244,15 @@ export class PackWriter {
         this.packsWritten++;
         this.bytesUploaded += body.length;
         this.events.onPackUploaded?.({ id, size: body.length, blobs: blobs.length });
-        // The upload is done with the buffer (backends copy what they keep).
-        if (buffer.length >= this.repo.config.packSize + MAX_BLOB_ROOM) this.spare ??= buffer;
       })
       .catch((error: unknown) => {
         this.failure ??= error;
       })
-      .finally(() => this.inFlight.delete(upload));
+      .finally(() => {
+        this.inFlight.delete(upload);
+        // The upload is done with the buffer (backends copy what they keep).
+        this.releaseBuffer(buffer);
+      });
     this.inFlight.add(upload);
   }
 }
