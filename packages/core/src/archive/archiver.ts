@@ -24,7 +24,7 @@ const STREAM_BUFFER = 1024 * 1024;
 /** Chunks of one file in flight in the main thread (when no worker runs: tests from src/). */
 const CHUNKS_IN_FLIGHT = 4;
 /** Chunks of a large file a worker may have told before they are dropped or packed (bounds memory). */
-const WORKER_CREDITS = 8;
+const WORKER_CREDITS = 4;
 /**
  * An index file is written once this many blobs are in uploaded packs: what the push holds
  * for its index, and the size of each index file, stay bounded whatever the file count.

@@ -17,7 +17,7 @@
  */
 
 import { createSecretKey } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type CompressionMode, compressBlob } from '../compress/compression.js';
 import { contentIdSync, encryptInto, OVERHEAD, type SecretKey } from '../crypto/cipher.js';
@@ -162,8 +162,11 @@ if (parentPort) {
       const length = body.length + OVERHEAD;
       let buffer = spare.pop();
       if (!buffer || buffer.byteLength < length)
-        buffer = new ArrayBuffer(Math.max(length, READ_BUFFER + OVERHEAD));
+        // Room for any chunk (a sealed chunk is never longer than maxSize + OVERHEAD): every
+        // buffer that comes back with an ack fits the next one, none is dropped.
+        buffer = new ArrayBuffer(Math.max(length, data.params.maxSize + OVERHEAD));
       encryptInto(encKey!, body, Buffer.from(buffer, 0, length), 0);
+      releaseChunk(chunk);
       port.postMessage(
         {
           type: 'chunkSealed',
@@ -178,14 +181,47 @@ if (parentPort) {
     })().catch((error: unknown) => {
       // Sealing failed (no key, a codec error): the file fails, and with it the push.
       failed.set(job, errorText(error));
+      releaseChunk(chunk);
       giveCredit(job);
     });
   };
   /** Jobs whose sealing failed: their end is an error whatever the read did. */
   const failed = new Map<number, string>();
 
+  /**
+   * Large files are read into a ring of buffers reused file after file, and each chunk is
+   * copied into a buffer of `chunkBuffers` (given back when the chunk settles): no buffer
+   * is allocated per read or per chunk, so the worker's memory does not depend on the
+   * file's size, nor on when the garbage collector frees what a read left behind. The
+   * chunker keeps views of the last reads for a chunk not cut yet (less than `maxSize`
+   * bytes), so a ring buffer is overwritten only once nothing can refer to it.
+   */
+  const ring = Array.from({ length: Math.ceil(data.params.maxSize / READ_BUFFER) + 2 }, () =>
+    Buffer.allocUnsafeSlow(READ_BUFFER),
+  );
+  const chunkBuffers: ArrayBuffer[] = [];
+  const pooled = new WeakSet<ArrayBufferLike>();
+  const chunkBuffer = (length: number): Buffer => {
+    let buffer = chunkBuffers.pop();
+    if (!buffer || buffer.byteLength < length) {
+      buffer = new ArrayBuffer(Math.max(length, data.params.maxSize));
+      pooled.add(buffer);
+    }
+    return Buffer.from(buffer, 0, length);
+  };
+  /** A settled chunk's buffer, back to the pool (at most the chunks in flight are kept). */
+  const releaseChunk = (chunk: Buffer | undefined) => {
+    if (chunk && pooled.has(chunk.buffer) && chunkBuffers.length < data.credits + 4)
+      chunkBuffers.push(chunk.buffer as ArrayBuffer);
+  };
+
   const processFile = async (job: number, path: WorkerPath) => {
-    const chunker = new FastCdcChunker(data.seed, data.params);
+    const chunker = new FastCdcChunker(data.seed, data.params, (parts, length) => {
+      const out = chunkBuffer(length);
+      let at = 0;
+      for (const part of parts) at += part.copy(out, at);
+      return out;
+    });
     const state: { count: number; drained?: () => void } = { count: 0 };
     open.set(job, state);
     let index = 0;
@@ -204,17 +240,35 @@ if (parentPort) {
         length: chunk.length,
       } satisfies FromWorker);
     };
+    /** A chunk that is a view of a ring buffer is copied out before the ring comes round. */
+    const own = (chunk: Buffer): Buffer => {
+      if (pooled.has(chunk.buffer)) return chunk;
+      const out = chunkBuffer(chunk.length);
+      chunk.copy(out);
+      return out;
+    };
     let end: FromWorker;
+    let fd: number | undefined;
     try {
-      for await (const buffer of createReadStream(asPath(path), { highWaterMark: READ_BUFFER })) {
-        for (const chunk of chunker.push(buffer as Buffer)) await emit(chunk);
+      fd = openSync(asPath(path), 'r');
+      for (let turn = 0, position = 0; ; turn++) {
+        const buffer = ring[turn % ring.length]!;
+        const bytesRead = readSync(fd, buffer, 0, buffer.length, position);
+        if (bytesRead === 0) break;
+        position += bytesRead;
+        const chunks = chunker.push(buffer.subarray(0, bytesRead)).map(own);
+        for (const chunk of chunks) await emit(chunk);
+        // Between reads, messages (decisions, acks) are taken: the read is blocking.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
       const last = chunker.finish();
-      if (last) await emit(last);
+      if (last) await emit(own(last));
       end = { type: 'done', job, chunks: index, size };
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
       end = { type: 'error', job, message: e.message, code: e.code };
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
     // Every chunk told settles (dropped, or sealed and packed) before the end is told.
     if (state.count > 0) await new Promise<void>((resolve) => (state.drained = resolve));
@@ -315,7 +369,10 @@ if (parentPort) {
         const chunk = undecided.get(key);
         undecided.delete(key);
         if (chunk && message.seal && !failed.has(message.job)) sealed(message.job, message.index, chunk);
-        else giveCredit(message.job);
+        else {
+          releaseChunk(chunk);
+          giveCredit(message.job);
+        }
         break;
       }
       case 'file':

@@ -72,9 +72,14 @@ export class FastCdcChunker {
   private pending = 0;
   private hash = 0;
 
+  /**
+   * `concat` joins a chunk that spans pushed buffers (default `Buffer.concat`): a caller
+   * that reuses its buffers passes one that writes into a buffer of its own pool.
+   */
   constructor(
     seed: Uint8Array,
     private readonly params: ChunkerParams = DEFAULT_CHUNKER_PARAMS,
+    private readonly concat: (parts: Buffer[], length: number) => Buffer = Buffer.concat,
   ) {
     if (!(params.minSize > 0 && params.minSize <= params.avgSize && params.avgSize <= params.maxSize)) {
       throw new RangeError(`invalid chunker sizes ${JSON.stringify(params)}`);
@@ -143,7 +148,7 @@ export class FastCdcChunker {
 
   finish(): Buffer | undefined {
     if (this.pending === 0) return undefined;
-    const last = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.pending);
+    const last = this.parts.length === 1 ? this.parts[0]! : this.concat(this.parts, this.pending);
     this.parts = [];
     this.pending = 0;
     this.hash = 0;
@@ -156,7 +161,7 @@ export class FastCdcChunker {
       chunk = data.subarray(start, end);
     } else {
       this.parts.push(data.subarray(start, end));
-      chunk = Buffer.concat(this.parts, this.pending + end - start);
+      chunk = this.concat(this.parts, this.pending + end - start);
     }
     this.parts = [];
     this.pending = 0;
