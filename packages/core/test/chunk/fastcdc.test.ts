@@ -91,3 +91,30 @@ describe('FastCDC chunker', () => {
     expect(a).not.toEqual(b);
   });
 });
+
+describe("FastCDC chunker with a caller-given concat (the worker's pooled buffers)", () => {
+  it('cuts the same chunks, joining spanning ones with the given function into a reused buffer', () => {
+    const data = Buffer.concat([seededBytes(200_000, 3), Buffer.from('text\n'.repeat(40_000))]);
+    const splits = [1000, 5000, 70_000, 70_001, 150_000, 260_000];
+    const expected = chunkAll(data, splits).map(digest);
+    let joined = 0;
+    const reused = Buffer.alloc(small.maxSize);
+    const chunker = new FastCdcChunker(seed, small, (parts, length) => {
+      joined++;
+      let at = 0;
+      for (const part of parts) at += part.copy(reused, at);
+      return reused.subarray(0, length);
+    });
+    const got: string[] = [];
+    let at = 0;
+    for (const cut of [...splits, data.length]) {
+      // Each chunk is consumed before the next push: the reused buffer is then free again.
+      for (const chunk of chunker.push(data.subarray(at, cut))) got.push(digest(chunk));
+      at = cut;
+    }
+    const last = chunker.finish();
+    if (last) got.push(digest(last));
+    expect(got).toEqual(expected);
+    expect(joined).toBeGreaterThan(0);
+  });
+});

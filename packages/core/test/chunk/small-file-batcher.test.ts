@@ -185,6 +185,31 @@ describe('large files through the chunk workers', () => {
     expect(a[1]!.chunks.filter((id) => a[0]!.chunks.includes(id)).length).toBeGreaterThan(0);
   });
 
+  it('a file many times the size of the read ring (reused buffers) stores the same blobs as the main thread', async () => {
+    const [viaWorker, direct, workerBackend, directBackend] = await twins();
+    const dir = await tmp('large-ring');
+    // 9 MiB: the ring of reused 1 MiB read buffers comes round three times, and chunks
+    // that span two reads are joined in pooled buffers.
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 9; i++)
+      parts.push(
+        i % 2 ? randomBytes(1024 * 1024) : Buffer.from(`block ${i}: text that compresses\n`.repeat(33_000)),
+      );
+    const file = path.join(dir, 'big.bin');
+    await fs.writeFile(file, Buffer.concat(parts));
+    const packer = new PackWriter(viaWorker, 2);
+    const a = await storeLargeInWorker(poolFor(viaWorker), packer, file);
+    await packer.flush();
+    const directPacker = new PackWriter(direct, 2);
+    const b = await storeLargeOnMainThread(direct, directPacker, file);
+    await directPacker.flush();
+    expect(a).toEqual(b);
+    const blobsA = await blobsOf(viaWorker, workerBackend);
+    const blobsB = await blobsOf(direct, directBackend);
+    expect(blobsA.size).toBe(blobsB.size);
+    for (const [id, blob] of blobsB) expect(blobsA.get(id)?.plain.equals(blob.plain)).toBe(true);
+  });
+
   it('a file whose packing fails does not stall the worker: the next file is stored', async () => {
     const [repo] = await twins();
     const dir = await tmp('large-fail');
