@@ -96,6 +96,10 @@ export interface RestoreResult {
 class Folder {
   pending = 1;
   ready: Promise<boolean> | undefined;
+  /** Created by this restore (so empty before it): nothing in it needs a look first. */
+  fresh = false;
+  /** Who owns a file created in it. */
+  owner: { uid: number; gid: number } | undefined;
   constructor(
     readonly entry: PlannedEntry | undefined,
     readonly parent: Folder | undefined,
@@ -139,7 +143,7 @@ export async function restore(
     windowFiles: DEFAULT_CONTENT_LIMITS.windowFiles,
     windowBlobs: DEFAULT_CONTENT_LIMITS.windowBlobs,
     openFiles: DEFAULT_CONTENT_LIMITS.openFiles,
-    treeCacheBytes: 48 * 1024 * 1024,
+    treeCacheBytes: 16 * 1024 * 1024,
     entryConcurrency: 16,
     ...options.limits,
   };
@@ -192,7 +196,7 @@ export async function restore(
     verify: options.verify ?? false,
     progress,
     onProgress: report,
-    applyMeta: (handle, entry) => applyMetaToHandle(handle, entry.node),
+    applyMeta: (handle, entry, owner) => applyMetaToHandle(handle, entry.node, owner),
   });
   // Files and symlinks being set up (bounded: the walk waits); hard links wait for their
   // first entry apart, so that waiting never holds up the walk; folder metadata.
@@ -209,8 +213,10 @@ export async function restore(
     folder.ready ??= (async () => {
       if (!(await ensure(folder.parent!))) return false;
       try {
-        const outcome = await ensureDir(folder.dest, overwrite);
-        if (outcome === 'ok') {
+        const outcome = await ensureDir(folder.dest, overwrite, folder.parent!.fresh);
+        if (typeof outcome !== 'string') {
+          folder.fresh = outcome.fresh;
+          folder.owner = outcome.owner;
           dirs++;
           return true;
         }
@@ -247,9 +253,9 @@ export async function restore(
     }
     let decision: Awaited<ReturnType<typeof decide>>;
     try {
-      decision = await decide(repo, entry, overwrite);
+      decision = folder.fresh ? 'write' : await decide(repo, entry, overwrite);
       if (decision === 'write') {
-        await contents.add(entry, async (reason) => {
+        await contents.add(entry, folder.owner, async (reason) => {
           if (reason === undefined) files++;
           else fail(entry.abs, reason);
           settle(reason === undefined);

@@ -32,11 +32,11 @@ export interface ContentLimits {
 export const DEFAULT_CONTENT_LIMITS: ContentLimits = {
   concurrency: 4,
   windowBlobs: 16384,
-  windowFiles: 4096,
+  windowFiles: 1024,
   windows: 2,
   openFiles: 64,
   fsConcurrency: 16,
-  maxRequestBytes: 32 * 1024 * 1024,
+  maxRequestBytes: 8 * 1024 * 1024,
 };
 
 /** Blobs closer than this within a pack are fetched in one ranged GET. */
@@ -62,8 +62,13 @@ interface FileJob {
   /** Writers holding `handle` now. */
   users: number;
   cleaned: boolean;
+  /** Who owns the file once we create it, when known (see ReadyFolder). */
+  owner: Owner | undefined;
+  replacedStale?: boolean;
   done: (reason?: string) => Promise<void>;
 }
+
+type Owner = { uid: number; gid: number };
 
 interface Place {
   job: FileJob;
@@ -87,7 +92,7 @@ export interface ContentOptions {
   progress: ContentProgress;
   onProgress: () => void;
   /** Sets a written file's metadata through its open descriptor, before it takes its name. */
-  applyMeta: (handle: FileHandle, entry: PlannedEntry) => Promise<void>;
+  applyMeta: (handle: FileHandle, entry: PlannedEntry, owner: Owner | undefined) => Promise<void>;
 }
 
 /**
@@ -104,6 +109,8 @@ export class ContentRestorer {
   private window = new Window();
   private readonly group = new TaskGroup();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Set while a full window waits for one in flight to finish. */
+  private waitingRoom: Promise<void> | undefined;
   private readonly fetchLimit: ReturnType<typeof pLimit>;
   private readonly fsLimit: ReturnType<typeof pLimit>;
   /** Open descriptors no writer holds, least recently used first. */
@@ -128,7 +135,13 @@ export class ContentRestorer {
    * for more: the caller's walk never gets more than a window ahead of the downloads.
    * `done` is called once, when the file has its name (no reason) or has failed (a reason).
    */
-  async add(entry: PlannedEntry, done: (reason?: string) => Promise<void>): Promise<void> {
+  async add(
+    entry: PlannedEntry,
+    owner: Owner | undefined,
+    done: (reason?: string) => Promise<void>,
+  ): Promise<void> {
+    // A full window waiting for room holds everyone: at most one window is being planned.
+    while (this.waitingRoom) await this.waitingRoom;
     if (this.group.failed) await this.group.wait();
     const chunks = entry.node.chunks ?? [];
     const job: FileJob = {
@@ -139,6 +152,7 @@ export class ContentRestorer {
       created: false,
       users: 0,
       cleaned: false,
+      owner,
       done,
     };
     if (chunks.length === 0) {
@@ -201,7 +215,17 @@ export class ContentRestorer {
   private async flush(): Promise<void> {
     const w = this.window;
     this.window = new Window();
-    while (this.inFlight.size >= this.options.limits.windows) await Promise.race(this.inFlight);
+    if (this.inFlight.size >= this.options.limits.windows) {
+      const room = (async () => {
+        while (this.inFlight.size >= this.options.limits.windows) await Promise.race(this.inFlight);
+      })();
+      this.waitingRoom = room;
+      try {
+        await room;
+      } finally {
+        this.waitingRoom = undefined;
+      }
+    }
     if (this.group.failed) await this.group.wait();
     const running = this.group.spawn(() => this.runWindow(w));
     const tracked = running.then(
@@ -349,7 +373,8 @@ export class ContentRestorer {
           if (bad) throw new Error(`read back, it differs from the snapshot: ${bad}`);
           this.verified++;
         }
-        await this.options.applyMeta(handle, job.entry);
+        // A file we created: its owner is known (what a stale temporary file had is not).
+        await this.options.applyMeta(handle, job.entry, job.replacedStale ? undefined : job.owner);
       } finally {
         job.users--;
       }
@@ -422,6 +447,7 @@ export class ContentRestorer {
         // What a killed run left under the temporary name: replaced (never a folder, no link followed).
         await removeStale(job.tmp);
         handle = await fs.open(job.tmp, flags, 0o600);
+        job.replacedStale = true;
       }
       job.created = true;
     }

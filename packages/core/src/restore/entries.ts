@@ -1,4 +1,4 @@
-import { constants, promises as fs } from 'node:fs';
+import { type BigIntStats, constants, promises as fs } from 'node:fs';
 import type { Repository } from '../repository/repository.js';
 import { compareContents } from './compare.js';
 import type { PlannedEntry } from './plan.js';
@@ -26,9 +26,23 @@ export const OVERWRITE_POLICIES: readonly OverwritePolicy[] = ['always', 'if-cha
  * a symlink. None follows a symlink (see safe-fs.ts).
  */
 
-/** Makes `dest` a real folder of ours; returns 'ok' or why it was left alone. */
-export async function ensureDir(dest: FsPath, overwrite: OverwritePolicy): Promise<string> {
-  let st = await lstatOrUndefined(dest);
+/** A folder made ours: `fresh` when this restore created it (so it was empty). */
+export interface ReadyFolder {
+  fresh: boolean;
+  /** The owner a file created in it gets (so a matching chown can be skipped). */
+  owner: { uid: number; gid: number } | undefined;
+}
+
+/**
+ * Makes `dest` a real folder of ours; returns it, or why it was left alone. In a folder this
+ * restore just created (`parentFresh`) nothing can be there yet: it is created straight away.
+ */
+export async function ensureDir(
+  dest: FsPath,
+  overwrite: OverwritePolicy,
+  parentFresh = false,
+): Promise<ReadyFolder | string> {
+  let st = parentFresh ? undefined : await lstatOrUndefined(dest);
   if (st && !st.isDirectory()) {
     if (overwrite === 'never') {
       return `${st.isSymbolicLink() ? 'a symlink' : 'a file'} is where the snapshot has a folder (--overwrite always or if-changed replaces it)`;
@@ -37,13 +51,26 @@ export async function ensureDir(dest: FsPath, overwrite: OverwritePolicy): Promi
     await fs.unlink(dest);
     st = undefined;
   }
+  let fresh = false;
   if (!st) {
     await fs.mkdir(dest, { mode: 0o700 });
     st = await lstatOrUndefined(dest);
     if (!st?.isDirectory()) throw new Error(`${dest} changed while it was being created`);
+    fresh = true;
   }
   await ensureWritable(dest, st);
-  return 'ok';
+  return { fresh, owner: createdOwner(st) };
+}
+
+/**
+ * Who owns a file created in a folder with these stats: the process's effective user, and
+ * its group — or the folder's group where the folder is setgid (Linux) or always (BSD, macOS).
+ */
+function createdOwner(dir: BigIntStats): { uid: number; gid: number } | undefined {
+  if (typeof process.geteuid !== 'function' || typeof process.getegid !== 'function') return undefined;
+  const setgid = (dir.mode & 0o2000n) !== 0n;
+  const gid = process.platform === 'linux' && !setgid ? process.getegid() : Number(dir.gid);
+  return { uid: process.geteuid(), gid };
 }
 
 export type Decision = 'write' | 'unchanged' | 'metadata' | { conflict: string };

@@ -77,9 +77,23 @@ export interface Meta {
   gid?: number;
 }
 
-/** Owner (as root), mode, then times — through the open descriptor, so no link is followed. */
-export async function applyMetaToHandle(handle: fs.FileHandle, meta: Meta): Promise<void> {
-  if (IS_ROOT && meta.uid !== undefined && meta.gid !== undefined) await handle.chown(meta.uid, meta.gid);
+/**
+ * Owner (as root), mode, then times — through the open descriptor, so no link is followed.
+ * `owner`: who owns the file already, when known (a file just created): no chown if it matches.
+ */
+export async function applyMetaToHandle(
+  handle: fs.FileHandle,
+  meta: Meta,
+  owner?: { uid: number; gid: number },
+): Promise<void> {
+  if (
+    IS_ROOT &&
+    meta.uid !== undefined &&
+    meta.gid !== undefined &&
+    (owner === undefined || owner.uid !== meta.uid || owner.gid !== meta.gid)
+  ) {
+    await handle.chown(meta.uid, meta.gid);
+  }
   await handle.chmod(meta.mode);
   const t = utimeArg(meta.mtimeNs);
   await handle.utimes(t as unknown as number, t as unknown as number);

@@ -2,7 +2,7 @@ import { keys, type Tree } from '../repository/format.js';
 import { decodeTree, type Repository } from '../repository/repository.js';
 
 /** Tree pack bodies kept at most (bytes): a depth-first walk meets tree packs in order. */
-const DEFAULT_BODY_BUDGET = 48 * 1024 * 1024;
+const DEFAULT_BODY_BUDGET = 16 * 1024 * 1024;
 
 /**
  * Reads trees for a restore with bounded memory. Unlike `Repository.readTree`, which keeps
