@@ -14,7 +14,7 @@ import {
   restoreSymlink,
 } from '../restore/entries.js';
 import { countFiles, folderEntries, IncludeRules, isDamage, type PlannedEntry } from '../restore/plan.js';
-import { applyDirMeta, applyMetaToHandle, openNoFollow } from '../restore/safe-fs.js';
+import { applyDirMeta, applyMetaToFdSync, applyMetaToHandle, openNoFollow } from '../restore/safe-fs.js';
 import { TreeReader } from '../restore/tree-reader.js';
 import { TaskGroup } from '../util/task-group.js';
 import { findSnapshot } from './find-snapshot.js';
@@ -197,6 +197,7 @@ export async function restore(
     progress,
     onProgress: report,
     applyMeta: (handle, entry, owner) => applyMetaToHandle(handle, entry.node, owner),
+    applyMetaSync: (fd, entry, owner) => applyMetaToFdSync(fd, entry.node, owner),
   });
   // Files and symlinks being set up (bounded: the walk waits); hard links wait for their
   // first entry apart, so that waiting never holds up the walk; folder metadata.

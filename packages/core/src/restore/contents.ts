@@ -1,4 +1,12 @@
-import { constants, promises as fs } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  promises as fs,
+  ftruncateSync,
+  openSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import { errorMessage } from '../errors/index.js';
@@ -93,6 +101,8 @@ export interface ContentOptions {
   onProgress: () => void;
   /** Sets a written file's metadata through its open descriptor, before it takes its name. */
   applyMeta: (handle: FileHandle, entry: PlannedEntry, owner: Owner | undefined) => Promise<void>;
+  /** The same on a plain descriptor, synchronously; when given, small files take a fast path. */
+  applyMetaSync?: (fd: number, entry: PlannedEntry, owner: Owner | undefined) => void;
 }
 
 /**
@@ -311,6 +321,12 @@ export class ContentRestorer {
             continue;
           }
           const data = plain;
+          const job = place.job;
+          if (this.options.applyMetaSync && !this.options.verify && job.remaining === 1 && !job.created) {
+            // The whole file is this one chunk: written and named at once, synchronously.
+            pending.push(this.writeWholeSync(place, data));
+            continue;
+          }
           pending.push(this.fsLimit(() => this.writePlace(place, data)));
           pendingBytes += data.length;
         }
@@ -334,6 +350,51 @@ export class ContentRestorer {
       if (ZEROS.compare(b, at, at + n, 0, n) !== 0) return false;
     }
     return true;
+  }
+
+  /**
+   * A file whose only chunk is `plain`: created, written, its metadata set and renamed with
+   * synchronous calls — for small files the thread-pool round trips and promises of the
+   * asynchronous calls cost more than the calls themselves (profiled: restore of 100k
+   * files). The same steps and guarantees as writePlace + finishJob.
+   */
+  private async writeWholeSync(place: Place, plain: Buffer): Promise<void> {
+    const job = place.job;
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
+    try {
+      let fd: number;
+      try {
+        fd = openSync(job.tmp, flags, 0o600);
+      } catch (error) {
+        // Something is under the temporary name (a killed run's file): the usual path replaces it.
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+          return this.fsLimit(() => this.writePlace(place, plain));
+        throw error;
+      }
+      job.created = true;
+      try {
+        const size = job.entry.node.size ?? 0;
+        let end = 0;
+        if (!this.isZero(plain)) {
+          writeFullySync(fd, plain, place.offset);
+          end = place.offset + plain.length;
+        }
+        if (size > end) ftruncateSync(fd, size);
+        this.options.applyMetaSync!(fd, job.entry, job.owner);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(job.tmp, job.entry.dest);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw error;
+      await this.failJob(job, errorMessage(error));
+      return;
+    }
+    job.remaining = 0;
+    job.cleaned = true;
+    this.options.progress.bytesDone += plain.length;
+    this.options.progress.filesDone++;
+    await job.done();
   }
 
   private async writePlace(place: Place, plain: Buffer): Promise<void> {
@@ -474,6 +535,15 @@ const ZEROS = Buffer.alloc(64 * 1024);
  * what it wrote before a full disk): go on until all is written, so a full disk surfaces as
  * ENOSPC instead of a file silently cut short.
  */
+function writeFullySync(fd: number, data: Buffer, position: number): void {
+  let done = 0;
+  while (done < data.length) {
+    const written = writeSync(fd, data, done, data.length - done, position + done);
+    if (written <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    done += written;
+  }
+}
+
 async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
   let done = 0;
   while (done < data.length) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type BigIntStats, constants, promises as fs } from 'node:fs';
+import { type BigIntStats, constants, fchmodSync, fchownSync, promises as fs, futimesSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -97,6 +97,21 @@ export async function applyMetaToHandle(
   await handle.chmod(meta.mode);
   const t = utimeArg(meta.mtimeNs);
   await handle.utimes(t as unknown as number, t as unknown as number);
+}
+
+/** applyMetaToHandle on a plain descriptor, synchronously (the small-file fast path). */
+export function applyMetaToFdSync(fd: number, meta: Meta, owner?: { uid: number; gid: number }): void {
+  if (
+    IS_ROOT &&
+    meta.uid !== undefined &&
+    meta.gid !== undefined &&
+    (owner === undefined || owner.uid !== meta.uid || owner.gid !== meta.gid)
+  ) {
+    fchownSync(fd, meta.uid, meta.gid);
+  }
+  fchmodSync(fd, meta.mode);
+  const t = utimeArg(meta.mtimeNs);
+  futimesSync(fd, t as unknown as number, t as unknown as number);
 }
 
 /** Sets a folder's metadata; the folder is opened with O_DIRECTORY|O_NOFOLLOW first. */
