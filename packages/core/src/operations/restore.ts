@@ -49,6 +49,8 @@ export interface RestoreLimits {
   treeCacheBytes: number;
   /** Files and symlinks being decided and set up at once. */
   entryConcurrency: number;
+  /** File-system calls of the content pipeline in flight (writes, metadata, renames). */
+  fsConcurrency: number;
 }
 
 export interface RestoreProgress {
@@ -145,6 +147,7 @@ export async function restore(
     openFiles: DEFAULT_CONTENT_LIMITS.openFiles,
     treeCacheBytes: 16 * 1024 * 1024,
     entryConcurrency: 16,
+    fsConcurrency: DEFAULT_CONTENT_LIMITS.fsConcurrency,
     ...options.limits,
   };
   const snapshot = await findSnapshot(repo, cache, options.snapshot);
@@ -192,6 +195,7 @@ export async function restore(
       windowFiles: limits.windowFiles,
       windowBlobs: limits.windowBlobs,
       openFiles: limits.openFiles,
+      fsConcurrency: limits.fsConcurrency,
     },
     verify: options.verify ?? false,
     progress,

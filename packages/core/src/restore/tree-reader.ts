@@ -16,21 +16,37 @@ export class TreeReader {
   private readonly bodies = new Map<string, Promise<Buffer>>();
   private held = 0;
   private readonly sizes = new Map<string, number>();
+  private readonly treeOnly = new Map<string, boolean>();
 
   constructor(
     private readonly repo: Repository,
     private readonly budget = DEFAULT_BODY_BUDGET,
   ) {}
 
+  /** Bytes of tree pack bodies held now. */
+  get heldBytes(): number {
+    return this.held;
+  }
+
   async read(id: string): Promise<Tree> {
     const entry = await this.repo.locate(id);
-    if (!entry || !this.repo.index.treePack(entry.pack)) {
+    if (!entry || !this.isTreePack(entry.pack)) {
       // Not in a tree-only pack, or in no index: readBlob reads it (or names the damage).
       return decodeTree(id, await this.repo.readBlob(id));
     }
     const body = await this.body(entry.pack);
     const plain = await this.repo.openBlob(body.subarray(entry.offset, entry.offset + entry.length), entry);
     return decodeTree(id, plain);
+  }
+
+  /** Whether a pack holds only trees (asked once per pack: the answer lists all its blobs). */
+  private isTreePack(pack: string): boolean {
+    let only = this.treeOnly.get(pack);
+    if (only === undefined) {
+      only = this.repo.index.treePack(pack) !== undefined;
+      this.treeOnly.set(pack, only);
+    }
+    return only;
   }
 
   private body(pack: string): Promise<Buffer> {
