@@ -123,6 +123,7 @@ export class ContentRestorer {
   private waitingRoom: Promise<void> | undefined;
   private readonly fetchLimit: ReturnType<typeof pLimit>;
   private readonly fsLimit: ReturnType<typeof pLimit>;
+  private readonly decodeLimit = pLimit(1);
   /** Open descriptors no writer holds, least recently used first. */
   private readonly idle = new Map<FileJob, true>();
   bytesDownloaded = 0;
@@ -308,7 +309,11 @@ export class ContentRestorer {
           const sealed = bytes.subarray(blob.offset - start, blob.offset - start + blob.length);
           try {
             if (sealed.length !== blob.length) throw new Error(`pack ${packId} is cut short`);
-            plain = await this.repo.openBlob(sealed, blob);
+            // One decompression at a time: each runs on a thread-pool thread whose
+            // allocations glibc keeps per thread (arenas); several at once grew RSS by ~100 MB.
+            plain = blob.compressed
+              ? await this.decodeLimit(() => this.repo.openBlob(sealed, blob))
+              : await this.repo.openBlob(sealed, blob);
           } catch (error) {
             if (!isDamage(error) && !(error instanceof Error && /cut short/.test(error.message))) throw error;
             reason = errorMessage(error);
