@@ -200,6 +200,8 @@ export async function restore(
     verify: options.verify ?? false,
     progress,
     onProgress: report,
+    // A file's metadata, set through its descriptor before it takes its name: further
+    // metadata (extended attributes) goes in both of these (the second: small files).
     applyMeta: (handle, entry, owner) => applyMetaToHandle(handle, entry.node, owner),
     applyMetaSync: (fd, entry, owner) => applyMetaToFdSync(fd, entry.node, owner),
   });
