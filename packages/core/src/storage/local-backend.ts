@@ -18,7 +18,7 @@ import {
  */
 export class LocalBackend implements DeletableBackend {
   readonly location: string;
-  readonly writeConcurrency = 2;
+  readonly writeConcurrency = 1;
 
   constructor(root: string) {
     this.location = path.resolve(root);
