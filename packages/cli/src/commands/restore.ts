@@ -76,6 +76,7 @@ Exit codes: 0 done; 26 some entries could not be restored (damaged data; each is
     else {
       for (const f of result.failed) this.warnUser(`not restored: ${f.path}: ${f.reason}`);
       for (const c of result.conflicts) this.warnUser(`left in place: ${c.path}: ${c.reason}`);
+      for (const w of result.warnings) this.warnUser(w);
       this.say(
         `restored snapshot ${result.snapshotId.slice(0, 8)} to ${result.target}: ${result.files} files, ${result.dirs} folders, ${result.symlinks} symlinks, ${formatBytes(result.bytes)}${result.unchanged ? ` (${result.unchanged} files already there)` : ''}${flags.verify ? `; ${result.verified} files verified` : ''}`,
       );

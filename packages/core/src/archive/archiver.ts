@@ -16,6 +16,7 @@ import { TaskGroup } from '../util/task-group.js';
 import { entryMetadata, entryName, joinPath, targetFields } from './entry-metadata.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
 import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
+import { readXattrs } from './xattrs.js';
 
 /** Files up to this size are read in one call; larger ones are streamed. */
 const WHOLE_READ_LIMIT = 1024 * 1024;
@@ -240,7 +241,7 @@ export class Archiver {
       } else {
         const stat = await fs.lstat(child, { bigint: true });
         const subtree = await this.archiveSelection(child, under);
-        nodes.push({ ...metadata(name, 'dir', stat), subtree });
+        nodes.push({ ...metadata(name, 'dir', stat), ...(await readXattrs(child)), subtree });
       }
     }
     return this.storeTree({ nodes });
@@ -305,7 +306,7 @@ export class Archiver {
     if (stat.isDirectory()) {
       this.summary.dirs++;
       const subtree = await this.archiveDir(file);
-      return { ...metadata(name, 'dir', stat), subtree };
+      return { ...metadata(name, 'dir', stat), ...(await readXattrs(file)), subtree };
     }
     if (stat.isSymbolicLink()) {
       try {
@@ -364,7 +365,7 @@ export class Archiver {
     this.summary.bytes += size;
     this.progress.filesDone++;
     this.report(file);
-    return { ...metadata(name, 'file', stat), size, chunks };
+    return { ...metadata(name, 'file', stat), ...(await readXattrs(source)), size, chunks };
   }
 
   private async readInWorker(pool: ChunkPool, file: string): Promise<{ chunks: string[]; size: number }> {

@@ -8,6 +8,7 @@ import { keys } from '../repository/format.js';
 import { loadIndex } from '../repository/index-sync.js';
 import type { LocatedBlob } from '../repository/master-index.js';
 import type { Repository } from '../repository/repository.js';
+import { XattrApplier } from '../restore/apply-xattrs.js';
 import { type PlannedEntry, planRestore } from '../restore/plan.js';
 import {
   applyDirMeta,
@@ -81,6 +82,8 @@ export interface RestoreResult {
   failed: RestoreProblem[];
   /** Entries left in place because something different was there (see `overwrite`). */
   conflicts: RestoreProblem[];
+  /** What was restored without some of its metadata (extended attributes): one line per kind. */
+  warnings: string[];
 }
 
 interface FileJob {
@@ -119,6 +122,7 @@ export async function restore(
   await fs.mkdir(path.resolve(options.target), { recursive: true });
   const target = await fs.realpath(path.resolve(options.target));
   const plan = await planRestore(repo, snapshot.tree, target, options.include);
+  const xattrs = await XattrApplier.create();
   const failed: RestoreProblem[] = [...plan.refused];
   const conflicts: RestoreProblem[] = [];
   /** Folders we could not make ours (by backed-up path): nothing is written below them. */
@@ -192,7 +196,7 @@ export async function restore(
               unchanged++;
               const handle = await openNoFollow(entry.dest, constants.O_RDONLY);
               try {
-                await applyMetaToHandle(handle, entry.node);
+                await applyMetaToHandle(handle, entry.node, () => xattrs.apply(entry.dest, entry.node));
               } finally {
                 await handle.close();
               }
@@ -214,7 +218,7 @@ export async function restore(
           if (bad) throw new Error(`read back, it differs from the snapshot: ${bad}`);
           verified++;
         }
-        await applyMetaToHandle(handle, job.entry.node);
+        await applyMetaToHandle(handle, job.entry.node, () => xattrs.apply(job.tmp, job.entry.node));
       } finally {
         await handle.close();
       }
@@ -360,7 +364,7 @@ export async function restore(
   // Deepest folders first: a child's metadata is set before its parent's mtime and mode.
   for (const dir of [...dirsDone].sort((a, b) => b.abs.length - a.abs.length)) {
     try {
-      await applyDirMeta(dir.dest, dir.node);
+      await applyDirMeta(dir.dest, dir.node, () => xattrs.apply(dir.dest, dir.node));
     } catch (error) {
       fail(dir, errorMessage(error));
     }
@@ -380,6 +384,7 @@ export async function restore(
     verified,
     failed,
     conflicts: conflicts.filter((c) => !failed.some((f) => f.path === c.path)),
+    warnings: xattrs.warnings(),
   };
 }
 

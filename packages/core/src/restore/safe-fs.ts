@@ -77,20 +77,29 @@ export interface Meta {
   gid?: number;
 }
 
-/** Owner (as root), mode, then times — through the open descriptor, so no link is followed. */
-export async function applyMetaToHandle(handle: fs.FileHandle, meta: Meta): Promise<void> {
+/**
+ * Owner (as root), mode, then times — through the open descriptor, so no link is followed.
+ * `beforeMode` runs between owner and mode (extended attributes: a chown clears
+ * `security.capability`, a read-only mode forbids setting them).
+ */
+export async function applyMetaToHandle(
+  handle: fs.FileHandle,
+  meta: Meta,
+  beforeMode?: () => Promise<void>,
+): Promise<void> {
   if (IS_ROOT && meta.uid !== undefined && meta.gid !== undefined) await handle.chown(meta.uid, meta.gid);
+  await beforeMode?.();
   await handle.chmod(meta.mode);
   const t = utimeArg(meta.mtimeNs);
   await handle.utimes(t as unknown as number, t as unknown as number);
 }
 
 /** Sets a folder's metadata; the folder is opened with O_DIRECTORY|O_NOFOLLOW first. */
-export async function applyDirMeta(dir: FsPath, meta: Meta): Promise<void> {
+export async function applyDirMeta(dir: FsPath, meta: Meta, beforeMode?: () => Promise<void>): Promise<void> {
   if (HAS_NOFOLLOW) {
     const handle = await fs.open(dir, constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     try {
-      await applyMetaToHandle(handle, meta);
+      await applyMetaToHandle(handle, meta, beforeMode);
     } finally {
       await handle.close();
     }
@@ -98,6 +107,7 @@ export async function applyDirMeta(dir: FsPath, meta: Meta): Promise<void> {
   }
   const st = await fs.lstat(dir);
   if (!st.isDirectory()) throw Object.assign(new Error(`${dir} is no longer a folder`), { code: 'ENOTDIR' });
+  await beforeMode?.();
   await fs.chmod(dir, meta.mode);
   const t = utimeArg(meta.mtimeNs);
   await fs.utimes(dir, t as unknown as number, t as unknown as number);
