@@ -242,7 +242,8 @@ export async function restore(
   for (const job of jobs) {
     let offset = 0;
     for (const id of job.entry.node.chunks ?? []) {
-      const blob = repo.index.get(id);
+      // locate: a blob a deleted index listed is found from the pack headers.
+      const blob = await repo.locate(id);
       if (!blob) {
         await failJob(job, `its data (blob ${id}) is in no index: run \`backupctl check\``);
         break;
@@ -476,7 +477,7 @@ async function compareContents(
 ): Promise<string | undefined> {
   let offset = 0;
   for (const id of entry.node.chunks ?? []) {
-    const blob = repo.index.get(id);
+    const blob = await repo.locate(id);
     if (!blob) return `blob ${id} is in no index`;
     const buffer = Buffer.alloc(blob.rawLength);
     const { bytesRead } = await handle.read(buffer, 0, blob.rawLength, offset);
