@@ -157,9 +157,9 @@ describe('soak: push killed at random moments', () => {
         { env: soak.env },
       );
       expect(init.code, init.stderr).toBe(0);
-      const faults = ['500', '503', 'reset', 'no-answer', 'cut-body'] as const;
-      // Co-prime periods: about 10% of all requests fail, each kind about 2%.
-      const periods = [41, 43, 47, 53, 59];
+      const faults = ['500', '503', 'reset', 'no-answer', 'cut-body', 'reset-body'] as const;
+      // Co-prime periods: about 12% of all requests fail, each kind about 2%.
+      const periods = [41, 43, 47, 53, 59, 61];
       for (const [i, fault] of faults.entries()) proxy.add({ fault, every: periods[i]! });
       const hashes = new Set<string>();
       for (let round = 0; round < ITERATIONS; round++) {
