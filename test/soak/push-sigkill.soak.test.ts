@@ -139,7 +139,7 @@ describe('soak: push killed at random moments', () => {
     await rm(soak.dir, { recursive: true, force: true });
   }, 1_800_000);
 
-  it(`S3 through ~10% faults (every kind): ${ITERATIONS} pushes complete, check finds nothing`, async () => {
+  it(`S3 through ~12% faults (every kind): ${ITERATIONS} pushes complete, check finds nothing`, async () => {
     const proxy: S3FaultProxy = await startS3FaultProxy(s3.endpoint);
     try {
       const soak = await makeSoak('faults');
