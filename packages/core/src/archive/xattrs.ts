@@ -19,6 +19,7 @@ export interface XattrModule {
   listAttributesSync(path: string): string[];
   getAttribute(path: string, name: string): Promise<Buffer | null>;
   setAttribute(path: string, name: string, value: Buffer): Promise<void>;
+  setAttributeSync(path: string, name: string, value: Uint8Array): void;
 }
 
 let loading: Promise<XattrModule | undefined> | undefined;

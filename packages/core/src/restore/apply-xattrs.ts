@@ -24,6 +24,11 @@ export class XattrApplier {
 
   /** Sets `node.xattrs` on `path`; never throws. */
   async apply(path: FsPath, node: TreeNode): Promise<void> {
+    this.applySync(path, node);
+  }
+
+  /** The same, synchronously (restore's small-file fast path); never throws. */
+  applySync(path: FsPath, node: TreeNode): void {
     const list = node.xattrs;
     if (list === undefined) return;
     if (!Array.isArray(list) || !list.every(isEntry)) {
@@ -52,7 +57,7 @@ export class XattrApplier {
     const failedHere = new Set<string>();
     for (const { name, value } of list) {
       try {
-        await this.mod.setAttribute(path, name, Buffer.from(value, 'base64'));
+        this.mod.setAttributeSync(path, name, Buffer.from(value, 'base64'));
       } catch (error) {
         const kind = classify(name, error);
         if (failedHere.has(kind.key)) continue;
