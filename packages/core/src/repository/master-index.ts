@@ -48,8 +48,12 @@ export class MasterIndex {
   }
 
   has(id: string): boolean {
-    return this.find(Buffer.from(id, 'hex')) >= 0;
+    // A reused buffer: a re-push asks once per chunk of every unchanged file.
+    if (id.length !== 64 || this.scratch.write(id, 'hex') !== 32) return false;
+    return this.find(this.scratch) >= 0;
   }
+
+  private readonly scratch = Buffer.alloc(32);
 
   get(id: string): LocatedBlob | undefined {
     const record = this.find(Buffer.from(id, 'hex'));
