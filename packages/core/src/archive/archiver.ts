@@ -11,7 +11,7 @@ import { saveIndex } from '../repository/index-sync.js';
 import { PackWriter } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { VirtualFsDetector } from '../scan/virtual-fs.js';
-import { WalkFilter } from '../scan/walk-filter.js';
+import { IGNORE_FILE, WalkFilter } from '../scan/walk-filter.js';
 import { TaskGroup } from '../util/task-group.js';
 import { entryMetadata, entryName, joinPath, targetFields } from './entry-metadata.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
@@ -113,18 +113,30 @@ export class Archiver {
   }
 
   private async runWithPool(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
-    if (!ChunkPool.available()) return this.archive(roots);
+    try {
+      return await this.archive(roots);
+    } finally {
+      await this.pool?.close();
+    }
+  }
+
+  private poolChecked = false;
+
+  /**
+   * The chunk workers, started for the first file that needs them: an unchanged re-push
+   * starts none (two idle workers are ~20 MB of resident memory).
+   */
+  private workers(): ChunkPool | undefined {
+    if (this.poolChecked) return this.pool;
+    this.poolChecked = true;
+    if (!ChunkPool.available()) return undefined;
     this.pool = new ChunkPool({
       seed: this.repo.master.chunkerSeed,
       idKey: this.repo.master.id,
       params: this.repo.config.chunker,
       credits: WORKER_CREDITS,
     });
-    try {
-      return await this.archive(roots);
-    } finally {
-      await this.pool.close();
-    }
+    return this.pool;
   }
 
   private async archive(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
@@ -230,7 +242,7 @@ export class Archiver {
         } catch {
           return;
         }
-        await filter.enterDir(p);
+        await filter.enterDir(p, names.includes(IGNORE_FILE));
         const stats: Array<[string, BigIntStats]> = [];
         for (const [i, name] of names.entries()) {
           if ((i & 1023) === 1023) await nextTurn();
@@ -296,7 +308,7 @@ export class Archiver {
     }
     // Code-unit order of latin1 text is byte order (as Buffer.compare).
     raw.sort();
-    await this.filter.enterDir(shown);
+    await this.filter.enterDir(shown, raw.includes(IGNORE_FILE));
     const tree = new TreeBuilder();
     for (let i = 0; i < raw.length; i++) {
       if (this.files.failed || this.trees.failed) await this.stopIfFailed();
@@ -442,9 +454,11 @@ export class Archiver {
     let chunks: string[];
     let size: number;
     try {
+      const pool =
+        fingerprint.size > WHOLE_READ_LIMIT && typeof source === 'string' ? this.workers() : undefined;
       ({ chunks, size } =
-        this.pool && fingerprint.size > WHOLE_READ_LIMIT && typeof source === 'string'
-          ? await this.readInWorker(this.pool, source)
+        pool && typeof source === 'string'
+          ? await this.readInWorker(pool, source)
           : await this.readAndStore(source, fingerprint.size));
     } catch (error) {
       // A file we cannot read is skipped (exit code 3); anything else — storage,

@@ -46,12 +46,16 @@ export class WalkFilter {
     this.excluder = new Excluder(options.excludes ?? []);
   }
 
-  /** Loads the folder's ignore file (once); call before asking about its entries. */
-  enterDir(dir: string): Promise<Ignore | undefined> {
+  /**
+   * Loads the folder's ignore file (once); call before asking about its entries.
+   * `hasIgnoreFile`: what the caller's listing of the folder says (false spares a read
+   * that fails, which costs more than the lstat of a file).
+   */
+  enterDir(dir: string, hasIgnoreFile?: boolean): Promise<Ignore | undefined> {
     let loading = this.ignores.get(dir);
     if (!loading) {
       loading =
-        this.options.ignoreFiles === false
+        this.options.ignoreFiles === false || hasIgnoreFile === false
           ? Promise.resolve(undefined)
           : fs.readFile(path.join(dir, IGNORE_FILE), 'utf8').then(
               (text) => ignore().add(text),
