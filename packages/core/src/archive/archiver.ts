@@ -1,6 +1,7 @@
 import { type BigIntStats, createReadStream, promises as fs, lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import pLimit from 'p-limit';
 import { FileCache, type FileFingerprint } from '../cache/file-cache.js';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { ChunkPool } from '../chunk/chunk-pool.js';
@@ -34,7 +35,7 @@ const INDEX_FILE_BLOBS = 50_000;
  * waits. With the walk itself sequential, this (and the depth of the tree) bounds what a
  * push holds, whatever the number of files or folders.
  */
-const FILES_QUEUED = 64;
+const FILES_QUEUED = 256;
 /** The walk runs without waiting between most entries; it lets I/O run at least this often. */
 const YIELD_MS = 20;
 
@@ -49,8 +50,10 @@ export class Archiver {
   private filter!: WalkFilter;
   private readonly packer: PackWriter;
   private readonly treePacker: PackWriter;
-  /** Reads of new or changed files: at most `fileConcurrency` at once; owns each one. */
-  private readonly files: TaskGroup;
+  /** New or changed files on their way (at most FILES_QUEUED): owns each one. */
+  private readonly files = new TaskGroup(FILES_QUEUED);
+  /** Of those, the ones being read at once (`fileConcurrency`). */
+  private readonly readSlots: ReturnType<typeof pLimit>;
   private filesQueued = 0;
   private fileFreed: (() => void) | undefined;
   /** Folders whose entries are all walked, waiting for their last parts, then stored. */
@@ -88,7 +91,7 @@ export class Archiver {
     private readonly options: PushOptions,
     private readonly events: PushEvents,
   ) {
-    this.files = new TaskGroup(options.fileConcurrency ?? 8);
+    this.readSlots = pLimit(options.fileConcurrency ?? 8);
     const onPackUploaded = (pack: { size: number }) => {
       this.progress.bytesUploaded += pack.size;
       this.report();
@@ -197,7 +200,12 @@ export class Archiver {
     if (this.packer.untakenBlobs + this.treePacker.untakenBlobs < INDEX_FILE_BLOBS) return;
     const packs = [...this.packer.takeWritten(), ...this.treePacker.takeWritten()];
     // Chained, so the final save waits for it; a failure surfaces there (promise owned).
-    this.indexSaving = this.indexSaving.then(() => saveIndex(this.repo, this.cache, packs));
+    // Once saved, the repository's index knows those blobs: the packers forget them.
+    this.indexSaving = this.indexSaving.then(async () => {
+      await saveIndex(this.repo, this.cache, packs);
+      this.packer.indexed(packs);
+      this.treePacker.indexed(packs);
+    });
     this.indexSaving.catch(() => {});
   }
 
@@ -456,10 +464,11 @@ export class Archiver {
     try {
       const pool =
         fingerprint.size > WHOLE_READ_LIMIT && typeof source === 'string' ? this.workers() : undefined;
-      ({ chunks, size } =
+      ({ chunks, size } = await this.readSlots(() =>
         pool && typeof source === 'string'
-          ? await this.readInWorker(pool, source)
-          : await this.readAndStore(source, fingerprint.size));
+          ? this.readInWorker(pool, source)
+          : this.readAndStore(source, fingerprint.size),
+      ));
     } catch (error) {
       // A file we cannot read is skipped (exit code 3); anything else — storage,
       // quarantine, a bug — stops the push.

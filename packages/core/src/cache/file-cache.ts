@@ -145,7 +145,11 @@ export class FileCache {
       this.recordScratch = this.lookupWindow;
       return offset - this.windowStart;
     }
-    if (length <= this.lookupWindow.length && offset >= this.windowStart && offset < this.windowEnd + IO_BUFFER) {
+    if (
+      length <= this.lookupWindow.length &&
+      offset >= this.windowStart &&
+      offset < this.windowEnd + IO_BUFFER
+    ) {
       const n = readSync(this.fd!, this.lookupWindow, 0, this.lookupWindow.length, offset);
       this.windowStart = offset;
       this.windowEnd = offset + n;
