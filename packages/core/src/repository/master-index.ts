@@ -43,7 +43,11 @@ export class MasterIndex {
       const onlyTrees = pack.blobs.length > 0 && pack.blobs.every((b) => b.type === 'tree');
       const treeRecords: number[] = [];
       for (const blob of pack.blobs) {
-        const id = Buffer.from(blob.id, 'hex');
+        // A reused buffer: a million blobs are a million ids to parse, no Buffer each.
+        const id = this.scratch;
+        if (blob.id.length !== 64 || id.write(blob.id, 'hex') !== 32) {
+          throw new RangeError(`blob id ${blob.id} is not 32 bytes of hex`);
+        }
         let record = this.find(id);
         if (record < 0) record = this.insert(id, packNo, blob);
         if (onlyTrees) treeRecords.push(record);
