@@ -16,14 +16,15 @@ import { IGNORE_FILE, WalkFilter } from '../scan/walk-filter.js';
 import { TaskGroup } from '../util/task-group.js';
 import { entryMetadata, entryName, joinPath, targetFields } from './entry-metadata.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
+import { SmallFileBatcher } from './small-file-batcher.js';
 import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
 
 /** Files up to this size are read in one call; larger ones are streamed. */
 const WHOLE_READ_LIMIT = 1024 * 1024;
 const STREAM_BUFFER = 1024 * 1024;
-/** Chunks of one file in flight in the main thread. */
+/** Chunks of one file in flight in the main thread (when no worker runs: tests from src/). */
 const CHUNKS_IN_FLIGHT = 4;
-/** Chunks a worker may hand over before the main thread has packed them (bounds memory). */
+/** Chunks of a large file a worker may have told before they are dropped or packed (bounds memory). */
 const WORKER_CREDITS = 8;
 /**
  * An index file is written once this many blobs are in uploaded packs: what the push holds
@@ -43,7 +44,8 @@ const YIELD_MS = 20;
 type Part = string | Promise<string | undefined>;
 
 /**
- * Walks the chosen paths and stores them: files (through the chunk workers when large),
+ * Walks the chosen paths and stores them: files (through the chunk workers: large ones one
+ * by one, small ones in batches, small-file-batcher.ts),
  * trees, then the index and the snapshot. One instance per push.
  */
 export class Archiver {
@@ -62,6 +64,8 @@ export class Archiver {
   private readonly virtualFs = new VirtualFsDetector();
   private fileCache: FileCache | undefined;
   private pool: ChunkPool | undefined;
+  /** Small files go to the workers in batches (small-file-batcher.ts). */
+  private batcher: SmallFileBatcher | undefined;
   private readonly warnings: PushWarning[] = [];
   private readonly progress: PushProgress = {
     filesDone: 0,
@@ -126,8 +130,8 @@ export class Archiver {
   private poolChecked = false;
 
   /**
-   * The chunk workers, started for the first file that needs them: an unchanged re-push
-   * starts none (two idle workers are ~20 MB of resident memory).
+   * The chunk workers (and the small-file batcher), started for the first file to read:
+   * an unchanged re-push starts none (two idle workers are ~20 MB of resident memory).
    */
   private workers(): ChunkPool | undefined {
     if (this.poolChecked) return this.pool;
@@ -138,6 +142,17 @@ export class Archiver {
       idKey: this.repo.master.id,
       params: this.repo.config.chunker,
       credits: WORKER_CREDITS,
+      encKey: this.repo.master.encryption,
+      compression: this.repo.compression,
+    });
+    this.batcher = new SmallFileBatcher(this.pool, this.packer, {
+      onNewBlob: (raw) => {
+        this.summary.newBytes += raw;
+        this.summary.newBlobs++;
+      },
+      onBytes: (bytes) => {
+        this.progress.bytesDone += bytes;
+      },
     });
     return this.pool;
   }
@@ -462,13 +477,16 @@ export class Archiver {
     let chunks: string[];
     let size: number;
     try {
-      const pool =
-        fingerprint.size > WHOLE_READ_LIMIT && typeof source === 'string' ? this.workers() : undefined;
-      ({ chunks, size } = await this.readSlots(() =>
-        pool && typeof source === 'string'
-          ? this.readInWorker(pool, source)
-          : this.readAndStore(source, fingerprint.size),
-      ));
+      // Large files are read one per slot, in a worker; small ones go to the workers in
+      // batches (bounded by the batcher and by FILES_QUEUED, not by the slots: batches
+      // need more files than that in flight); without workers, on the main thread.
+      const pool = this.workers();
+      ({ chunks, size } =
+        pool && fingerprint.size > WHOLE_READ_LIMIT
+          ? await this.readSlots(() => this.readInWorker(pool, source))
+          : this.batcher
+            ? await this.batcher.store(source, fingerprint.size)
+            : await this.readSlots(() => this.readAndStore(source, fingerprint.size)));
     } catch (error) {
       // A file we cannot read is skipped (exit code 3); anything else — storage,
       // quarantine, a bug — stops the push.
@@ -480,17 +498,23 @@ export class Archiver {
     return { ...metadata(name, 'file', stat), size, chunks };
   }
 
-  private async readInWorker(pool: ChunkPool, file: string): Promise<{ chunks: string[]; size: number }> {
+  private async readInWorker(
+    pool: ChunkPool,
+    file: string | Buffer,
+  ): Promise<{ chunks: string[]; size: number }> {
     const ids: string[] = [];
-    const { size } = await pool.chunkFile(file, async (chunk) => {
-      ids[chunk.index] = chunk.id;
-      // Encrypt only what the repository lacks: an edited file re-read is mostly known.
-      const added = await this.packer.add(chunk.id, 'data', chunk.data);
-      if (added > 0) {
-        this.summary.newBytes += added;
+    const { size } = await pool.chunkFile(file, {
+      onId: (chunk) => {
+        ids[chunk.index] = chunk.id;
+        this.progress.bytesDone += chunk.length;
+        // Sealed (in the worker) only when the repository lacks it: an edited file is mostly known.
+        return this.packer.claim(chunk.id);
+      },
+      onSealed: async (chunk) => {
+        await this.packer.place(ids[chunk.index]!, 'data', chunk.sealed, chunk.rawLength, chunk.compressed);
+        this.summary.newBytes += chunk.rawLength;
         this.summary.newBlobs++;
-      }
-      this.progress.bytesDone += chunk.data.length;
+      },
     });
     return { chunks: ids, size };
   }
