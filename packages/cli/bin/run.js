@@ -26,6 +26,13 @@ if (fast !== undefined) {
   // backupctl supports Node >= 20 and is tested on 24 too; the notice belongs in the
   // README, not in every journal entry of an hourly timer. (The SDK's own switch.)
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  // Node >= 22.1 keeps compiled code of the modules (oclif, the AWS SDK) in a cache on disk
+  // (its own folder in the OS temporary folder; NODE_DISABLE_COMPILE_CACHE=1 turns it off).
+  // On Node 20 the function does not exist: nothing happens.
+  const { default: nodeModule } = await import('node:module');
+  try {
+    nodeModule.enableCompileCache?.();
+  } catch {}
   const { flush, run } = await import('@oclif/core');
   try {
     await run(argv, import.meta.url);
