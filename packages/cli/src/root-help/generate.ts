@@ -32,7 +32,8 @@ class Recorder extends Help {
 
 /** The data, or undefined when oclif is configured in a way the fast path does not reproduce. */
 export async function rootHelpData(root: string): Promise<RootHelpData | undefined> {
-  const config = await Config.load(root);
+  // Only what the package ships: never plugins a user of the build machine installed.
+  const config = await Config.load({ root, userPlugins: false, devPlugins: false });
   const oclif = config.pjson.oclif as Record<string, unknown>;
   // What render.ts does not know how to reproduce: then oclif renders the help itself.
   if (oclif.state || oclif.helpClass || oclif.helpOptions || oclif.theme || config.isSingleCommandCLI) return;
