@@ -462,7 +462,10 @@ async function runBench(bins, out) {
   };
 
   try {
-    if (config.locations.includes('s3') && config.scenarios.some((s) => ALL[s].family !== 'help')) {
+    const needsS3 = config.scenarios.some(
+      (s) => config.familyLocations[ALL[s].family]?.includes('s3') && config.locations.includes('s3'),
+    );
+    if (needsS3) {
       const { key, cert } = makeCert(path.join(work, 'tls'));
       ctx.cert = cert;
       const buckets = tools.map((n) => `bench-${n}`);
