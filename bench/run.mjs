@@ -34,7 +34,15 @@ import {
 } from './lib/data.mjs';
 import { capture } from './lib/exec.mjs';
 import { measureIssue, renderIssue } from './lib/issue.mjs';
-import { groupOps, medianRecords, renderMedianTable, renderRestic, resticRatios } from './lib/report.mjs';
+import {
+  groupOps,
+  medianRecords,
+  peerRatios,
+  renderMedianTable,
+  renderPeerRatios,
+  renderRestic,
+  resticRatios,
+} from './lib/report.mjs';
 import { makeCert, startS3 } from './lib/s3.mjs';
 import { BACKUPCTL_BIN, makeAdapters, repoRoot, TOOL_NAMES } from './lib/tools.mjs';
 
@@ -273,6 +281,9 @@ async function main() {
     out.vsRestic = resticRatios(medians);
     log('\nbackupctl ÷ restic (default compression) / ÷ restic --compression off, medians:');
     log(renderRestic(out.vsRestic));
+    out.peerRatios = peerRatios(medians.filter((m) => m.n > 0));
+    log('\nbackupctl ÷ best other tool (restic, rclone, aws on S3; restic on local), medians:');
+    log(renderPeerRatios(out.peerRatios));
     for (const f of out.records.filter((r) => r.error)) log(`\nFAILED ${f.scenario} ${f.tool}: ${f.error}`);
   }
   if (out.issue) log(renderIssue(out.issue));
