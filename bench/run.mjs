@@ -281,7 +281,7 @@ async function main() {
     out.vsRestic = resticRatios(medians);
     log('\nbackupctl ÷ restic (default compression) / ÷ restic --compression off, medians:');
     log(renderRestic(out.vsRestic));
-    out.peerRatios = peerRatios(medians.filter((m) => m.n > 0));
+    out.peerRatios = peerRatios(medians.filter((m) => m.n > 0 && m.scenario !== 'help'));
     log('\nbackupctl ÷ best other tool (restic, rclone, aws on S3; restic on local), medians:');
     log(renderPeerRatios(out.peerRatios));
     for (const f of out.records.filter((r) => r.error)) log(`\nFAILED ${f.scenario} ${f.tool}: ${f.error}`);
