@@ -15,14 +15,15 @@ import { WalkFilter } from '../scan/walk-filter.js';
 import { TaskGroup } from '../util/task-group.js';
 import { entryMetadata, entryName, joinPath, targetFields } from './entry-metadata.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
+import { SmallFileBatcher } from './small-file-batcher.js';
 import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
 
 /** Files up to this size are read in one call; larger ones are streamed. */
 const WHOLE_READ_LIMIT = 1024 * 1024;
 const STREAM_BUFFER = 1024 * 1024;
-/** Chunks of one file in flight in the main thread. */
+/** Chunks of one file in flight in the main thread (when no worker runs: tests from src/). */
 const CHUNKS_IN_FLIGHT = 4;
-/** Chunks a worker may hand over before the main thread has packed them (bounds memory). */
+/** Chunks of a large file a worker may have told before they are dropped or packed (bounds memory). */
 const WORKER_CREDITS = 8;
 /**
  * An index file is written once this many blobs are in uploaded packs: what the push holds
@@ -33,7 +34,8 @@ const INDEX_FILE_BLOBS = 50_000;
 const ENTRIES_IN_FLIGHT = 32;
 
 /**
- * Walks the chosen paths and stores them: files (through the chunk workers when large),
+ * Walks the chosen paths and stores them: files (through the chunk workers: large ones one
+ * by one, small ones in batches, small-file-batcher.ts),
  * trees, then the index and the snapshot. One instance per push.
  */
 export class Archiver {
@@ -44,6 +46,8 @@ export class Archiver {
   private readonly virtualFs = new VirtualFsDetector();
   private fileCache: FileCache | undefined;
   private pool: ChunkPool | undefined;
+  /** Small files go to the workers in batches (small-file-batcher.ts). */
+  private batcher: SmallFileBatcher | undefined;
   private readonly warnings: PushWarning[] = [];
   private readonly progress: PushProgress = {
     filesDone: 0,
@@ -104,6 +108,17 @@ export class Archiver {
       idKey: this.repo.master.id,
       params: this.repo.config.chunker,
       credits: WORKER_CREDITS,
+      encKey: this.repo.master.encryption,
+      compression: this.repo.compression,
+    });
+    this.batcher = new SmallFileBatcher(this.pool, this.packer, {
+      onNewBlob: (raw) => {
+        this.summary.newBytes += raw;
+        this.summary.newBlobs++;
+      },
+      onBytes: (bytes) => {
+        this.progress.bytesDone += bytes;
+      },
     });
     try {
       return await this.archive(roots);
@@ -317,6 +332,8 @@ export class Archiver {
       }
     }
     if (stat.isFile()) {
+      // Small files in flight are bounded by the batcher, not by fileLimit: batches need more.
+      if (this.batcher && stat.size <= BigInt(WHOLE_READ_LIMIT)) return this.archiveFile(file, name, stat);
       return this.fileLimit(() => this.archiveFile(file, name, stat));
     }
     // Sockets, FIFOs and devices hold no data to back up: skipped without a warning (as
@@ -344,9 +361,11 @@ export class Archiver {
     if (!chunks?.every((id) => this.packer.knows(id))) {
       try {
         ({ chunks, size } =
-          this.pool && fingerprint.size > WHOLE_READ_LIMIT && typeof source === 'string'
+          this.pool && fingerprint.size > WHOLE_READ_LIMIT
             ? await this.readInWorker(this.pool, source)
-            : await this.readAndStore(source, fingerprint.size));
+            : this.batcher
+              ? await this.batcher.store(source, fingerprint.size)
+              : await this.readAndStore(source, fingerprint.size));
       } catch (error) {
         // A file we cannot read is skipped (exit code 3); anything else — storage,
         // quarantine, a bug — stops the push.
@@ -367,17 +386,23 @@ export class Archiver {
     return { ...metadata(name, 'file', stat), size, chunks };
   }
 
-  private async readInWorker(pool: ChunkPool, file: string): Promise<{ chunks: string[]; size: number }> {
+  private async readInWorker(
+    pool: ChunkPool,
+    file: string | Buffer,
+  ): Promise<{ chunks: string[]; size: number }> {
     const ids: string[] = [];
-    const { size } = await pool.chunkFile(file, async (chunk) => {
-      ids[chunk.index] = chunk.id;
-      // Encrypt only what the repository lacks: an edited file re-read is mostly known.
-      const added = await this.packer.add(chunk.id, 'data', chunk.data);
-      if (added > 0) {
-        this.summary.newBytes += added;
+    const { size } = await pool.chunkFile(file, {
+      onId: (chunk) => {
+        ids[chunk.index] = chunk.id;
+        this.progress.bytesDone += chunk.length;
+        // Sealed (in the worker) only when the repository lacks it: an edited file is mostly known.
+        return this.packer.claim(chunk.id);
+      },
+      onSealed: async (chunk) => {
+        await this.packer.place(ids[chunk.index]!, 'data', chunk.sealed, chunk.rawLength, chunk.compressed);
+        this.summary.newBytes += chunk.rawLength;
         this.summary.newBlobs++;
-      }
-      this.progress.bytesDone += chunk.data.length;
+      },
     });
     return { chunks: ids, size };
   }

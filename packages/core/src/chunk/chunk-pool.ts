@@ -2,16 +2,57 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { ChunkWorkerData, FromWorker, ToWorker } from './chunk-worker.js';
+import type {
+  BatchFile,
+  BatchFileResult,
+  ChunkWorkerData,
+  FromWorker,
+  ToWorker,
+  WorkerPath,
+} from './chunk-worker.js';
 
-export interface WorkerChunk {
+export type { BatchFile, BatchFileResult } from './chunk-worker.js';
+
+/** The wanted chunks of a batch, sealed back to back (see chunk-worker.ts). */
+export interface SealedBatch {
+  data: Buffer;
+  lengths: number[];
+  compressed: boolean[];
+}
+
+/** A chunk of a large file, by id: the main thread decides whether it is to be stored. */
+export interface WorkerChunkId {
   index: number;
   id: string;
-  data: Buffer;
+  length: number;
+}
+
+/** A chunk the main thread wanted, sealed as `repo.sealBlob` seals (valid until `onSealed` settles). */
+export interface WorkerSealedChunk {
+  index: number;
+  sealed: Buffer;
+  rawLength: number;
+  compressed: boolean;
+}
+
+export interface FileHandlers {
+  /** True when the chunk is new (then `onSealed` follows for it). Synchronous: the dedup check. */
+  onId(chunk: WorkerChunkId): boolean;
+  /** Packs a new chunk; its promise is the backpressure. */
+  onSealed(chunk: WorkerSealedChunk): Promise<void>;
+}
+
+/** A batch step waiting for its one answer. */
+interface BatchStep {
+  kind: 'batch';
+  resolve: (message: FromWorker) => void;
+  reject: (error: Error) => void;
+  worker: WorkerSlot;
 }
 
 interface Job {
-  onChunk: (chunk: WorkerChunk) => Promise<void>;
+  kind: 'file';
+  handlers: FileHandlers;
   pending: Set<Promise<void>>;
   resolve: (result: { chunks: number; size: number }) => void;
   reject: (error: Error) => void;
@@ -21,6 +62,8 @@ interface Job {
 interface WorkerSlot {
   worker: Worker;
   active: number;
+  /** Why the worker stopped: work given to it after that fails at once, never waits. */
+  dead?: Error;
 }
 
 /**
@@ -30,7 +73,7 @@ interface WorkerSlot {
  */
 export class ChunkPool {
   private readonly slots: WorkerSlot[] = [];
-  private readonly jobs = new Map<number, Job>();
+  private readonly jobs = new Map<number, Job | BatchStep>();
   private nextJob = 0;
 
   constructor(data: ChunkWorkerData, size = ChunkPool.defaultSize()) {
@@ -60,16 +103,97 @@ export class ChunkPool {
     return existsSync(fileURLToPath(ChunkPool.workerScript()));
   }
 
-  chunkFile(
-    path: string,
-    onChunk: (chunk: WorkerChunk) => Promise<void>,
-  ): Promise<{ chunks: number; size: number }> {
-    const slot = this.slots.reduce((a, b) => (b.active < a.active ? b : a));
+  chunkFile(path: WorkerPath, handlers: FileHandlers): Promise<{ chunks: number; size: number }> {
+    const slot = this.pick();
     const job = this.nextJob++;
     slot.active++;
     return new Promise((resolve, reject) => {
-      this.jobs.set(job, { onChunk, pending: new Set(), resolve, reject, worker: slot });
+      if (slot.dead) {
+        reject(slot.dead);
+        return;
+      }
+      this.jobs.set(job, { kind: 'file', handlers, pending: new Set(), resolve, reject, worker: slot });
       slot.worker.postMessage({ type: 'file', job, path } satisfies ToWorker);
+    });
+  }
+
+  /** Batches in the workers (read but not sealed yet): what bounds a batcher's memory. */
+  get batchesInFlight(): number {
+    return this.batchSlots.size;
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  private readonly batchSlots = new Map<number, WorkerSlot>();
+
+  /**
+   * Has a worker read, chunk and hash a batch of small files: each file's chunk ids, or
+   * its read error. The worker keeps the chunks until `sealBatch` (which must follow, with
+   * the same job, also when nothing is wanted: it frees them).
+   */
+  readBatch(files: BatchFile[]): Promise<{ job: number; files: BatchFileResult[] }> {
+    const slot = this.pick();
+    const job = this.nextJob++;
+    slot.active++;
+    this.batchSlots.set(job, slot);
+    return this.step(slot, job, { type: 'batch', job, files }).then(
+      (message) => {
+        if (message.type !== 'ids') throw new Error(`chunk worker answered ${message.type} to a batch`);
+        return { job, files: message.files };
+      },
+      (error: unknown) => {
+        this.endBatch(job);
+        throw error;
+      },
+    );
+  }
+
+  /** Has the worker that read batch `job` compress and encrypt its chunks `want`. */
+  sealBatch(job: number, want: number[]): Promise<SealedBatch> {
+    const slot = this.batchSlots.get(job);
+    if (!slot) return Promise.reject(new Error(`no batch ${job} in the chunk workers`));
+    if (want.length === 0) {
+      // Everything known (a touched but unchanged file): free the batch, no round trip.
+      this.endBatch(job);
+      if (slot.dead) return Promise.reject(slot.dead);
+      slot.worker.postMessage({ type: 'drop', job } satisfies ToWorker);
+      return Promise.resolve({ data: Buffer.alloc(0), lengths: [], compressed: [] });
+    }
+    return this.step(slot, job, { type: 'seal', job, want })
+      .then((message) => {
+        if (message.type !== 'sealed') throw new Error(`chunk worker answered ${message.type} to a seal`);
+        return {
+          data: Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength),
+          lengths: message.lengths,
+          compressed: message.compressed,
+        };
+      })
+      .finally(() => this.endBatch(job));
+  }
+
+  private endBatch(job: number): void {
+    const slot = this.batchSlots.get(job);
+    if (!slot) return;
+    this.batchSlots.delete(job);
+    slot.active--;
+  }
+
+  /** The least busy worker still running (or a dead one, whose work then fails at once). */
+  private pick(): WorkerSlot {
+    const alive = this.slots.filter((s) => !s.dead);
+    return (alive.length > 0 ? alive : this.slots).reduce((a, b) => (b.active < a.active ? b : a));
+  }
+
+  private step(slot: WorkerSlot, job: number, message: ToWorker): Promise<FromWorker> {
+    return new Promise((resolve, reject) => {
+      if (slot.dead) {
+        reject(slot.dead);
+        return;
+      }
+      this.jobs.set(job, { kind: 'batch', resolve, reject, worker: slot });
+      slot.worker.postMessage(message);
     });
   }
 
@@ -84,14 +208,60 @@ export class ChunkPool {
 
   private onMessage(slot: WorkerSlot, message: FromWorker): void {
     const job = this.jobs.get(message.job);
-    if (!job) return;
-    if (message.type === 'chunk') {
-      const data = Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
-      const work = job
-        .onChunk({ index: message.index, id: message.id, data })
+    if (!job) {
+      // A file that already failed: its chunks are dropped, so the worker can finish it.
+      if (message.type === 'chunkId') {
+        slot.worker.postMessage({
+          type: 'decide',
+          job: message.job,
+          index: message.index,
+          seal: false,
+        } satisfies ToWorker);
+      } else if (message.type === 'chunkSealed') {
+        slot.worker.postMessage({ type: 'ack', job: message.job } satisfies ToWorker);
+      }
+      return;
+    }
+    if (job.kind === 'batch') {
+      this.jobs.delete(message.job);
+      if (message.type === 'error') job.reject(new Error(message.message));
+      else job.resolve(message);
+      return;
+    }
+    if (message.type === 'chunkId') {
+      let seal = false;
+      try {
+        seal = job.handlers.onId({ index: message.index, id: message.id, length: message.length });
+      } catch (error) {
+        this.finish(message.job, slot);
+        job.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+      slot.worker.postMessage({
+        type: 'decide',
+        job: message.job,
+        index: message.index,
+        seal: seal && this.jobs.has(message.job),
+      } satisfies ToWorker);
+      return;
+    }
+    if (message.type === 'chunkSealed') {
+      const sealed = Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
+      const work = job.handlers
+        .onSealed({ index: message.index, sealed, rawLength: message.length, compressed: message.compressed })
         .then(
-          () => slot.worker.postMessage({ type: 'ack', job: message.job } satisfies ToWorker),
+          // Packed (copied): the buffer goes back to the worker for the next chunk.
+          () =>
+            slot.worker.postMessage(
+              {
+                type: 'ack',
+                job: message.job,
+                buffer: message.data.buffer as ArrayBuffer,
+              } satisfies ToWorker,
+              [message.data.buffer as ArrayBuffer],
+            ),
           (error: unknown) => {
+            // The worker still gets its credit back, so it finishes the file and takes the next.
+            slot.worker.postMessage({ type: 'ack', job: message.job } satisfies ToWorker);
             this.finish(message.job, slot);
             job.reject(error instanceof Error ? error : new Error(String(error)));
           },
@@ -105,15 +275,19 @@ export class ChunkPool {
       if (!this.jobs.has(message.job)) return;
       this.finish(message.job, slot);
       if (message.type === 'done') job.resolve({ chunks: message.chunks, size: message.size });
-      else job.reject(Object.assign(new Error(message.message), { code: message.code }));
+      else if (message.type === 'error')
+        job.reject(Object.assign(new Error(message.message), { code: message.code }));
+      else job.reject(new Error(`chunk worker answered ${message.type} to a file`));
     });
   }
 
   private finish(job: number, slot: WorkerSlot): void {
+    // Only file jobs count here; batches count from readBatch to the end of sealBatch.
     if (this.jobs.delete(job)) slot.active--;
   }
 
   private failWorker(slot: WorkerSlot, error: Error): void {
+    slot.dead ??= error;
     for (const [id, job] of this.jobs) {
       if (job.worker === slot) {
         this.jobs.delete(id);

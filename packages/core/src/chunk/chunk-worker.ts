@@ -1,16 +1,26 @@
 /**
- * A worker thread that reads one file at a time, cuts it with FastCDC and computes each
- * chunk's keyed id — the CPU-heavy part of a push — so that both cores work while the main
- * thread deduplicates, encrypts only the chunks it does not have yet, packs and uploads.
+ * A worker thread that does the per-byte work of a push, so that both cores work while
+ * the main thread walks, deduplicates, packs and uploads:
  *
- * Flow control: at most `credits` chunks are in flight to the main thread; each `ack`
- * returns one. Memory stays bounded however large the file.
+ * - `file`: reads one large file, cuts it with FastCDC and tells the main thread each
+ *   chunk's keyed id (`chunkId`); the main thread, which holds the index, answers
+ *   `decide`: a known chunk is dropped, a new one compressed and encrypted here and handed
+ *   over sealed (`chunkSealed`, its buffer transferred, and transferred back with the `ack`
+ *   for the next chunk: no garbage per chunk). At most `credits` chunks are in flight, so
+ *   memory stays bounded however large the file.
+ * - `batch` then `seal`: small files in batches (small-file-batch.ts). The worker reads a
+ *   batch with plain blocking calls (no thread-pool round trip per file), chunks and hashes
+ *   it and answers with the ids only. The main thread, which holds the index, answers
+ *   with the chunks it lacks; the worker compresses and encrypts those and hands them over
+ *   sealed, in one transferred buffer. The bytes of a small file never reach the main
+ *   thread unless they are new, and then only once, sealed.
  */
 
 import { createSecretKey } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { contentIdSync, type SecretKey } from '../crypto/cipher.js';
+import { type CompressionMode, compressBlob } from '../compress/compression.js';
+import { contentIdSync, encryptInto, OVERHEAD, type SecretKey } from '../crypto/cipher.js';
 import { type ChunkerParams, FastCdcChunker } from './fastcdc.js';
 
 export interface ChunkWorkerData {
@@ -18,62 +28,181 @@ export interface ChunkWorkerData {
   idKey: Uint8Array;
   params: ChunkerParams;
   credits: number;
+  /** For `seal`: the encryption key and how blobs are compressed (as Repository.sealBlob). */
+  encKey?: Uint8Array;
+  compression?: CompressionMode;
 }
 
-export type ToWorker = { type: 'file'; job: number; path: string } | { type: 'ack'; job: number };
+/** A path as text or as bytes (a name that is not UTF-8 crosses as a Uint8Array). */
+export type WorkerPath = string | Uint8Array;
+
+export interface BatchFile {
+  path: WorkerPath;
+  /** The size lstat gave: the read buffer's size (a file that grew since is read to its end). */
+  size: number;
+}
+
+/** A file of a batch: its chunks' ids and lengths, or why it could not be read. */
+export type BatchFileResult = { ids: string[]; lengths: number[] } | { message: string; code?: string };
+
+export type ToWorker =
+  | { type: 'file'; job: number; path: WorkerPath }
+  /** A sealed chunk was packed: its credit back, and its buffer to reuse. */
+  | { type: 'ack'; job: number; buffer?: ArrayBuffer }
+  | { type: 'decide'; job: number; index: number; seal: boolean }
+  | { type: 'batch'; job: number; files: BatchFile[] }
+  /** `want`: indexes into the batch's chunks (all files' chunks, in order) to seal. */
+  | { type: 'seal'; job: number; want: number[] }
+  /** Nothing of the batch is new: its chunks are freed, no answer. */
+  | { type: 'drop'; job: number };
 
 export type FromWorker =
-  | { type: 'chunk'; job: number; index: number; id: string; data: Uint8Array }
+  | { type: 'chunkId'; job: number; index: number; id: string; length: number }
+  | { type: 'chunkSealed'; job: number; index: number; data: Uint8Array; length: number; compressed: boolean }
   | { type: 'done'; job: number; chunks: number; size: number }
-  | { type: 'error'; job: number; message: string; code?: string };
+  | { type: 'error'; job: number; message: string; code?: string }
+  | { type: 'ids'; job: number; files: BatchFileResult[] }
+  /** The wanted chunks sealed back to back in `data`, as `repo.sealBlob` would make them. */
+  | { type: 'sealed'; job: number; data: Uint8Array; lengths: number[]; compressed: boolean[] };
 
 const READ_BUFFER = 1024 * 1024;
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function asPath(path: WorkerPath): string | Buffer {
+  return typeof path === 'string' ? path : Buffer.from(path.buffer, path.byteOffset, path.byteLength);
+}
+
+/**
+ * Reads a file whose expected size is known into `slab` at `at` (room for `size + 1` bytes
+ * there), blocking: a file that grew since is read to its end into a buffer of its own.
+ */
+function readWhole(path: string | Buffer, size: number, slab: Buffer, at: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    let buffer = slab.subarray(at, at + size + 1);
+    let length = 0;
+    for (;;) {
+      if (length === buffer.length) {
+        const bigger = Buffer.allocUnsafe(buffer.length * 2);
+        buffer.copy(bigger, 0, 0, length);
+        buffer = bigger;
+      }
+      const want = buffer.length - length;
+      const bytesRead = readSync(fd, buffer, length, want, length);
+      length += bytesRead;
+      // A short read of a regular file is its end: no second call to be told so.
+      if (bytesRead < want) return buffer.subarray(0, length);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
 
 if (parentPort) {
   const port = parentPort;
   const data = workerData as ChunkWorkerData;
   const idKey: SecretKey = createSecretKey(data.idKey);
+  const encKey: SecretKey | undefined = data.encKey ? createSecretKey(data.encKey) : undefined;
+  const compression: CompressionMode = data.compression ?? 'off';
   let credits = data.credits;
   let waiting: (() => void) | undefined;
-  const queue: Array<{ job: number; path: string }> = [];
+  const queue: Array<{ job: number; path: WorkerPath }> = [];
   let busy = false;
+  /** Chunks of batches read, kept until the main thread says which to seal. */
+  const batches = new Map<number, Buffer[]>();
+  /** One chunker for every small file: `finish` resets it. */
+  const smallChunker = new FastCdcChunker(data.seed, data.params);
 
-  const send = async (message: FromWorker, transfer: ArrayBuffer[] = []) => {
-    if (message.type === 'chunk') {
-      while (credits <= 0) await new Promise<void>((resolve) => (waiting = resolve));
-      credits--;
-    }
-    port.postMessage(message, transfer);
+  /** Chunks of large files told to the main thread and not settled: by job, then index. */
+  const undecided = new Map<string, Buffer>();
+  /** Per job: chunks not settled yet, and who waits for them to be. */
+  const open = new Map<number, { count: number; drained?: () => void }>();
+  /** Buffers the main thread handed back, for the next sealed chunks. */
+  const spare: ArrayBuffer[] = [];
+
+  const takeCredit = async () => {
+    while (credits <= 0) await new Promise<void>((resolve) => (waiting = resolve));
+    credits--;
+  };
+  const giveCredit = (job: number) => {
+    credits++;
+    const wake = waiting;
+    waiting = undefined;
+    wake?.();
+    const state = open.get(job);
+    if (state && --state.count === 0) state.drained?.();
   };
 
-  const processFile = async (job: number, path: string) => {
+  const sealed = (job: number, index: number, chunk: Buffer) => {
+    void (async () => {
+      const packed = await compressBlob(chunk, compression);
+      const body = packed ?? chunk;
+      const length = body.length + OVERHEAD;
+      let buffer = spare.pop();
+      if (!buffer || buffer.byteLength < length)
+        buffer = new ArrayBuffer(Math.max(length, READ_BUFFER + OVERHEAD));
+      encryptInto(encKey!, body, Buffer.from(buffer, 0, length), 0);
+      port.postMessage(
+        {
+          type: 'chunkSealed',
+          job,
+          index,
+          data: new Uint8Array(buffer, 0, length),
+          length: chunk.length,
+          compressed: packed !== undefined,
+        } satisfies FromWorker,
+        [buffer],
+      );
+    })().catch((error: unknown) => {
+      // Sealing failed (no key, a codec error): the file fails, and with it the push.
+      failed.set(job, errorText(error));
+      giveCredit(job);
+    });
+  };
+  /** Jobs whose sealing failed: their end is an error whatever the read did. */
+  const failed = new Map<number, string>();
+
+  const processFile = async (job: number, path: WorkerPath) => {
     const chunker = new FastCdcChunker(data.seed, data.params);
+    const state: { count: number; drained?: () => void } = { count: 0 };
+    open.set(job, state);
     let index = 0;
     let size = 0;
     const emit = async (chunk: Buffer) => {
       size += chunk.length;
       const id = contentIdSync(idKey, chunk);
-      // A chunk is usually a view into the read buffer: hand over a copy of its own.
-      const own =
-        chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? chunk : Buffer.from(chunk);
-      const bytes = new Uint8Array(own.buffer, own.byteOffset, own.byteLength);
-      const transferable = own.byteOffset === 0 && own.byteLength === own.buffer.byteLength;
-      await send(
-        { type: 'chunk', job, index: index++, id, data: bytes },
-        transferable ? [own.buffer as ArrayBuffer] : [],
-      );
+      await takeCredit();
+      state.count++;
+      undecided.set(`${job}:${index}`, chunk);
+      port.postMessage({
+        type: 'chunkId',
+        job,
+        index: index++,
+        id,
+        length: chunk.length,
+      } satisfies FromWorker);
     };
+    let end: FromWorker;
     try {
-      for await (const buffer of createReadStream(path, { highWaterMark: READ_BUFFER })) {
+      for await (const buffer of createReadStream(asPath(path), { highWaterMark: READ_BUFFER })) {
         for (const chunk of chunker.push(buffer as Buffer)) await emit(chunk);
       }
       const last = chunker.finish();
       if (last) await emit(last);
-      await send({ type: 'done', job, chunks: index, size });
+      end = { type: 'done', job, chunks: index, size };
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
-      await send({ type: 'error', job, message: e.message, code: e.code });
+      end = { type: 'error', job, message: e.message, code: e.code };
     }
+    // Every chunk told settles (dropped, or sealed and packed) before the end is told.
+    if (state.count > 0) await new Promise<void>((resolve) => (state.drained = resolve));
+    open.delete(job);
+    const failure = failed.get(job);
+    failed.delete(job);
+    port.postMessage(failure ? ({ type: 'error', job, message: failure } satisfies FromWorker) : end);
   };
 
   const pump = async () => {
@@ -86,15 +215,113 @@ if (parentPort) {
     busy = false;
   };
 
+  const readBatch = (job: number, files: BatchFile[]) => {
+    // One slab for the whole batch: one allocation, not one per file.
+    let total = 0;
+    for (const file of files) total += file.size + 1;
+    const slab = Buffer.allocUnsafeSlow(total);
+    const chunks: Buffer[] = [];
+    const results: BatchFileResult[] = [];
+    let at = 0;
+    for (const file of files) {
+      let content: Buffer;
+      try {
+        content = readWhole(asPath(file.path), file.size, slab, at);
+      } catch (error) {
+        const e = error as NodeJS.ErrnoException;
+        results.push({ message: e.message, code: typeof e.code === 'string' ? e.code : undefined });
+        at += file.size + 1;
+        continue;
+      }
+      at += file.size + 1;
+      const ids: string[] = [];
+      const lengths: number[] = [];
+      const take = (chunk: Buffer) => {
+        ids.push(contentIdSync(idKey, chunk));
+        lengths.push(chunk.length);
+        chunks.push(chunk);
+      };
+      for (const chunk of smallChunker.push(content)) take(chunk);
+      const last = smallChunker.finish();
+      if (last) take(last);
+      results.push({ ids, lengths });
+    }
+    batches.set(job, chunks);
+    port.postMessage({ type: 'ids', job, files: results } satisfies FromWorker);
+  };
+
+  const sealBatch = async (job: number, want: number[]) => {
+    const chunks = batches.get(job);
+    batches.delete(job);
+    try {
+      if (!chunks) throw new Error(`chunk worker: no batch ${job}`);
+      if (want.length > 0 && !encKey) throw new Error('chunk worker: sealing needs the encryption key');
+      // As Repository.sealBlob: compressed when that pays, then encrypted.
+      const bodies = await Promise.all(want.map((i) => compressBlob(chunks[i]!, compression)));
+      let total = 0;
+      const lengths = want.map((i, k) => {
+        const length = (bodies[k]?.length ?? chunks[i]!.length) + OVERHEAD;
+        total += length;
+        return length;
+      });
+      const out = Buffer.allocUnsafeSlow(total);
+      let at = 0;
+      for (let k = 0; k < want.length; k++)
+        at += encryptInto(encKey!, bodies[k] ?? chunks[want[k]!]!, out, at);
+      const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+      port.postMessage(
+        {
+          type: 'sealed',
+          job,
+          data: bytes,
+          lengths,
+          compressed: bodies.map((b) => b !== undefined),
+        } satisfies FromWorker,
+        [out.buffer as ArrayBuffer],
+      );
+    } catch (error) {
+      // No code: whatever failed here, it is not a file that could not be read.
+      port.postMessage({ type: 'error', job, message: errorText(error) } satisfies FromWorker);
+    }
+  };
+
   port.on('message', (message: ToWorker) => {
-    if (message.type === 'ack') {
-      credits++;
-      const wake = waiting;
-      waiting = undefined;
-      wake?.();
-    } else {
-      queue.push({ job: message.job, path: message.path });
-      void pump();
+    switch (message.type) {
+      case 'ack':
+        if (message.buffer && spare.length < data.credits) spare.push(message.buffer);
+        giveCredit(message.job);
+        break;
+      case 'decide': {
+        const key = `${message.job}:${message.index}`;
+        const chunk = undecided.get(key);
+        undecided.delete(key);
+        if (chunk && message.seal && !failed.has(message.job)) sealed(message.job, message.index, chunk);
+        else giveCredit(message.job);
+        break;
+      }
+      case 'file':
+        queue.push({ job: message.job, path: message.path });
+        void pump();
+        break;
+      case 'batch':
+        try {
+          readBatch(message.job, message.files);
+        } catch (error) {
+          // Not one file's read error (those are per file): the batch fails, and the push.
+          batches.delete(message.job);
+          port.postMessage({
+            type: 'error',
+            job: message.job,
+            message: errorText(error),
+          } satisfies FromWorker);
+        }
+        break;
+      case 'seal':
+        void sealBatch(message.job, message.want);
+        break;
+      case 'drop':
+        batches.delete(message.job);
+        break;
     }
   });
 }

@@ -13,8 +13,8 @@ import {
  *
  * Node's synchronous crypto (OpenSSL, AES-NI and SHA extensions) runs at GB/s; WebCrypto
  * would move the work to the thread pool but copies every input first, which cost more
- * than it saved (profiled: see docs/benchmarks.md). Parallelism comes from the chunking
- * workers instead.
+ * than it saved (profiled: see docs/benchmarks.md). Parallelism comes from the chunk
+ * workers instead, which compress and encrypt every new data blob (chunk/chunk-worker.ts).
  */
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
@@ -46,14 +46,25 @@ function nextNonce(): Buffer {
 
 export function encryptSync(key: SecretKey, plain: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(NONCE_BYTES + plain.byteLength + TAG_BYTES);
+  encryptInto(key, plain, out, 0);
+  return out;
+}
+
+/**
+ * Seals `plain` into `out` at `at` (nonce ‖ ciphertext ‖ tag, `plain.byteLength + OVERHEAD`
+ * bytes, which it returns): a caller gathering many blobs into one buffer (a pack, a
+ * worker's batch) allocates nothing per blob but the cipher's own output.
+ */
+export function encryptInto(key: SecretKey, plain: Uint8Array, out: Buffer, at: number): number {
+  const start = at;
   const nonce = nextNonce();
-  nonce.copy(out, 0);
+  nonce.copy(out, at);
+  at += NONCE_BYTES;
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
-  let at = NONCE_BYTES;
   at += cipher.update(plain).copy(out, at);
   at += cipher.final().copy(out, at);
-  cipher.getAuthTag().copy(out, at);
-  return out;
+  at += cipher.getAuthTag().copy(out, at);
+  return at - start;
 }
 
 export async function encrypt(key: SecretKey, plain: Uint8Array): Promise<Buffer> {

@@ -1,36 +1,25 @@
 import { constants, promises as fs } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import pLimit from 'p-limit';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { BackupctlError, ErrorCodes, errorMessage } from '../errors/index.js';
-import { keys } from '../repository/format.js';
 import { loadIndex } from '../repository/index-sync.js';
-import type { LocatedBlob } from '../repository/master-index.js';
 import type { Repository } from '../repository/repository.js';
-import { type PlannedEntry, planRestore } from '../restore/plan.js';
+import { BoundedTasks } from '../restore/bounded.js';
+import { ContentRestorer, DEFAULT_CONTENT_LIMITS } from '../restore/contents.js';
 import {
-  applyDirMeta,
-  applyLinkMeta,
-  applyMetaToHandle,
-  createExclusive,
-  ensureWritable,
-  type FsPath,
-  lstatOrUndefined,
-  microseconds,
-  openNoFollow,
-  removeStale,
-  tmpNameFor,
-} from '../restore/safe-fs.js';
+  decide,
+  ensureDir,
+  type OverwritePolicy,
+  restoreHardLink,
+  restoreSymlink,
+} from '../restore/entries.js';
+import { countFiles, folderEntries, IncludeRules, isDamage, type PlannedEntry } from '../restore/plan.js';
+import { applyDirMeta, applyMetaToFdSync, applyMetaToHandle, openNoFollow } from '../restore/safe-fs.js';
+import { TreeReader } from '../restore/tree-reader.js';
+import { TaskGroup } from '../util/task-group.js';
 import { findSnapshot } from './find-snapshot.js';
 
-/**
- * What to do with a file already in the target that differs from the snapshot:
- * `never` (default) leaves it and names it; `if-changed` replaces it when its contents
- * differ; `always` replaces whatever is there (never a folder, never through a link).
- */
-export type OverwritePolicy = 'always' | 'if-changed' | 'never';
-export const OVERWRITE_POLICIES: readonly OverwritePolicy[] = ['always', 'if-changed', 'never'];
+export { OVERWRITE_POLICIES, type OverwritePolicy } from '../restore/entries.js';
 
 export interface RestoreOptions {
   snapshot: string;
@@ -45,6 +34,23 @@ export interface RestoreOptions {
   overwrite?: OverwritePolicy;
   /** Read each written file back and compare it with the snapshot before it takes its name. */
   verify?: boolean;
+  /** Memory and concurrency bounds (defaults suit any tree; tests make them small). */
+  limits?: Partial<RestoreLimits>;
+}
+
+export interface RestoreLimits {
+  /** Files planned at once in one window of the content pipeline. */
+  windowFiles: number;
+  /** Blob references planned at once in one window. */
+  windowBlobs: number;
+  /** Files kept open between writes. */
+  openFiles: number;
+  /** Bytes of tree packs kept for the walk. */
+  treeCacheBytes: number;
+  /** Files and symlinks being decided and set up at once. */
+  entryConcurrency: number;
+  /** File-system calls of the content pipeline in flight (writes, metadata, renames). */
+  fsConcurrency: number;
 }
 
 export interface RestoreProgress {
@@ -83,23 +89,45 @@ export interface RestoreResult {
   conflicts: RestoreProblem[];
 }
 
-interface FileJob {
-  entry: PlannedEntry;
-  tmp: FsPath;
-  remaining: number;
-  failed?: string;
+/**
+ * A folder of the snapshot during the walk. `pending` counts what must finish before its
+ * own metadata is set (mode and mtime last, so read-only folders and mtimes hold): its walk,
+ * and each file, link and subfolder in it. `ready` says whether it was made ours; a folder
+ * only an --include below it needs is made on demand.
+ */
+class Folder {
+  pending = 1;
+  ready: Promise<boolean> | undefined;
+  /** Created by this restore (so empty before it): nothing in it needs a look first. */
+  fresh = false;
+  /** Who owns a file created in it. */
+  owner: { uid: number; gid: number } | undefined;
+  constructor(
+    readonly entry: PlannedEntry | undefined,
+    readonly parent: Folder | undefined,
+    readonly dest: string | Buffer,
+    readonly abs: string,
+  ) {}
 }
 
-/** Blobs closer than this within a pack are fetched in one ranged GET. */
-const MERGE_GAP = 1024 * 1024;
+/** A hard link group's first entry: the others link to it once it is restored. */
+interface Primary {
+  entry: PlannedEntry;
+  restored: Promise<boolean>;
+  settle: (ok: boolean) => void;
+}
 
 /**
  * Restores a snapshot under `target`, each backed-up path at its absolute path (as restic
  * does). Nothing is written through a symlink or outside the target; each file is written
  * under a temporary name and renamed into place only when complete and its metadata set, so
  * a killed restore leaves no wrong file under a real name and a re-run finishes the job.
- * Contents are fetched pack by pack — one ranged GET per run of needed blobs. Damaged data
- * fails only the files that need it: they are listed in `failed`, the rest is restored.
+ *
+ * Memory is bounded whatever the snapshot's size: the trees are walked depth first (a tree
+ * is loaded, its entries restored, then dropped), file contents go through a pipeline of
+ * bounded windows grouped by pack (restore/contents.ts), and open files, downloads and file
+ * system calls in flight are bounded. Damaged data fails only the files that need it: they
+ * are listed in `failed`, the rest is restored.
  */
 export async function restore(
   repo: Repository,
@@ -113,426 +141,285 @@ export async function restore(
     });
   }
   const overwrite = options.overwrite ?? 'never';
+  const limits: RestoreLimits = {
+    windowFiles: DEFAULT_CONTENT_LIMITS.windowFiles,
+    windowBlobs: DEFAULT_CONTENT_LIMITS.windowBlobs,
+    openFiles: DEFAULT_CONTENT_LIMITS.openFiles,
+    treeCacheBytes: 16 * 1024 * 1024,
+    entryConcurrency: 16,
+    fsConcurrency: DEFAULT_CONTENT_LIMITS.fsConcurrency,
+    ...options.limits,
+  };
   const snapshot = await findSnapshot(repo, cache, options.snapshot);
   await loadIndex(repo, cache);
   // The target itself is the user's choice: a symlink there is followed, once, here.
   await fs.mkdir(path.resolve(options.target), { recursive: true });
   const target = await fs.realpath(path.resolve(options.target));
-  const plan = await planRestore(repo, snapshot.tree, target, options.include);
-  const failed: RestoreProblem[] = [...plan.refused];
-  const conflicts: RestoreProblem[] = [];
-  /** Folders we could not make ours (by backed-up path): nothing is written below them. */
-  const blocked: string[] = [];
-  const isBlocked = (abs: string) => blocked.some((b) => abs.startsWith(`${b}/`));
-  const fail = (entry: PlannedEntry, reason: string) => failed.push({ path: entry.abs, reason });
-  const conflict = (entry: PlannedEntry, reason: string) => conflicts.push({ path: entry.abs, reason });
+  const include = new IncludeRules(options.include);
+  const reader = new TreeReader(repo, limits.treeCacheBytes);
 
-  // Folders, parents first: each one is lstat-checked, or created by us.
-  const dirsDone: PlannedEntry[] = [];
-  for (const dir of plan.dirs) {
-    if (isBlocked(dir.abs)) continue;
-    try {
-      const outcome = await ensureDir(dir.dest, overwrite);
-      if (outcome === 'ok') dirsDone.push(dir);
-      else {
-        blocked.push(dir.abs);
-        conflict(dir, outcome);
-      }
-    } catch (error) {
-      blocked.push(dir.abs);
-      fail(dir, errorMessage(error));
-    }
-  }
-
-  const files = plan.files.filter((f) => !isBlocked(f.abs));
-  // Hard links: the first entry of each link group is restored; the others link to it.
-  const primaries = new Map<string, PlannedEntry>();
-  const secondaries: PlannedEntry[] = [];
-  for (const f of files) {
-    const key = f.node.hardlink;
-    if (key === undefined) continue;
-    if (primaries.has(key)) secondaries.push(f);
-    else primaries.set(key, f);
-  }
-  const secondarySet = new Set(secondaries);
+  // Totals for progress: a first walk that holds nothing but the trees on its path.
+  const count = (treeId: string, abs: string, included: boolean) =>
+    countFiles(reader, treeId, abs, include, included);
+  const totals = await count(snapshot.tree, '/', false);
   const progress: RestoreProgress = {
     filesDone: 0,
-    filesTotal: files.length,
+    filesTotal: totals.files,
     bytesDone: 0,
-    bytesTotal: files.reduce((n, f) => n + (f.node.size ?? 0), 0),
+    bytesTotal: totals.bytes,
   };
-  let unchanged = 0;
-  let verified = 0;
+  const report = () => events.onProgress?.({ ...progress });
 
-  // Decide per file, then create each one to write under its temporary name.
-  const fsLimit = pLimit(16);
-  const jobs: FileJob[] = [];
-  await Promise.all(
-    files
-      .filter((entry) => !secondarySet.has(entry))
-      .map((entry) =>
-        fsLimit(async () => {
-          try {
-            const decision = await decide(repo, entry, overwrite);
-            if (decision === 'write') {
-              const job: FileJob = {
-                entry,
-                tmp: tmpNameFor(entry.dest),
-                remaining: entry.node.chunks?.length ?? 0,
-              };
-              await removeStale(job.tmp);
-              await createExclusive(job.tmp, entry.node.size ?? 0);
-              jobs.push(job);
-              return;
-            }
-            progress.filesDone++;
-            progress.bytesDone += entry.node.size ?? 0;
-            if (decision === 'unchanged') unchanged++;
-            else if (decision === 'metadata') {
-              unchanged++;
-              const handle = await openNoFollow(entry.dest, constants.O_RDONLY);
-              try {
-                await applyMetaToHandle(handle, entry.node);
-              } finally {
-                await handle.close();
-              }
-            } else conflict(entry, decision.conflict);
-          } catch (error) {
-            fail(entry, errorMessage(error));
-          }
-        }),
-      ),
-  );
-
-  const finish = async (job: FileJob): Promise<void> => {
-    if (job.failed) return;
-    try {
-      const handle = await openNoFollow(job.tmp, constants.O_RDWR);
-      try {
-        if (options.verify) {
-          const bad = await compareContents(repo, handle, job.entry);
-          if (bad) throw new Error(`read back, it differs from the snapshot: ${bad}`);
-          verified++;
-        }
-        await applyMetaToHandle(handle, job.entry.node);
-      } finally {
-        await handle.close();
-      }
-      await fs.rename(job.tmp, job.entry.dest);
-      progress.filesDone++;
-    } catch (error) {
-      await failJob(job, errorMessage(error));
-    }
+  const failed: RestoreProblem[] = [];
+  const conflicts: RestoreProblem[] = [];
+  const failedPaths = new Set<string>();
+  const fail = (abs: string, reason: string) => {
+    failed.push({ path: abs, reason });
+    failedPaths.add(abs);
   };
-  const failJob = async (job: FileJob, reason: string): Promise<void> => {
-    if (job.failed) return;
-    job.failed = reason;
-    fail(job.entry, reason);
-    await fs.rm(job.tmp, { force: true }).catch(() => undefined);
+  const conflict = (abs: string, reason: string) => conflicts.push({ path: abs, reason });
+  /** A file that will not be restored for its folder's sake: out of the totals. */
+  const skip = (entry: PlannedEntry) => {
+    progress.filesTotal--;
+    progress.bytesTotal -= entry.node.size ?? 0;
   };
-
-  const byPack = new Map<
-    string,
-    Map<string, { blob: LocatedBlob; at: Array<{ job: FileJob; offset: number }> }>
-  >();
-  for (const job of jobs) {
-    let offset = 0;
-    for (const id of job.entry.node.chunks ?? []) {
-      const blob = repo.index.get(id);
-      if (!blob) {
-        await failJob(job, `its data (blob ${id}) is in no index: run \`backupctl check\``);
-        break;
-      }
-      const pack = byPack.get(blob.pack) ?? new Map();
-      byPack.set(blob.pack, pack);
-      const slot = pack.get(id) ?? { blob, at: [] };
-      slot.at.push({ job, offset });
-      pack.set(id, slot);
-      offset += blob.rawLength;
-    }
-  }
-  await Promise.all(jobs.filter((j) => j.remaining === 0).map((j) => fsLimit(() => finish(j))));
-  events.onProgress?.({ ...progress });
-
-  let bytesDownloaded = 0;
-  let requests = 0;
-  const zeros = new Map<number, Buffer>();
-  const isZero = (b: Buffer) => {
-    let z = zeros.get(b.length);
-    if (!z) {
-      z = Buffer.alloc(b.length);
-      if (zeros.size < 64) zeros.set(b.length, z);
-    }
-    return b.equals(z);
-  };
-  const limit = pLimit(options.concurrency ?? 4);
-  await Promise.all(
-    [...byPack].map(([packId, blobs]) =>
-      limit(async () => {
-        const sorted = [...blobs.values()].sort((a, b) => a.blob.offset - b.blob.offset);
-        for (const run of mergeRuns(sorted)) {
-          if (run.every(({ at }) => at.every((p) => p.job.failed))) continue;
-          const start = run[0]!.blob.offset;
-          const end = run.at(-1)!.blob.offset + run.at(-1)!.blob.length;
-          let bytes: Buffer | undefined;
-          let fetchError: string | undefined;
-          try {
-            bytes = await repo.backend.get(keys.pack(packId), { offset: start, length: end - start });
-            bytesDownloaded += bytes.length;
-            requests++;
-          } catch (error) {
-            if (!isDamage(error)) throw error;
-            fetchError = `pack ${packId} cannot be read: ${errorMessage(error)}`;
-          }
-          for (const { blob, at } of run) {
-            let plain: Buffer | undefined;
-            let reason = fetchError;
-            if (bytes && !reason) {
-              const sealed = bytes.subarray(blob.offset - start, blob.offset - start + blob.length);
-              try {
-                if (sealed.length !== blob.length) throw new Error(`pack ${packId} is cut short`);
-                plain = await repo.openBlob(sealed, blob);
-              } catch (error) {
-                if (!isDamage(error)) throw error;
-                reason = errorMessage(error);
-              }
-            }
-            for (const place of at) {
-              if (place.job.failed) continue;
-              if (!plain) {
-                await failJob(place.job, `damaged data: ${reason}`);
-                continue;
-              }
-              try {
-                // An all-zero chunk is left a hole: the file was created at its full size.
-                if (!isZero(plain)) {
-                  const handle = await openNoFollow(place.job.tmp, constants.O_WRONLY);
-                  try {
-                    await writeFully(handle, plain, place.offset);
-                  } finally {
-                    await handle.close();
-                  }
-                }
-              } catch (error) {
-                // A full disk stops the restore (NO_SPACE): every further file would fail too.
-                if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw error;
-                await failJob(place.job, errorMessage(error));
-                continue;
-              }
-              progress.bytesDone += plain.length;
-              if (--place.job.remaining === 0) await finish(place.job);
-            }
-          }
-          events.onProgress?.({ ...progress });
-        }
-      }),
-    ),
-  );
-
-  const notRestored = new Set([...failed, ...conflicts].map((p) => p.path));
-  for (const entry of secondaries) {
-    const primary = primaries.get(entry.node.hardlink!)!;
-    if (notRestored.has(primary.abs)) {
-      fail(entry, `it is a hard link of ${primary.abs}, which was not restored`);
-      continue;
-    }
-    try {
-      const outcome = await restoreHardLink(entry, primary, overwrite);
-      progress.filesDone++;
-      if (outcome === 'unchanged') unchanged++;
-      else if (outcome !== 'ok') conflict(entry, outcome);
-    } catch (error) {
-      fail(entry, errorMessage(error));
-    }
-  }
-
+  let files = 0;
+  let dirs = 0;
   let symlinks = 0;
-  for (const link of plan.links) {
-    if (isBlocked(link.abs)) continue;
+  let unchanged = 0;
+
+  const contents = new ContentRestorer(repo, {
+    limits: {
+      ...DEFAULT_CONTENT_LIMITS,
+      concurrency: options.concurrency ?? DEFAULT_CONTENT_LIMITS.concurrency,
+      windowFiles: limits.windowFiles,
+      windowBlobs: limits.windowBlobs,
+      openFiles: limits.openFiles,
+      fsConcurrency: limits.fsConcurrency,
+    },
+    verify: options.verify ?? false,
+    progress,
+    onProgress: report,
+    // A file's metadata, set through its descriptor before it takes its name: further
+    // metadata (extended attributes) goes in both of these (the second: small files).
+    applyMeta: (handle, entry, owner) => applyMetaToHandle(handle, entry.node, owner),
+    applyMetaSync: (fd, entry, owner) => applyMetaToFdSync(fd, entry.node, owner),
+  });
+  // Files and symlinks being set up (bounded: the walk waits); hard links wait for their
+  // first entry apart, so that waiting never holds up the walk; folder metadata.
+  const entryTasks = new BoundedTasks(limits.entryConcurrency);
+  const linkTasks = new TaskGroup();
+  const primaries = new Map<string, Primary>();
+
+  const noSpace = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOSPC';
+
+  /** Makes a folder ours (its parents first); false when it was left alone. */
+  const ensure = (folder: Folder): Promise<boolean> => {
+    if (!folder.entry) return Promise.resolve(true);
+    const entry = folder.entry;
+    folder.ready ??= (async () => {
+      if (!(await ensure(folder.parent!))) return false;
+      try {
+        const outcome = await ensureDir(folder.dest, overwrite, folder.parent!.fresh);
+        if (typeof outcome !== 'string') {
+          folder.fresh = outcome.fresh;
+          folder.owner = outcome.owner;
+          dirs++;
+          return true;
+        }
+        conflict(entry.abs, outcome);
+      } catch (error) {
+        if (noSpace(error)) throw error;
+        fail(entry.abs, errorMessage(error));
+      }
+      return false;
+    })();
+    return folder.ready;
+  };
+
+  /** One thing in `folder` is done; the last one sets the folder's metadata, then its parent's. */
+  const release = async (folder: Folder): Promise<void> => {
+    if (--folder.pending > 0) return;
+    if (folder.entry && folder.ready && (await folder.ready)) {
+      try {
+        await applyDirMeta(folder.dest, folder.entry.node);
+      } catch (error) {
+        if (noSpace(error)) throw error;
+        fail(folder.entry.abs, errorMessage(error));
+      }
+    }
+    if (folder.parent) await release(folder.parent);
+  };
+
+  const restoreFile = async (entry: PlannedEntry, folder: Folder, primary?: Primary): Promise<void> => {
+    const settle = (ok: boolean) => primary?.settle(ok);
+    if (!(await ensure(folder))) {
+      skip(entry);
+      settle(false);
+      return release(folder);
+    }
+    let decision: Awaited<ReturnType<typeof decide>>;
     try {
-      const outcome = await restoreSymlink(link, overwrite);
+      decision = folder.fresh ? 'write' : await decide(repo, entry, overwrite);
+      if (decision === 'write') {
+        await contents.add(entry, folder.owner, async (reason) => {
+          if (reason === undefined) files++;
+          else fail(entry.abs, reason);
+          settle(reason === undefined);
+          await release(folder);
+        });
+        return;
+      }
+      if (decision === 'metadata') {
+        const handle = await openNoFollow(entry.dest, constants.O_RDONLY);
+        try {
+          await applyMetaToHandle(handle, entry.node);
+        } finally {
+          await handle.close();
+        }
+      }
+    } catch (error) {
+      if (noSpace(error)) throw error;
+      fail(entry.abs, errorMessage(error));
+      settle(false);
+      return release(folder);
+    }
+    progress.filesDone++;
+    progress.bytesDone += entry.node.size ?? 0;
+    if (decision === 'unchanged' || decision === 'metadata') {
+      unchanged++;
+      files++;
+      settle(true);
+    } else {
+      conflict(entry.abs, decision.conflict);
+      settle(false);
+    }
+    await release(folder);
+  };
+
+  const restoreLink = async (entry: PlannedEntry, folder: Folder, primary: Primary): Promise<void> => {
+    const ok = await primary.restored;
+    try {
+      if (!(await ensure(folder))) {
+        skip(entry);
+        return;
+      }
+      if (!ok) {
+        fail(entry.abs, `it is a hard link of ${primary.entry.abs}, which was not restored`);
+        return;
+      }
+      const outcome = await restoreHardLink(entry, primary.entry, overwrite);
+      progress.filesDone++;
+      if (outcome === 'ok' || outcome === 'unchanged') files++;
+      if (outcome === 'unchanged') unchanged++;
+      else if (outcome !== 'ok') conflict(entry.abs, outcome);
+    } catch (error) {
+      if (noSpace(error)) throw error;
+      fail(entry.abs, errorMessage(error));
+    } finally {
+      await release(folder);
+    }
+  };
+
+  const restoreSymlinkIn = async (entry: PlannedEntry, folder: Folder): Promise<void> => {
+    try {
+      if (!(await ensure(folder))) return;
+      const outcome = await restoreSymlink(entry, overwrite);
       if (outcome === 'ok') symlinks++;
-      else conflict(link, outcome);
+      else conflict(entry.abs, outcome);
     } catch (error) {
-      fail(link, errorMessage(error));
+      if (noSpace(error)) throw error;
+      fail(entry.abs, errorMessage(error));
+    } finally {
+      await release(folder);
     }
-  }
-  // Deepest folders first: a child's metadata is set before its parent's mtime and mode.
-  for (const dir of [...dirsDone].sort((a, b) => b.abs.length - a.abs.length)) {
+  };
+
+  /** Depth first: one tree at a time on each level, its entries handed on, then dropped. */
+  const walk = async (folder: Folder, treeId: string, included: boolean): Promise<void> => {
+    let entries: PlannedEntry[];
     try {
-      await applyDirMeta(dir.dest, dir.node);
+      entries = folderEntries(await reader.read(treeId), folder.abs, folder.dest, (r) =>
+        fail(r.path, r.reason),
+      );
     } catch (error) {
-      fail(dir, errorMessage(error));
+      if (!isDamage(error) || !folder.entry) throw error;
+      fail(folder.abs, `its list of entries (tree ${treeId}) cannot be read: ${errorMessage(error)}`);
+      return;
     }
+    for (const entry of entries) {
+      const wanted = included || include.wanted(entry.abs);
+      const node = entry.node;
+      if (node.type === 'dir') {
+        const child = new Folder(entry, folder, entry.dest, entry.abs);
+        folder.pending++;
+        if (wanted && !(await ensure(child))) {
+          // Left alone (named in conflicts or failed): nothing is written below it.
+          if (node.subtree) {
+            const below = await count(node.subtree, entry.abs, true);
+            progress.filesTotal -= below.files;
+            progress.bytesTotal -= below.bytes;
+          }
+        } else if (node.subtree) {
+          await walk(child, node.subtree, wanted);
+        }
+        await release(child);
+        continue;
+      }
+      if (!wanted) continue;
+      folder.pending++;
+      if (node.type === 'symlink') {
+        await entryTasks.start(() => restoreSymlinkIn(entry, folder));
+        continue;
+      }
+      const key = node.hardlink;
+      const first = key === undefined ? undefined : primaries.get(key);
+      if (key !== undefined && first) {
+        void linkTasks.spawn(() => restoreLink(entry, folder, first));
+        continue;
+      }
+      let primary: Primary | undefined;
+      if (key !== undefined) {
+        let settle: (ok: boolean) => void = () => undefined;
+        const restored = new Promise<boolean>((resolve) => {
+          settle = resolve;
+        });
+        primary = { entry, restored, settle };
+        primaries.set(key, primary);
+      }
+      await entryTasks.start(() => restoreFile(entry, folder, primary));
+    }
+  };
+
+  const root = new Folder(undefined, undefined, target, '/');
+  try {
+    await walk(root, snapshot.tree, false);
+    await entryTasks.wait();
+    await contents.finish();
+    await linkTasks.wait();
+    await release(root);
+  } catch (error) {
+    // Stopping: every task started is awaited (and every hard link let go) before throwing.
+    for (const p of primaries.values()) p.settle(false);
+    await entryTasks.wait().catch(() => undefined);
+    await contents.drain();
+    await linkTasks.wait().catch(() => undefined);
+    throw error;
   }
-  const failedPaths = new Set(failed.map((f) => f.path));
-  const conflictPaths = new Set(conflicts.map((c) => c.path));
+  report();
+  const conflictsOnly = conflicts.filter((c) => !failedPaths.has(c.path));
   return {
     snapshotId: snapshot.id,
     target,
-    files: files.filter((f) => !failedPaths.has(f.abs) && !conflictPaths.has(f.abs)).length,
-    dirs: dirsDone.length,
+    files,
+    dirs,
     symlinks,
     bytes: progress.bytesTotal,
-    bytesDownloaded,
-    requests,
+    bytesDownloaded: contents.bytesDownloaded,
+    requests: contents.requests,
     unchanged,
-    verified,
+    verified: contents.verified,
     failed,
-    conflicts: conflicts.filter((c) => !failed.some((f) => f.path === c.path)),
+    conflicts: conflictsOnly,
   };
-}
-
-/**
- * Writes all of `data` at `position`. A write can be short without an error (libuv returns
- * what it wrote before a full disk): go on until all is written, so a full disk surfaces as
- * ENOSPC instead of a file silently cut short.
- */
-async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
-    if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-    done += bytesWritten;
-  }
-}
-
-/** Damage to the repository's data (fails the files that need it) vs. anything else (stops). */
-function isDamage(error: unknown): boolean {
-  return (
-    BackupctlError.is(error) &&
-    (error.code === ErrorCodes.integrity || error.code === ErrorCodes.objectNotFound)
-  );
-}
-
-/** Makes `dest` a real folder of ours; returns 'ok' or why it was left alone. */
-async function ensureDir(dest: FsPath, overwrite: OverwritePolicy): Promise<string> {
-  let st = await lstatOrUndefined(dest);
-  if (st && !st.isDirectory()) {
-    if (overwrite === 'never') {
-      return `${st.isSymbolicLink() ? 'a symlink' : 'a file'} is where the snapshot has a folder (--overwrite always or if-changed replaces it)`;
-    }
-    // Unlinking removes the link or file itself: nothing it points to.
-    await fs.unlink(dest);
-    st = undefined;
-  }
-  if (!st) {
-    await fs.mkdir(dest, { mode: 0o700 });
-    st = await lstatOrUndefined(dest);
-    if (!st?.isDirectory()) throw new Error(`${dest} changed while it was being created`);
-  }
-  await ensureWritable(dest, st);
-  return 'ok';
-}
-
-type Decision = 'write' | 'unchanged' | 'metadata' | { conflict: string };
-
-/** What to do with a file given what is already at its place. */
-async function decide(repo: Repository, entry: PlannedEntry, overwrite: OverwritePolicy): Promise<Decision> {
-  const st = await lstatOrUndefined(entry.dest);
-  if (!st) return 'write';
-  if (st.isDirectory()) return { conflict: 'a folder is where the snapshot has a file' };
-  if (!st.isFile()) {
-    return overwrite === 'never'
-      ? {
-          conflict: `${st.isSymbolicLink() ? 'a symlink' : 'a special file'} is where the snapshot has a file`,
-        }
-      : 'write';
-  }
-  if (overwrite === 'always') return 'write';
-  const sameSize = Number(st.size) === (entry.node.size ?? 0);
-  const node = entry.node;
-  if (
-    sameSize &&
-    microseconds(st.mtimeNs) === microseconds(BigInt(node.mtimeNs)) &&
-    Number(st.mode & 0o7777n) === node.mode
-  ) {
-    return 'unchanged';
-  }
-  if (sameSize) {
-    const handle = await openNoFollow(entry.dest, constants.O_RDONLY);
-    let differs: string | undefined;
-    try {
-      differs = await compareContents(repo, handle, entry);
-    } finally {
-      await handle.close();
-    }
-    if (!differs) return 'metadata';
-  }
-  if (overwrite === 'if-changed') return 'write';
-  return { conflict: 'a different file is already there (--overwrite if-changed or always replaces it)' };
-}
-
-/** Reads an open file chunk by chunk and compares each with the snapshot's blob id. */
-async function compareContents(
-  repo: Repository,
-  handle: fs.FileHandle,
-  entry: PlannedEntry,
-): Promise<string | undefined> {
-  let offset = 0;
-  for (const id of entry.node.chunks ?? []) {
-    const blob = repo.index.get(id);
-    if (!blob) return `blob ${id} is in no index`;
-    const buffer = Buffer.alloc(blob.rawLength);
-    const { bytesRead } = await handle.read(buffer, 0, blob.rawLength, offset);
-    if (bytesRead !== blob.rawLength || (await repo.blobId(buffer)) !== id)
-      return `bytes ${offset}–${offset + blob.rawLength}`;
-    offset += blob.rawLength;
-  }
-  const extra = await handle.read(Buffer.alloc(1), 0, 1, offset);
-  return extra.bytesRead > 0 ? `longer than ${offset} bytes` : undefined;
-}
-
-/** Links `entry` to the restored `primary`, under a temporary name renamed into place. */
-async function restoreHardLink(
-  entry: PlannedEntry,
-  primary: PlannedEntry,
-  overwrite: OverwritePolicy,
-): Promise<string> {
-  const first = await lstatOrUndefined(primary.dest);
-  if (!first?.isFile()) throw new Error(`${primary.abs} is not there to link to`);
-  const st = await lstatOrUndefined(entry.dest);
-  if (st && st.ino === first.ino && st.dev === first.dev) return 'unchanged';
-  if (st?.isDirectory()) return 'a folder is where the snapshot has a file';
-  if (st && overwrite === 'never') {
-    return 'a different file is already there (--overwrite if-changed or always replaces it)';
-  }
-  const tmp = tmpNameFor(entry.dest);
-  await removeStale(tmp);
-  // link() does not follow a symlink given as its source; the source is a file we restored.
-  await fs.link(primary.dest, tmp);
-  await fs.rename(tmp, entry.dest);
-  return 'ok';
-}
-
-async function restoreSymlink(link: PlannedEntry, overwrite: OverwritePolicy): Promise<string> {
-  const target =
-    link.node.targetBytes === undefined
-      ? Buffer.from(link.node.target ?? '')
-      : Buffer.from(link.node.targetBytes, 'base64');
-  const st = await lstatOrUndefined(link.dest);
-  if (st?.isSymbolicLink() && (await fs.readlink(link.dest, { encoding: 'buffer' })).equals(target)) {
-    await applyLinkMeta(link.dest, link.node);
-    return 'ok';
-  }
-  if (st?.isDirectory()) return 'a folder is where the snapshot has a symlink';
-  if (st && overwrite === 'never')
-    return 'something else is where the snapshot has a symlink (--overwrite replaces it)';
-  const tmp = tmpNameFor(link.dest);
-  await removeStale(tmp);
-  await fs.symlink(target, tmp);
-  await applyLinkMeta(tmp, link.node);
-  await fs.rename(tmp, link.dest);
-  return 'ok';
-}
-
-function mergeRuns<T extends { blob: LocatedBlob }>(sorted: T[]): T[][] {
-  const runs: T[][] = [];
-  for (const item of sorted) {
-    const run = runs.at(-1);
-    const last = run?.at(-1);
-    if (run && last && item.blob.offset - (last.blob.offset + last.blob.length) <= MERGE_GAP) run.push(item);
-    else runs.push([item]);
-  }
-  return runs;
 }

@@ -1,3 +1,6 @@
+import { createSecretKey } from 'node:crypto';
+import { compressBlob } from '../compress/compression.js';
+import { encryptInto, OVERHEAD, type SecretKey } from '../crypto/cipher.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { type BlobEntry, type BlobType, type IndexFile, keys, PACK_TRAILER_BYTES } from './format.js';
 import { type Repository, sha256Hex } from './repository.js';
@@ -20,6 +23,8 @@ export class PackWriter {
   private blobs: BlobEntry[] = [];
   /** The pack being filled: blobs are copied in as they come, so no pack is ever copied whole. */
   private buffer: Buffer | undefined;
+  /** A pack buffer whose upload is done, reused for the next pack (no 20 MiB allocation per pack). */
+  private spare: Buffer | undefined;
   private size = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown;
@@ -48,18 +53,45 @@ export class PackWriter {
    * chunks hashed concurrently are stored once.
    */
   async add(id: string, type: BlobType, plain: Uint8Array): Promise<number> {
-    if (this.knows(id)) return 0;
-    this.pendingIds.add(id);
-    const { sealed, compressed } = await this.repo.sealBlob(plain);
-    return this.place(id, type, sealed, plain.byteLength, compressed);
+    if (!this.claim(id)) return 0;
+    // As repo.sealBlob, but encrypted straight into the pack: no sealed copy per blob.
+    const packed = await compressBlob(plain, this.repo.compression);
+    const body = packed ?? plain;
+    this.key ??= createSecretKey(this.repo.master.encryption);
+    const key = this.key;
+    return this.put(id, type, body.byteLength + OVERHEAD, plain.byteLength, packed !== undefined, (out, at) =>
+      encryptInto(key, body, out, at),
+    );
   }
 
-  private async place(
+  private key: SecretKey | undefined;
+
+  /**
+   * The first half of `add` for a blob sealed elsewhere (a chunk worker): true when the
+   * blob is unknown, and from then on it counts as present; the caller must then `place`
+   * it (or fail the push).
+   */
+  claim(id: string): boolean {
+    if (this.knows(id)) return false;
+    this.pendingIds.add(id);
+    return true;
+  }
+
+  /**
+   * Places a claimed blob, sealed as `repo.sealBlob` seals (`sealed` is copied into the
+   * pack, so it may be a view into a larger buffer). Returns `rawLength`.
+   */
+  place(id: string, type: BlobType, sealed: Buffer, rawLength: number, compressed: boolean): Promise<number> {
+    return this.put(id, type, sealed.length, rawLength, compressed, (out, at) => sealed.copy(out, at));
+  }
+
+  private async put(
     id: string,
     type: BlobType,
-    sealed: Buffer,
+    length: number,
     rawLength: number,
     compressed: boolean,
+    write: (out: Buffer, at: number) => number,
   ): Promise<number> {
     // Backpressure: while a full pack waits for an upload slot, new blobs wait too.
     // Without this, every concurrent caller could fill and hold a pack of its own
@@ -69,13 +101,13 @@ export class PackWriter {
       id,
       type,
       offset: this.size,
-      length: sealed.length,
+      length,
       rawLength,
       ...(compressed ? { compressed: true as const } : {}),
     });
-    this.reserve(sealed.length);
-    sealed.copy(this.buffer!, this.size);
-    this.size += sealed.length;
+    this.reserve(length);
+    write(this.buffer!, this.size);
+    this.size += length;
     if (this.size >= this.repo.config.packSize) {
       this.cutting = this.cut().finally(() => {
         this.cutting = undefined;
@@ -89,6 +121,12 @@ export class PackWriter {
   private reserve(more: number): void {
     const need = this.size + more + HEADER_ROOM;
     if (this.buffer && need <= this.buffer.length) return;
+    const spare = this.spare;
+    this.spare = undefined;
+    if (!this.buffer && spare && need <= spare.length) {
+      this.buffer = spare;
+      return;
+    }
     // allocUnsafe: pages are touched only as blobs are written into them.
     const next = Buffer.allocUnsafe(Math.max(need, this.repo.config.packSize + MAX_BLOB_ROOM));
     this.buffer?.copy(next, 0, 0, this.size);
@@ -146,6 +184,8 @@ export class PackWriter {
         this.packsWritten++;
         this.bytesUploaded += body.length;
         this.events.onPackUploaded?.({ id, size: body.length, blobs: blobs.length });
+        // The upload is done with the buffer (backends copy what they keep).
+        if (buffer.length >= this.repo.config.packSize + MAX_BLOB_ROOM) this.spare ??= buffer;
       })
       .catch((error: unknown) => {
         this.failure ??= error;

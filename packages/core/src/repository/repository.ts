@@ -399,20 +399,7 @@ export class Repository {
         plain = await this.readBlob(id);
       }
     }
-    let tree: Tree;
-    try {
-      tree = JSON.parse(plain.toString()) as Tree;
-    } catch {
-      throw new BackupctlError(ErrorCodes.integrity, `tree ${id} decrypts but is not valid JSON`, {
-        source: 'environment',
-      });
-    }
-    if (!isTree(tree)) {
-      throw new BackupctlError(ErrorCodes.integrity, `tree ${id} decrypts but is not a tree`, {
-        source: 'environment',
-      });
-    }
-    return tree;
+    return decodeTree(id, plain);
   }
 
   private async treePackBody(pack: string): Promise<Buffer> {
@@ -472,6 +459,24 @@ export interface ObjectCache {
 
 export function isIntegrityError(error: unknown): boolean {
   return BackupctlError.is(error) && error.code === ErrorCodes.integrity;
+}
+
+/** A tree blob's plaintext as a Tree (its shape checked), or an integrity error. */
+export function decodeTree(id: string, plain: Buffer): Tree {
+  let tree: Tree;
+  try {
+    tree = JSON.parse(plain.toString()) as Tree;
+  } catch {
+    throw new BackupctlError(ErrorCodes.integrity, `tree ${id} decrypts but is not valid JSON`, {
+      source: 'environment',
+    });
+  }
+  if (!isTree(tree)) {
+    throw new BackupctlError(ErrorCodes.integrity, `tree ${id} decrypts but is not a tree`, {
+      source: 'environment',
+    });
+  }
+  return tree;
 }
 
 /** The shape the walkers rely on; names themselves are checked by restore. */

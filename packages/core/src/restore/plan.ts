@@ -1,7 +1,8 @@
 import path from 'node:path';
-import type { TreeNode } from '../repository/format.js';
-import type { Repository } from '../repository/repository.js';
+import { BackupctlError, ErrorCodes } from '../errors/index.js';
+import type { Tree, TreeNode } from '../repository/format.js';
 import { PathPatterns } from '../scan/excludes.js';
+import type { TreeReader } from './tree-reader.js';
 
 export interface PlannedEntry {
   /** The backed-up absolute path (for messages and --include). */
@@ -11,12 +12,9 @@ export interface PlannedEntry {
   node: TreeNode;
 }
 
-export interface RestorePlan {
-  files: PlannedEntry[];
-  /** Parents before children. */
-  dirs: PlannedEntry[];
-  links: PlannedEntry[];
-  refused: Array<{ path: string; reason: string }>;
+export interface Refusal {
+  path: string;
+  reason: string;
 }
 
 /** Why a name from a tree cannot be a file name under the target, or undefined when it can. */
@@ -38,82 +36,109 @@ function unsafeBytes(raw: Buffer): string | undefined {
   return undefined;
 }
 
+/** `--include` patterns (the exclude rules, scan/excludes.ts): relative ones at any depth. */
+export class IncludeRules {
+  private readonly patterns: PathPatterns;
+  constructor(include: string[] = []) {
+    this.patterns = new PathPatterns(include);
+  }
+  /** No patterns: everything is restored. */
+  get all(): boolean {
+    return this.patterns.empty;
+  }
+  wanted(abs: string): boolean {
+    return this.patterns.empty || this.patterns.matches(abs);
+  }
+}
+
 /**
- * Walks a snapshot's trees and lists what to restore. Names that could leave the target
- * and second entries of one name in a folder are refused (each named), whatever the
- * snapshot says; the rest is planned.
+ * One folder's entries as restore sees them: names that could leave the target and second
+ * entries of one name in the folder are refused (each named, through `refuse`), whatever the
+ * snapshot says; the others come with their backed-up path and their place under the target.
  */
-export async function planRestore(
-  repo: Repository,
-  rootTree: string,
-  target: string,
-  include: string[] = [],
-): Promise<RestorePlan> {
-  // Includes follow the exclude rules (scan/excludes.ts): relative patterns at any depth.
-  const includes = new PathPatterns(include);
-  const wanted = (abs: string) => includes.empty || includes.matches(abs);
-  const plan: RestorePlan = { files: [], dirs: [], links: [], refused: [] };
-  const walk = async (
-    treeId: string,
-    abs: string,
-    destDir: string | Buffer,
-    included: boolean,
-    out: PlannedEntry[],
-  ): Promise<boolean> => {
-    const tree = await repo.readTree(treeId);
-    const seen = new Set<string>();
-    let any = false;
-    for (const node of tree.nodes) {
-      const childAbs = abs === '/' ? `/${node.name}` : `${abs}/${node.name}`;
-      const raw = node.nameBytes === undefined ? undefined : Buffer.from(node.nameBytes, 'base64');
-      const bad = unsafeName(node.name) ?? (raw ? unsafeBytes(raw) : undefined);
-      if (bad) {
-        plan.refused.push({
-          path: `${abs === '/' ? '' : abs}/${JSON.stringify(node.name)}`,
-          reason: `refused: the snapshot gives an entry ${bad}, which could write outside the target`,
-        });
-        continue;
-      }
-      if (seen.has(node.name)) {
-        plan.refused.push({
-          path: childAbs,
-          reason: 'refused: a second entry of the same name in one folder',
-        });
-        continue;
-      }
-      seen.add(node.name);
-      const name = raw ?? node.name;
-      const dest =
-        typeof destDir === 'string' && typeof name === 'string'
-          ? path.join(destDir, name)
-          : Buffer.concat([Buffer.from(destDir), Buffer.from(path.sep), Buffer.from(name)]);
-      const entry = { abs: childAbs, dest, node };
-      const inc = included || wanted(childAbs);
-      if (node.type === 'dir') {
-        const below: PlannedEntry[] = [];
-        const some = node.subtree ? await walk(node.subtree, childAbs, dest, inc, below) : false;
-        if (some || inc) {
-          out.push(entry, ...below);
-          any = true;
-        }
-      } else if (inc) {
-        out.push(entry);
-        any = true;
+export function folderEntries(
+  tree: Tree,
+  abs: string,
+  destDir: string | Buffer,
+  refuse?: (refusal: Refusal) => void,
+): PlannedEntry[] {
+  const seen = new Set<string>();
+  const out: PlannedEntry[] = [];
+  for (const node of tree.nodes) {
+    const childAbs = abs === '/' ? `/${node.name}` : `${abs}/${node.name}`;
+    const raw = node.nameBytes === undefined ? undefined : Buffer.from(node.nameBytes, 'base64');
+    const bad = unsafeName(node.name) ?? (raw ? unsafeBytes(raw) : undefined);
+    if (bad) {
+      refuse?.({
+        path: `${abs === '/' ? '' : abs}/${JSON.stringify(node.name)}`,
+        reason: `refused: the snapshot gives an entry ${bad}, which could write outside the target`,
+      });
+      continue;
+    }
+    if (seen.has(node.name)) {
+      refuse?.({ path: childAbs, reason: 'refused: a second entry of the same name in one folder' });
+      continue;
+    }
+    seen.add(node.name);
+    if (node.type !== 'dir' && node.type !== 'file' && node.type !== 'symlink') {
+      refuse?.({ path: childAbs, reason: `refused: unknown entry type ${JSON.stringify(node.type)}` });
+      continue;
+    }
+    const name = raw ?? node.name;
+    const dest =
+      typeof destDir === 'string' && typeof name === 'string'
+        ? path.join(destDir, name)
+        : Buffer.concat([Buffer.from(destDir), Buffer.from(path.sep), Buffer.from(name)]);
+    out.push({ abs: childAbs, dest, node });
+  }
+  return out;
+}
+
+export interface Totals {
+  files: number;
+  bytes: number;
+}
+
+/**
+ * Counts the files (and their bytes) a restore of `treeId` at `abs` brings back, walking
+ * depth first and holding only the trees on the current path: the totals progress shows.
+ */
+export async function countFiles(
+  reader: TreeReader,
+  treeId: string,
+  abs: string,
+  include: IncludeRules,
+  included: boolean,
+): Promise<Totals> {
+  const totals: Totals = { files: 0, bytes: 0 };
+  const walk = async (id: string, at: string, inc: boolean): Promise<void> => {
+    let tree: Tree;
+    try {
+      tree = await reader.read(id);
+    } catch (error) {
+      // A damaged tree counts for nothing here; the restore names it when it gets there.
+      if (isDamage(error)) return;
+      throw error;
+    }
+    const entries = folderEntries(tree, at, '');
+    for (const entry of entries) {
+      const wanted = inc || include.wanted(entry.abs);
+      if (entry.node.type === 'dir') {
+        if (entry.node.subtree) await walk(entry.node.subtree, entry.abs, wanted);
+      } else if (entry.node.type === 'file' && wanted) {
+        totals.files++;
+        totals.bytes += entry.node.size ?? 0;
       }
     }
-    return any;
   };
-  const entries: PlannedEntry[] = [];
-  await walk(rootTree, '/', target, false, entries);
-  for (const e of entries) {
-    if (e.node.type === 'dir') plan.dirs.push(e);
-    else if (e.node.type === 'file') plan.files.push(e);
-    else if (e.node.type === 'symlink') plan.links.push(e);
-    else
-      plan.refused.push({
-        path: e.abs,
-        reason: `refused: unknown entry type ${JSON.stringify(e.node.type)}`,
-      });
-  }
-  return plan;
+  await walk(treeId, abs, included);
+  return totals;
+}
+
+/** Damage to the repository's data (fails the entries that need it) vs. anything else (stops). */
+export function isDamage(error: unknown): boolean {
+  return (
+    BackupctlError.is(error) &&
+    (error.code === ErrorCodes.integrity || error.code === ErrorCodes.objectNotFound)
+  );
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type BigIntStats, constants, promises as fs } from 'node:fs';
+import { type BigIntStats, constants, fchmodSync, fchownSync, promises as fs, futimesSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -77,12 +77,41 @@ export interface Meta {
   gid?: number;
 }
 
-/** Owner (as root), mode, then times — through the open descriptor, so no link is followed. */
-export async function applyMetaToHandle(handle: fs.FileHandle, meta: Meta): Promise<void> {
-  if (IS_ROOT && meta.uid !== undefined && meta.gid !== undefined) await handle.chown(meta.uid, meta.gid);
+/**
+ * Owner (as root), mode, then times — through the open descriptor, so no link is followed.
+ * `owner`: who owns the file already, when known (a file just created): no chown if it matches.
+ */
+export async function applyMetaToHandle(
+  handle: fs.FileHandle,
+  meta: Meta,
+  owner?: { uid: number; gid: number },
+): Promise<void> {
+  if (
+    IS_ROOT &&
+    meta.uid !== undefined &&
+    meta.gid !== undefined &&
+    (owner === undefined || owner.uid !== meta.uid || owner.gid !== meta.gid)
+  ) {
+    await handle.chown(meta.uid, meta.gid);
+  }
   await handle.chmod(meta.mode);
   const t = utimeArg(meta.mtimeNs);
   await handle.utimes(t as unknown as number, t as unknown as number);
+}
+
+/** applyMetaToHandle on a plain descriptor, synchronously (the small-file fast path). */
+export function applyMetaToFdSync(fd: number, meta: Meta, owner?: { uid: number; gid: number }): void {
+  if (
+    IS_ROOT &&
+    meta.uid !== undefined &&
+    meta.gid !== undefined &&
+    (owner === undefined || owner.uid !== meta.uid || owner.gid !== meta.gid)
+  ) {
+    fchownSync(fd, meta.uid, meta.gid);
+  }
+  fchmodSync(fd, meta.mode);
+  const t = utimeArg(meta.mtimeNs);
+  futimesSync(fd, t as unknown as number, t as unknown as number);
 }
 
 /** Sets a folder's metadata; the folder is opened with O_DIRECTORY|O_NOFOLLOW first. */

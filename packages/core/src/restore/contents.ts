@@ -1,0 +1,559 @@
+import {
+  closeSync,
+  constants,
+  promises as fs,
+  ftruncateSync,
+  openSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import pLimit from 'p-limit';
+import { errorMessage } from '../errors/index.js';
+import { keys } from '../repository/format.js';
+import type { LocatedBlob } from '../repository/master-index.js';
+import type { Repository } from '../repository/repository.js';
+import { TaskGroup } from '../util/task-group.js';
+import { settleAll } from './bounded.js';
+import { compareContents } from './compare.js';
+import { isDamage, type PlannedEntry } from './plan.js';
+import { type FsPath, removeStale, tmpNameFor } from './safe-fs.js';
+
+/** The bounds of a restore's content pipeline (see ContentRestorer). */
+export interface ContentLimits {
+  /** Pack downloads (ranged GETs) in flight. */
+  concurrency: number;
+  /** Blob references a window plans at most (a file is never split: a window holds ≥ 1). */
+  windowBlobs: number;
+  /** Files a window plans at most. */
+  windowFiles: number;
+  /** Windows being fetched while the next one is planned. */
+  windows: number;
+  /** Files kept open between two writes; beyond that the least recently used is closed. */
+  openFiles: number;
+  /** File-system operations (writes, metadata, renames) in flight. */
+  fsConcurrency: number;
+  /** The longest ranged GET, in stored bytes. */
+  maxRequestBytes: number;
+}
+
+export const DEFAULT_CONTENT_LIMITS: ContentLimits = {
+  concurrency: 4,
+  windowBlobs: 16384,
+  windowFiles: 1024,
+  windows: 2,
+  openFiles: 64,
+  fsConcurrency: 16,
+  maxRequestBytes: 8 * 1024 * 1024,
+};
+
+/** Blobs closer than this within a pack are fetched in one ranged GET. */
+const MERGE_GAP = 1024 * 1024;
+/** Decoded bytes of one run waiting to be written before the next blob is decoded. */
+const RUN_WRITE_BUDGET = 8 * 1024 * 1024;
+
+export interface ContentProgress {
+  filesDone: number;
+  bytesDone: number;
+}
+
+interface FileJob {
+  entry: PlannedEntry;
+  tmp: FsPath;
+  remaining: number;
+  /** The end of the last byte written (holes are not written). */
+  writtenEnd: number;
+  failed?: string;
+  created: boolean;
+  handle?: FileHandle;
+  opening?: Promise<FileHandle>;
+  /** Writers holding `handle` now. */
+  users: number;
+  cleaned: boolean;
+  /** Who owns the file once we create it, when known (see ReadyFolder). */
+  owner: Owner | undefined;
+  replacedStale?: boolean;
+  done: (reason?: string) => Promise<void>;
+}
+
+type Owner = { uid: number; gid: number };
+
+interface Place {
+  job: FileJob;
+  offset: number;
+}
+
+interface Slot {
+  blob: LocatedBlob;
+  at: Place[];
+}
+
+class Window {
+  readonly byPack = new Map<string, Map<string, Slot>>();
+  files = 0;
+  blobs = 0;
+}
+
+export interface ContentOptions {
+  limits: ContentLimits;
+  verify: boolean;
+  progress: ContentProgress;
+  onProgress: () => void;
+  /** Sets a written file's metadata through its open descriptor, before it takes its name. */
+  applyMeta: (handle: FileHandle, entry: PlannedEntry, owner: Owner | undefined) => Promise<void>;
+  /** The same on a plain descriptor, synchronously; when given, small files take a fast path. */
+  applyMetaSync?: (fd: number, entry: PlannedEntry, owner: Owner | undefined) => void;
+}
+
+/**
+ * Writes file contents with bounded memory, as restic's restorer does: files come in (in
+ * tree order) and are planned in windows of a bounded number of files and blob references;
+ * each window's blobs are grouped by pack, and each pack's needed runs are fetched with
+ * bounded concurrency (one ranged GET per run of nearby blobs), decrypted, and written to
+ * every place that needs them. Each file is written under its temporary name, kept open
+ * between writes within a bounded pool of descriptors, and renamed into place once complete
+ * and its metadata set. Damaged data fails only the files that need it (`done(reason)`);
+ * a full disk or any other error stops the restore (the first error, from `finish`).
+ */
+export class ContentRestorer {
+  private window = new Window();
+  private readonly group = new TaskGroup();
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Set while a full window waits for one in flight to finish. */
+  private waitingRoom: Promise<void> | undefined;
+  private readonly fetchLimit: ReturnType<typeof pLimit>;
+  private readonly fsLimit: ReturnType<typeof pLimit>;
+  private readonly decodeLimit = pLimit(1);
+  /** Open descriptors no writer holds, least recently used first. */
+  private readonly idle = new Map<FileJob, true>();
+  bytesDownloaded = 0;
+  requests = 0;
+  verified = 0;
+  /** The most descriptors open at once (for tests of the bound). */
+  maxOpen = 0;
+  private open = 0;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly options: ContentOptions,
+  ) {
+    this.fetchLimit = pLimit(options.limits.concurrency);
+    this.fsLimit = pLimit(options.limits.fsConcurrency);
+  }
+
+  /**
+   * Plans one file (already decided to be written) and returns when the pipeline has room
+   * for more: the caller's walk never gets more than a window ahead of the downloads.
+   * `done` is called once, when the file has its name (no reason) or has failed (a reason).
+   */
+  async add(
+    entry: PlannedEntry,
+    owner: Owner | undefined,
+    done: (reason?: string) => Promise<void>,
+  ): Promise<void> {
+    // A full window waiting for room holds everyone: at most one window is being planned.
+    while (this.waitingRoom) await this.waitingRoom;
+    if (this.group.failed) await this.group.wait();
+    const chunks = entry.node.chunks ?? [];
+    const job: FileJob = {
+      entry,
+      tmp: tmpNameFor(entry.dest),
+      remaining: chunks.length,
+      writtenEnd: 0,
+      created: false,
+      users: 0,
+      cleaned: false,
+      owner,
+      done,
+    };
+    if (chunks.length === 0) {
+      void this.group.spawn(() => this.fsLimit(() => this.finishJob(job)));
+      return;
+    }
+    const located: LocatedBlob[] = [];
+    for (const id of chunks) {
+      const blob = this.repo.index.get(id) ?? (await this.repo.locate(id));
+      if (!blob) {
+        void this.group.spawn(() =>
+          this.failJob(job, `its data (blob ${id}) is in no index: run \`backupctl check\``),
+        );
+        return;
+      }
+      located.push(blob);
+    }
+    const w = this.window;
+    let offset = 0;
+    for (const blob of located) {
+      let pack = w.byPack.get(blob.pack);
+      if (!pack) {
+        pack = new Map();
+        w.byPack.set(blob.pack, pack);
+      }
+      let slot = pack.get(blob.id);
+      if (!slot) {
+        slot = { blob, at: [] };
+        pack.set(blob.id, slot);
+      }
+      slot.at.push({ job, offset });
+      offset += blob.rawLength;
+    }
+    w.files++;
+    w.blobs += located.length;
+    const { windowFiles, windowBlobs } = this.options.limits;
+    if (w.files >= windowFiles || w.blobs >= windowBlobs) await this.flush();
+  }
+
+  /** Plans what is left, waits for every file; throws the first error that stopped it. */
+  async finish(): Promise<void> {
+    try {
+      if (!this.group.failed && this.window.files > 0) await this.flush();
+      await this.group.wait();
+    } catch (error) {
+      await this.drain();
+      throw error;
+    }
+  }
+
+  /**
+   * Waits for everything started to settle and closes what is open, ignoring errors: for a
+   * restore that is already failing. Temporary files stay: a re-run replaces them.
+   */
+  async drain(): Promise<void> {
+    await this.group.wait().catch(() => undefined);
+    for (const job of [...this.idle.keys()]) await this.closeHandle(job).catch(() => undefined);
+  }
+
+  private async flush(): Promise<void> {
+    const w = this.window;
+    this.window = new Window();
+    if (this.inFlight.size >= this.options.limits.windows) {
+      const room = (async () => {
+        while (this.inFlight.size >= this.options.limits.windows) await Promise.race(this.inFlight);
+      })();
+      this.waitingRoom = room;
+      try {
+        await room;
+      } finally {
+        this.waitingRoom = undefined;
+      }
+    }
+    if (this.group.failed) await this.group.wait();
+    const running = this.group.spawn(() => this.runWindow(w));
+    const tracked = running.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inFlight.add(tracked);
+    void tracked.finally(() => this.inFlight.delete(tracked));
+  }
+
+  private async runWindow(w: Window): Promise<void> {
+    await settleAll(
+      [...w.byPack].map(([packId, blobs]) =>
+        this.fetchLimit(async () => {
+          if (this.group.failed) return;
+          const sorted = [...blobs.values()].sort((a, b) => a.blob.offset - b.blob.offset);
+          for (const run of this.mergeRuns(sorted)) {
+            if (this.group.failed) return;
+            await this.fetchRun(packId, run);
+          }
+        }),
+      ),
+    );
+  }
+
+  private mergeRuns(sorted: Slot[]): Slot[][] {
+    const runs: Slot[][] = [];
+    let start = 0;
+    for (const slot of sorted) {
+      const run = runs.at(-1);
+      const last = run?.at(-1);
+      const end = slot.blob.offset + slot.blob.length;
+      if (
+        run &&
+        last &&
+        slot.blob.offset - (last.blob.offset + last.blob.length) <= MERGE_GAP &&
+        end - start <= this.options.limits.maxRequestBytes
+      ) {
+        run.push(slot);
+      } else {
+        runs.push([slot]);
+        start = slot.blob.offset;
+      }
+    }
+    return runs;
+  }
+
+  private async fetchRun(packId: string, run: Slot[]): Promise<void> {
+    if (run.every(({ at }) => at.every((p) => p.job.failed))) return;
+    const start = run[0]!.blob.offset;
+    const end = run.at(-1)!.blob.offset + run.at(-1)!.blob.length;
+    let bytes: Buffer | undefined;
+    let fetchError: string | undefined;
+    try {
+      bytes = await this.repo.backend.get(keys.pack(packId), { offset: start, length: end - start });
+      this.bytesDownloaded += bytes.length;
+      this.requests++;
+    } catch (error) {
+      if (!isDamage(error)) throw error;
+      fetchError = `pack ${packId} cannot be read: ${errorMessage(error)}`;
+    }
+    let pending: Array<Promise<void>> = [];
+    let pendingBytes = 0;
+    try {
+      for (const { blob, at } of run) {
+        if (at.every((p) => p.job.failed)) continue;
+        let plain: Buffer | undefined;
+        let reason = fetchError;
+        if (bytes && !reason) {
+          const sealed = bytes.subarray(blob.offset - start, blob.offset - start + blob.length);
+          try {
+            if (sealed.length !== blob.length) throw new Error(`pack ${packId} is cut short`);
+            // One decompression at a time: each runs on a thread-pool thread whose
+            // allocations glibc keeps per thread (arenas); several at once grew RSS by ~100 MB.
+            plain = blob.compressed
+              ? await this.decodeLimit(() => this.repo.openBlob(sealed, blob))
+              : await this.repo.openBlob(sealed, blob);
+          } catch (error) {
+            if (!isDamage(error) && !(error instanceof Error && /cut short/.test(error.message))) throw error;
+            reason = errorMessage(error);
+          }
+        }
+        for (const place of at) {
+          if (place.job.failed) continue;
+          if (!plain) {
+            pending.push(this.failJob(place.job, `damaged data: ${reason}`));
+            continue;
+          }
+          const data = plain;
+          const job = place.job;
+          if (this.options.applyMetaSync && !this.options.verify && job.remaining === 1 && !job.created) {
+            // The whole file is this one chunk: written and named at once, synchronously.
+            pending.push(this.writeWholeSync(place, data));
+            continue;
+          }
+          pending.push(this.fsLimit(() => this.writePlace(place, data)));
+          pendingBytes += data.length;
+        }
+        if (pendingBytes >= RUN_WRITE_BUDGET || pending.length >= 64) {
+          const batch = pending;
+          pending = [];
+          pendingBytes = 0;
+          await settleAll(batch);
+        }
+      }
+    } finally {
+      await settleAll(pending);
+    }
+    this.options.onProgress();
+  }
+
+  private isZero(b: Buffer): boolean {
+    if (b.length === 0 || b[0] !== 0 || b[b.length - 1] !== 0) return b.length === 0;
+    for (let at = 0; at < b.length; at += ZEROS.length) {
+      const n = Math.min(ZEROS.length, b.length - at);
+      if (ZEROS.compare(b, at, at + n, 0, n) !== 0) return false;
+    }
+    return true;
+  }
+
+  /**
+   * A file whose only chunk is `plain`: created, written, its metadata set and renamed with
+   * synchronous calls — for small files the thread-pool round trips and promises of the
+   * asynchronous calls cost more than the calls themselves (profiled: restore of 100k
+   * files). The same steps and guarantees as writePlace + finishJob.
+   */
+  private async writeWholeSync(place: Place, plain: Buffer): Promise<void> {
+    const job = place.job;
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
+    try {
+      let fd: number;
+      try {
+        fd = openSync(job.tmp, flags, 0o600);
+      } catch (error) {
+        // Something is under the temporary name (a killed run's file): the usual path replaces it.
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+          return this.fsLimit(() => this.writePlace(place, plain));
+        throw error;
+      }
+      job.created = true;
+      try {
+        const size = job.entry.node.size ?? 0;
+        let end = 0;
+        if (!this.isZero(plain)) {
+          writeFullySync(fd, plain, place.offset);
+          end = place.offset + plain.length;
+        }
+        if (size > end) ftruncateSync(fd, size);
+        this.options.applyMetaSync!(fd, job.entry, job.owner);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(job.tmp, job.entry.dest);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw error;
+      await this.failJob(job, errorMessage(error));
+      return;
+    }
+    job.remaining = 0;
+    job.cleaned = true;
+    this.options.progress.bytesDone += plain.length;
+    this.options.progress.filesDone++;
+    await job.done();
+  }
+
+  private async writePlace(place: Place, plain: Buffer): Promise<void> {
+    const job = place.job;
+    if (job.failed) return;
+    // An all-zero chunk is left a hole: the file is given its full size when complete.
+    if (!this.isZero(plain)) {
+      try {
+        const handle = await this.acquire(job);
+        try {
+          await writeFully(handle, plain, place.offset);
+        } finally {
+          await this.release(job);
+        }
+      } catch (error) {
+        // A full disk stops the restore (NO_SPACE): every further file would fail too.
+        if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw error;
+        await this.failJob(job, errorMessage(error));
+        return;
+      }
+      job.writtenEnd = Math.max(job.writtenEnd, place.offset + plain.length);
+    }
+    this.options.progress.bytesDone += plain.length;
+    if (--job.remaining === 0) await this.finishJob(job);
+  }
+
+  /** Verifies (with --verify), sets metadata, closes and renames a complete file. */
+  private async finishJob(job: FileJob): Promise<void> {
+    if (job.failed) return;
+    try {
+      const handle = await this.acquire(job);
+      try {
+        const size = job.entry.node.size ?? 0;
+        if (size > job.writtenEnd) await handle.truncate(size);
+        if (this.options.verify) {
+          const bad = await compareContents(this.repo, handle, job.entry.node);
+          if (bad) throw new Error(`read back, it differs from the snapshot: ${bad}`);
+          this.verified++;
+        }
+        // A file we created: its owner is known (what a stale temporary file had is not).
+        await this.options.applyMeta(handle, job.entry, job.replacedStale ? undefined : job.owner);
+      } finally {
+        job.users--;
+      }
+      await this.closeHandle(job);
+      await fs.rename(job.tmp, job.entry.dest);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw error;
+      await this.failJob(job, errorMessage(error));
+      return;
+    }
+    job.cleaned = true;
+    this.options.progress.filesDone++;
+    await job.done();
+  }
+
+  private async failJob(job: FileJob, reason: string): Promise<void> {
+    const first = job.failed === undefined;
+    if (first) job.failed = reason;
+    // A writer still holding the descriptor cleans up when it lets go (release).
+    if (job.users === 0) await this.cleanUp(job);
+    if (first) await job.done(reason);
+  }
+
+  /** A failed file: its descriptor closed, its temporary file removed (once). */
+  private async cleanUp(job: FileJob): Promise<void> {
+    if (job.cleaned) return;
+    job.cleaned = true;
+    await this.closeHandle(job).catch(() => undefined);
+    if (job.created) await fs.rm(job.tmp, { force: true }).catch(() => undefined);
+  }
+
+  private async acquire(job: FileJob): Promise<FileHandle> {
+    job.users++;
+    this.idle.delete(job);
+    if (job.handle) return job.handle;
+    job.opening ??= this.openJob(job);
+    try {
+      job.handle = await job.opening;
+      return job.handle;
+    } catch (error) {
+      job.users--;
+      throw error;
+    } finally {
+      job.opening = undefined;
+    }
+  }
+
+  private async release(job: FileJob): Promise<void> {
+    job.users--;
+    if (job.users > 0) return;
+    if (job.failed) return this.cleanUp(job);
+    if (!job.handle) return;
+    this.idle.set(job, true);
+    while (this.idle.size > this.options.limits.openFiles) {
+      const oldest = this.idle.keys().next().value as FileJob;
+      this.idle.delete(oldest);
+      await this.closeHandle(oldest);
+    }
+  }
+
+  private async openJob(job: FileJob): Promise<FileHandle> {
+    let handle: FileHandle;
+    if (job.created) handle = await fs.open(job.tmp, constants.O_RDWR | O_NOFOLLOW);
+    else {
+      const flags = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
+      try {
+        handle = await fs.open(job.tmp, flags, 0o600);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        // What a killed run left under the temporary name: replaced (never a folder, no link followed).
+        await removeStale(job.tmp);
+        handle = await fs.open(job.tmp, flags, 0o600);
+        job.replacedStale = true;
+      }
+      job.created = true;
+    }
+    this.open++;
+    this.maxOpen = Math.max(this.maxOpen, this.open);
+    return handle;
+  }
+
+  private async closeHandle(job: FileJob): Promise<void> {
+    const handle = job.handle;
+    if (!handle) return;
+    job.handle = undefined;
+    this.idle.delete(job);
+    this.open--;
+    await handle.close();
+  }
+}
+
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/**
+ * Writes all of `data` at `position`. A write can be short without an error (libuv returns
+ * what it wrote before a full disk): go on until all is written, so a full disk surfaces as
+ * ENOSPC instead of a file silently cut short.
+ */
+function writeFullySync(fd: number, data: Buffer, position: number): void {
+  let done = 0;
+  while (done < data.length) {
+    const written = writeSync(fd, data, done, data.length - done, position + done);
+    if (written <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    done += written;
+  }
+}
+
+async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+    if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    done += bytesWritten;
+  }
+}

@@ -1,0 +1,159 @@
+import { type BigIntStats, constants, promises as fs } from 'node:fs';
+import type { Repository } from '../repository/repository.js';
+import { compareContents } from './compare.js';
+import type { PlannedEntry } from './plan.js';
+import {
+  applyLinkMeta,
+  ensureWritable,
+  type FsPath,
+  lstatOrUndefined,
+  microseconds,
+  openNoFollow,
+  removeStale,
+  tmpNameFor,
+} from './safe-fs.js';
+
+/**
+ * What to do with a file already in the target that differs from the snapshot:
+ * `never` (default) leaves it and names it; `if-changed` replaces it when its contents
+ * differ; `always` replaces whatever is there (never a folder, never through a link).
+ */
+export type OverwritePolicy = 'always' | 'if-changed' | 'never';
+export const OVERWRITE_POLICIES: readonly OverwritePolicy[] = ['always', 'if-changed', 'never'];
+
+/*
+ * One entry's steps in the target: a folder made ours, what to do with a file, a hard link,
+ * a symlink. None follows a symlink (see safe-fs.ts).
+ */
+
+/** A folder made ours: `fresh` when this restore created it (so it was empty). */
+export interface ReadyFolder {
+  fresh: boolean;
+  /** The owner a file created in it gets (so a matching chown can be skipped). */
+  owner: { uid: number; gid: number } | undefined;
+}
+
+/**
+ * Makes `dest` a real folder of ours; returns it, or why it was left alone. In a folder this
+ * restore just created (`parentFresh`) nothing can be there yet: it is created straight away.
+ */
+export async function ensureDir(
+  dest: FsPath,
+  overwrite: OverwritePolicy,
+  parentFresh = false,
+): Promise<ReadyFolder | string> {
+  let st = parentFresh ? undefined : await lstatOrUndefined(dest);
+  if (st && !st.isDirectory()) {
+    if (overwrite === 'never') {
+      return `${st.isSymbolicLink() ? 'a symlink' : 'a file'} is where the snapshot has a folder (--overwrite always or if-changed replaces it)`;
+    }
+    // Unlinking removes the link or file itself: nothing it points to.
+    await fs.unlink(dest);
+    st = undefined;
+  }
+  let fresh = false;
+  if (!st) {
+    await fs.mkdir(dest, { mode: 0o700 });
+    st = await lstatOrUndefined(dest);
+    if (!st?.isDirectory()) throw new Error(`${dest} changed while it was being created`);
+    fresh = true;
+  }
+  await ensureWritable(dest, st);
+  return { fresh, owner: createdOwner(st) };
+}
+
+/**
+ * Who owns a file created in a folder with these stats: the process's effective user, and
+ * its group — or the folder's group where the folder is setgid (Linux) or always (BSD, macOS).
+ */
+function createdOwner(dir: BigIntStats): { uid: number; gid: number } | undefined {
+  if (typeof process.geteuid !== 'function' || typeof process.getegid !== 'function') return undefined;
+  const setgid = (dir.mode & 0o2000n) !== 0n;
+  const gid = process.platform === 'linux' && !setgid ? process.getegid() : Number(dir.gid);
+  return { uid: process.geteuid(), gid };
+}
+
+export type Decision = 'write' | 'unchanged' | 'metadata' | { conflict: string };
+
+/** What to do with a file given what is already at its place. */
+export async function decide(
+  repo: Repository,
+  entry: PlannedEntry,
+  overwrite: OverwritePolicy,
+): Promise<Decision> {
+  const st = await lstatOrUndefined(entry.dest);
+  if (!st) return 'write';
+  if (st.isDirectory()) return { conflict: 'a folder is where the snapshot has a file' };
+  if (!st.isFile()) {
+    return overwrite === 'never'
+      ? {
+          conflict: `${st.isSymbolicLink() ? 'a symlink' : 'a special file'} is where the snapshot has a file`,
+        }
+      : 'write';
+  }
+  if (overwrite === 'always') return 'write';
+  const sameSize = Number(st.size) === (entry.node.size ?? 0);
+  const node = entry.node;
+  if (
+    sameSize &&
+    microseconds(st.mtimeNs) === microseconds(BigInt(node.mtimeNs)) &&
+    Number(st.mode & 0o7777n) === node.mode
+  ) {
+    return 'unchanged';
+  }
+  if (sameSize) {
+    const handle = await openNoFollow(entry.dest, constants.O_RDONLY);
+    let differs: string | undefined;
+    try {
+      differs = await compareContents(repo, handle, entry.node);
+    } finally {
+      await handle.close();
+    }
+    if (!differs) return 'metadata';
+  }
+  if (overwrite === 'if-changed') return 'write';
+  return { conflict: 'a different file is already there (--overwrite if-changed or always replaces it)' };
+}
+
+/** Links `entry` to the restored `primary`, under a temporary name renamed into place. */
+export async function restoreHardLink(
+  entry: PlannedEntry,
+  primary: PlannedEntry,
+  overwrite: OverwritePolicy,
+): Promise<string> {
+  const first = await lstatOrUndefined(primary.dest);
+  if (!first?.isFile()) throw new Error(`${primary.abs} is not there to link to`);
+  const st = await lstatOrUndefined(entry.dest);
+  if (st && st.ino === first.ino && st.dev === first.dev) return 'unchanged';
+  if (st?.isDirectory()) return 'a folder is where the snapshot has a file';
+  if (st && overwrite === 'never') {
+    return 'a different file is already there (--overwrite if-changed or always replaces it)';
+  }
+  const tmp = tmpNameFor(entry.dest);
+  await removeStale(tmp);
+  // link() does not follow a symlink given as its source; the source is a file we restored.
+  await fs.link(primary.dest, tmp);
+  await fs.rename(tmp, entry.dest);
+  return 'ok';
+}
+
+export async function restoreSymlink(link: PlannedEntry, overwrite: OverwritePolicy): Promise<string> {
+  const target =
+    link.node.targetBytes === undefined
+      ? Buffer.from(link.node.target ?? '')
+      : Buffer.from(link.node.targetBytes, 'base64');
+  const st = await lstatOrUndefined(link.dest);
+  if (st?.isSymbolicLink() && (await fs.readlink(link.dest, { encoding: 'buffer' })).equals(target)) {
+    await applyLinkMeta(link.dest, link.node);
+    return 'ok';
+  }
+  if (st?.isDirectory()) return 'a folder is where the snapshot has a symlink';
+  if (st && overwrite === 'never')
+    return 'something else is where the snapshot has a symlink (--overwrite replaces it)';
+  const tmp = tmpNameFor(link.dest);
+  await removeStale(tmp);
+  await fs.symlink(target, tmp);
+  await applyLinkMeta(tmp, link.node);
+  await fs.rename(tmp, link.dest);
+  return 'ok';
+}
