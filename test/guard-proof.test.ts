@@ -68,7 +68,7 @@ describe('the invariant: a full session through the binary makes no request its 
     await device?.remove();
   });
 
-  it('init, push, edit, push, status, snapshots, restore, check --read-data: every request traced, all allowed', async () => {
+  it('init, push, edit, push, status, snapshots, restore, check --read-data, repair index: every request traced, all allowed', async () => {
     const src = device.src;
     await mkdir(path.join(src, 'docs'), { recursive: true });
     await writeFile(path.join(src, 'docs', 'notes.txt'), 'first version\n');
@@ -111,6 +111,8 @@ describe('the invariant: a full session through the binary makes no request its 
       ok(['restore', 'latest', '--target', target, '--json']),
       ok(['check', '--read-data', '--json']),
     ]);
+    // repair index reads like check (index files fresh, pack listing, prune markers).
+    expect((await ok(['repair', 'index', '--json'])).json<{ packs: unknown[] }>().packs).toEqual([]);
     // Each backed-up path is restored at its absolute path under the target.
     const restored = await describeTree(path.join(target, src));
     const original = await describeTree(src);

@@ -136,6 +136,46 @@ describe('http-proxy', () => {
     );
   });
 
+  for (const drop of ['reset', 'close'] as const) {
+    it(`cut: status, headers and part of the body, then the connection dropped (${drop})`, async () => {
+      const body = Buffer.alloc(64 * 1024, 7);
+      await withProxy(
+        { onRequest: () => ({ status: 200, body, cut: { after: 1000, drop } }) },
+        async (proxy) => {
+          const got = await new Promise<{
+            status: number;
+            headers: http.IncomingHttpHeaders;
+            bytes: number;
+            error?: string;
+          }>((resolve) => {
+            const req = http.get(`${proxy.url}/cut`, (res) => {
+              let bytes = 0;
+              res.on('data', (c: Buffer) => {
+                bytes += c.length;
+              });
+              const done = (error?: Error) =>
+                resolve({
+                  status: res.statusCode ?? 0,
+                  headers: res.headers,
+                  bytes,
+                  error: error?.message ?? (res.complete ? undefined : 'incomplete'),
+                });
+              res.once('error', done);
+              res.once('end', () => done());
+              res.once('close', () => done());
+            });
+            // The reset also reaches the request: owned here, not an unhandled error.
+            req.on('error', () => undefined);
+          });
+          expect(got.status).toBe(200);
+          expect(got.headers['content-length']).toBe(String(body.length));
+          expect(got.bytes).toBe(1000);
+          expect(got.error).toBeDefined();
+        },
+      );
+    });
+  }
+
   it('answers 502 when the upstream cannot be reached', async () => {
     const proxy = await startHttpProxy({ upstream: 'http://127.0.0.1:1' });
     try {

@@ -6,7 +6,7 @@ import path from 'node:path';
 
 export const GNU_TIME = '/usr/bin/time';
 
-export async function timed(cmd, args, { env, cwd, timeoutMs = 20 * 60_000, tmpDir, label = cmd } = {}) {
+export async function timed(cmd, args, { env, cwd, timeoutMs = 90 * 60_000, tmpDir, label = cmd } = {}) {
   if (!existsSync(GNU_TIME)) throw new Error('GNU time is missing: apt-get install -y time');
   // Outside the backed-up folders' parents, so that no folder mtime changes between runs.
   const dir = path.join(tmpDir, '.time');

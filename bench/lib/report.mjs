@@ -160,3 +160,134 @@ export function renderPeerRatios(entries) {
   }
   return lines.join('\n');
 }
+
+function median(values) {
+  const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  return { median: v[Math.floor(v.length / 2)], min: v[0], max: v.at(-1), n: v.length };
+}
+
+/**
+ * One record per (scenario, tool): the medians of its rounds (wall, CPU, RSS, bytes added,
+ * throughput) with their spread; requests and objects from the round of median wall time.
+ */
+export function medianRecords(records) {
+  const groups = new Map();
+  for (const r of records) {
+    const k = `${r.scenario}|${r.tool}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const out = [];
+  for (const rs of groups.values()) {
+    const ok = rs.filter((r) => !r.error);
+    if (ok.length === 0) {
+      out.push({ ...rs[0], n: 0 });
+      continue;
+    }
+    const wall = ok[0].spread?.wall ?? median(ok.map((r) => r.wallS));
+    const cpu = median(ok.map((r) => (r.userS === undefined ? undefined : r.userS + (r.sysS ?? 0))));
+    const rss = median(ok.map((r) => r.maxRssMiB));
+    const up = median(ok.map((r) => r.bytesUp));
+    const tput = median(ok.map((r) => r.throughputMiBs));
+    const mid = [...ok].sort((a, b) => a.wallS - b.wallS)[Math.floor(ok.length / 2)];
+    out.push({
+      ...mid,
+      round: undefined,
+      n: wall.n,
+      failed: rs.length - ok.length,
+      wallS: wall.median,
+      userS: cpu?.median,
+      sysS: cpu ? 0 : undefined,
+      maxRssMiB: rss?.median,
+      bytesUp: up?.median,
+      throughputMiBs: tput?.median,
+      spread: { wall, cpu, rss, up },
+      verify: ok.every((r) => !r.verify || r.verify.ok) ? mid.verify : ok.find((r) => !r.verify?.ok).verify,
+    });
+  }
+  return addRatios(out);
+}
+
+const range = (s, d = 2) => (s ? `${s.median.toFixed(d)} [${s.min.toFixed(d)}–${s.max.toFixed(d)}]` : '-');
+
+export function renderMedianTable(records) {
+  return table(records, [
+    { title: 'scen', left: true, get: (r) => r.scenario },
+    { title: 'tool/location', left: true, get: (r) => r.tool },
+    { title: 'n', get: (r) => `${r.n}${r.failed ? ` (${r.failed} failed)` : ''}` },
+    { title: 'wall s [min–max]', get: (r) => (r.n === 0 ? 'FAILED' : range(r.spread?.wall)) },
+    { title: '×best', get: (r) => (r.ratio?.wall == null ? '-' : r.ratio.wall.toFixed(2)) },
+    { title: 'cpu s [min–max]', get: (r) => range(r.spread?.cpu, 1) },
+    { title: 'RSS MiB [min–max]', get: (r) => range(r.spread?.rss, 0) },
+    { title: 'added MiB', get: (r) => fmt(r.bytesUp / MiB, 1) },
+    { title: 'down MiB', get: (r) => (r.location === 's3' ? fmt(r.bytesDown / MiB, 1) : '-') },
+    { title: 'stored MiB', get: (r) => fmt(r.storedBytes / MiB, 1) },
+    { title: 'MiB/s', get: (r) => fmt(r.throughputMiBs, 1) },
+    { title: 'req', get: (r) => r.requests?.total ?? '-' },
+    {
+      title: 'PUT/GET/HEAD/LIST',
+      get: (r) =>
+        r.requests ? `${r.requests.put}/${r.requests.get}/${r.requests.head}/${r.requests.list}` : '-',
+    },
+    { title: '+obj', get: (r) => r.objectsDelta ?? '-' },
+    {
+      title: 'ok',
+      left: true,
+      get: (r) =>
+        r.ratioToNode
+          ? `×${r.ratioToNode} node`
+          : r.verify
+            ? `${r.verify.ok ? 'ok' : `BAD ${r.verify.missing}/${r.verify.wrong}`}${r.verify.linksLost ? ` (${r.verify.linksLost} symlinks lost)` : ''}`
+            : '',
+    },
+  ]);
+}
+
+/** backupctl's medians ÷ restic's (default compression) and ÷ restic --compression off's, per scenario and location. */
+export function resticRatios(medians) {
+  const out = [];
+  const metrics = {
+    wall: (r) => r.wallS,
+    cpu: (r) => r.userS,
+    rss: (r) => r.maxRssMiB,
+    added: (r) => r.bytesUp,
+    stored: (r) => r.storedBytes,
+    requests: (r) => r.requests?.total,
+  };
+  for (const b of medians) {
+    if (!b.tool.startsWith('backupctl/') || b.n === 0) continue;
+    const peer = (name) =>
+      medians.find((m) => m.scenario === b.scenario && m.tool === `${name}/${b.location}` && m.n > 0);
+    const entry = { scenario: b.scenario, location: b.location };
+    for (const name of ['restic', 'restic-nocomp']) {
+      const p = peer(name);
+      if (!p) continue;
+      entry[name] = {};
+      for (const [k, f] of Object.entries(metrics)) {
+        const x = f(b);
+        const y = f(p);
+        entry[name][k] = x === undefined || y === undefined || y === 0 ? null : +(x / y).toFixed(2);
+      }
+    }
+    if (entry.restic || entry['restic-nocomp']) out.push(entry);
+  }
+  return out;
+}
+
+export function renderRestic(entries) {
+  const cell = (e, k) => {
+    const a = e.restic?.[k];
+    const b = e['restic-nocomp']?.[k];
+    return `${a == null ? '-' : a.toFixed(2)} / ${b == null ? '-' : b.toFixed(2)}`;
+  };
+  return table(entries, [
+    { title: 'scen', left: true, get: (e) => e.scenario },
+    { title: 'location', left: true, get: (e) => e.location },
+    { title: 'wall', get: (e) => cell(e, 'wall') },
+    { title: 'cpu', get: (e) => cell(e, 'cpu') },
+    { title: 'peak RSS', get: (e) => cell(e, 'rss') },
+    { title: 'bytes added', get: (e) => cell(e, 'added') },
+    { title: 'stored', get: (e) => cell(e, 'stored') },
+    { title: 'requests', get: (e) => cell(e, 'requests') },
+  ]);
+}

@@ -2,7 +2,7 @@
 // 127.0.0.1 made with openssl at bench time) behind the counting proxy. Every process
 // started here is stopped by its PID.
 import { execFileSync, fork, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { promises as fs, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { duFiles } from './data.mjs';
@@ -95,11 +95,17 @@ export async function startS3({ dir, buckets, key, cert, upstreamTls = true }) {
     });
 
   /** Objects and their bytes in a bucket, from s3rver's data folder (no request made). */
-  const countObjects = async (bucket) => {
-    const { files, bytes } = await duFiles(path.join(dataDir, bucket), (rel) =>
+  const countObjects = async (bucket, prefix = '') => {
+    const { files, bytes } = await duFiles(path.join(dataDir, bucket, ...prefix.split('/')), (rel) =>
       rel.endsWith('._S3rver_object'),
     );
     return { objects: files, bytes };
+  };
+
+  /** Deletes every object under `prefix` (a folder path) of a bucket, in s3rver's data folder. */
+  const removePrefix = async (bucket, prefix) => {
+    if (!prefix) throw new Error('removePrefix: no prefix');
+    await fs.rm(path.join(dataDir, bucket, ...prefix.split('/')), { recursive: true, force: true });
   };
 
   const stop = async () => {
@@ -126,6 +132,7 @@ export async function startS3({ dir, buckets, key, cert, upstreamTls = true }) {
     proxyPid: proxy.pid,
     stats,
     countObjects,
+    removePrefix,
     stop,
   };
 }

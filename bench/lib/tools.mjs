@@ -1,6 +1,6 @@
 // One adapter per tool and location. Each knows how to initialise its target, back up a
 // dataset (a folder), restore it, and measure what its target holds.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, promises as fs, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { duFiles } from './data.mjs';
@@ -44,9 +44,39 @@ class Adapter {
     this.ctx = ctx;
     this.location = location;
     this.name = name;
-    this.dir = path.join(ctx.work, 'tools', `${this.name}-${location}`);
-    mkdirSync(this.dir, { recursive: true });
+    this.family = ctx.family ?? 'main';
+    this.tag = this.family;
     this.snapshots = {};
+    this.place();
+  }
+  /** Where this tool's repository, config and cache live for the current `tag`. */
+  place() {
+    this.dir = path.join(this.ctx.work, 'tools', `${this.name}-${this.location}-${this.tag}`);
+    mkdirSync(this.dir, { recursive: true });
+    this.repoDir = path.join(this.dir, 'repo');
+    this.prefix = this.tag;
+    this.configure();
+  }
+  configure() {}
+  /**
+   * A fresh, empty repository (a new folder, or a new prefix of the bucket) with its own
+   * config and cache, for a first push measured again: the previous one is deleted.
+   */
+  async fresh(round) {
+    await this.discard();
+    this.tag = `${this.family}-${round}`;
+    this.snapshots = {};
+    this.place();
+    await this.setup();
+  }
+  /** Deletes the current repository (local folder, or its objects in s3rver's data folder). */
+  async discard() {
+    await fs.rm(this.dir, { recursive: true, force: true });
+    if (this.location === 's3' && this.prefix) await this.ctx.s3.removePrefix(this.bucket, this.prefix);
+  }
+  /** A fresh cache: the tool's cache folder removed (the cold-cache rows without root). */
+  async dropCache() {
+    if (this.cacheDir) await fs.rm(this.cacheDir, { recursive: true, force: true });
   }
   get id() {
     return `${this.name}/${this.location}`;
@@ -58,10 +88,14 @@ class Adapter {
     return timed(cmd, args, { env, tmpDir: this.ctx.work, label: `${this.id} ${args[0]}` });
   }
   async storage() {
-    if (this.location === 's3') return this.ctx.s3.countObjects(this.bucket);
+    if (this.location === 's3') return this.ctx.s3.countObjects(this.bucket, this.prefix);
     return duFiles(this.repoDir);
   }
   async setup() {}
+  /** The key prefix of a dataset for the sync tools (rclone, aws): `<tag>/<dataset>`. */
+  key(dataset) {
+    return `${this.prefix}/${dataset}`;
+  }
   /** Folder under `target` where `source` comes back after restore. */
   restoredRoot(target, source) {
     return this.keepsAbsolutePaths ? path.join(target, source) : target;
@@ -72,14 +106,20 @@ class Backupctl extends Adapter {
   keepsAbsolutePaths = true;
   constructor(ctx, location) {
     super(ctx, location, 'backupctl');
-    this.repoDir = path.join(this.dir, 'repo');
+  }
+  configure() {
+    const ctx = this.ctx;
+    this.cacheDir = path.join(this.dir, 'cache');
+    this.prefix = `devices/${this.tag}`;
     this.env = {
       ...baseEnv(ctx.work),
       BACKUPCTL_PASSWORD: PASSWORD,
       BACKUPCTL_CONFIG_DIR: path.join(this.dir, 'config'),
-      BACKUPCTL_CACHE_DIR: path.join(this.dir, 'cache'),
+      BACKUPCTL_CACHE_DIR: this.cacheDir,
       BACKUPCTL_HOST: 'bench',
-      ...(location === 's3' ? { ...s3Keys, AWS_REGION: 'us-east-1', NODE_EXTRA_CA_CERTS: ctx.cert } : {}),
+      ...(this.location === 's3'
+        ? { ...s3Keys, AWS_REGION: 'us-east-1', NODE_EXTRA_CA_CERTS: ctx.cert }
+        : {}),
     };
   }
   cli(args) {
@@ -88,7 +128,7 @@ class Backupctl extends Adapter {
   async setup() {
     const repo =
       this.location === 's3'
-        ? ['--repo', `s3://${this.bucket}/devices/bench`, '--endpoint', this.ctx.s3.endpoint]
+        ? ['--repo', `s3://${this.bucket}/${this.prefix}`, '--endpoint', this.ctx.s3.endpoint]
         : ['--repo', this.repoDir];
     await this.cli(['init', ...repo, '--no-keychain', '--json']);
   }
@@ -119,16 +159,20 @@ class Restic extends Adapter {
   constructor(ctx, location, name = 'restic') {
     super(ctx, location, name);
     this.backupFlags = name === 'restic-nocomp' ? ['--compression', 'off'] : [];
-    this.repoDir = path.join(this.dir, 'repo');
+  }
+  configure() {
+    const ctx = this.ctx;
+    this.cacheDir = path.join(this.dir, 'cache');
+    this.prefix = `r-${this.tag}`;
     this.env = {
       ...baseEnv(ctx.work),
       RESTIC_PASSWORD: PASSWORD,
-      RESTIC_CACHE_DIR: path.join(this.dir, 'cache'),
-      ...(location === 's3' ? s3Keys : {}),
+      RESTIC_CACHE_DIR: this.cacheDir,
+      ...(this.location === 's3' ? s3Keys : {}),
     };
     this.repoArgs =
-      location === 's3'
-        ? ['-r', `s3:${ctx.s3?.endpoint}/${this.bucket}`, '--cacert', ctx.cert]
+      this.location === 's3'
+        ? ['-r', `s3:${ctx.s3?.endpoint}/${this.bucket}/${this.prefix}`, '--cacert', ctx.cert]
         : ['-r', this.repoDir];
   }
   restic(args) {
@@ -168,14 +212,14 @@ class Rclone extends Adapter {
   async backup(dataset, source) {
     return this.run(
       this.ctx.bins.rclone,
-      ['sync', source, `bk:${this.bucket}/${dataset}`, ...this.common],
+      ['sync', source, `bk:${this.bucket}/${this.key(dataset)}`, ...this.common],
       this.env,
     );
   }
   async restore(dataset, _source, target) {
     return this.run(
       this.ctx.bins.rclone,
-      ['copy', `bk:${this.bucket}/${dataset}`, target, ...this.common],
+      ['copy', `bk:${this.bucket}/${this.key(dataset)}`, target, ...this.common],
       this.env,
     );
   }
@@ -196,14 +240,14 @@ class AwsSync extends Adapter {
   async backup(dataset, source) {
     return this.run(
       this.ctx.bins.aws,
-      ['s3', 'sync', source, `s3://${this.bucket}/${dataset}`, ...this.common],
+      ['s3', 'sync', source, `s3://${this.bucket}/${this.key(dataset)}`, ...this.common],
       this.env,
     );
   }
   async restore(dataset, _source, target) {
     return this.run(
       this.ctx.bins.aws,
-      ['s3', 'sync', `s3://${this.bucket}/${dataset}`, target, ...this.common],
+      ['s3', 'sync', `s3://${this.bucket}/${this.key(dataset)}`, target, ...this.common],
       this.env,
     );
   }

@@ -139,7 +139,7 @@ describe('soak: push killed at random moments', () => {
     await rm(soak.dir, { recursive: true, force: true });
   }, 1_800_000);
 
-  it(`S3 through ~10% faults (every kind): ${ITERATIONS} pushes complete, check finds nothing`, async () => {
+  it(`S3 through ~12% faults (every kind): ${ITERATIONS} pushes complete, check finds nothing`, async () => {
     const proxy: S3FaultProxy = await startS3FaultProxy(s3.endpoint);
     try {
       const soak = await makeSoak('faults');
@@ -157,9 +157,9 @@ describe('soak: push killed at random moments', () => {
         { env: soak.env },
       );
       expect(init.code, init.stderr).toBe(0);
-      const faults = ['500', '503', 'reset', 'no-answer', 'cut-body'] as const;
-      // Co-prime periods: about 10% of all requests fail, each kind about 2%.
-      const periods = [41, 43, 47, 53, 59];
+      const faults = ['500', '503', 'reset', 'no-answer', 'cut-body', 'reset-body'] as const;
+      // Co-prime periods: about 12% of all requests fail, each kind about 2%.
+      const periods = [41, 43, 47, 53, 59, 61];
       for (const [i, fault] of faults.entries()) proxy.add({ fault, every: periods[i]! });
       const hashes = new Set<string>();
       for (let round = 0; round < ITERATIONS; round++) {

@@ -9,6 +9,7 @@ import {
   keychainForConfig,
   loadDeviceConfig,
   openSession,
+  type RejectedObject,
   RepoCache,
   Repository,
   readEnvironment,
@@ -168,13 +169,17 @@ export abstract class BaseCommand extends Command {
    * whatever the command. `check` lists them as problems too (and exits 25).
    */
   private reportRejected(session: Session): void {
+    this.rejectedObjects = [...session.repo.rejected.values()];
     if (this.id === 'check') return;
     for (const r of session.repo.rejected.values()) {
       this.warnUser(
-        `${r.key} fails authentication and was left aside (a foreign or damaged ${r.kind === 'key' ? 'key file' : r.kind === 'index' ? 'index file' : r.kind === 'prune' ? 'prune marker' : 'snapshot'}): run \`backupctl check --read-data\``,
+        `${r.key} fails authentication and was left aside (${r.kind === 'key' ? 'a foreign or damaged key file' : r.kind === 'index' ? 'a foreign or damaged index file' : r.kind === 'prune' ? 'a foreign or damaged prune marker' : 'a foreign or damaged snapshot, or an older snapshot put under a newer name (a rollback)'}): run \`backupctl check --read-data\``,
       );
     }
   }
+
+  /** Objects the last repository session set aside (failed authentication), for `--json`. */
+  protected rejectedObjects: RejectedObject[] = [];
 
   /**
    * Opens the repository for an owner's operation that deletes (forget, prune). On S3 it

@@ -110,6 +110,7 @@ const byCode: Record<string, number> = {
   [ErrorCodes.offline]: ExitCodes.offline,
   [ErrorCodes.bucketMissing]: ExitCodes.bucketMissing,
   [ErrorCodes.integrity]: ExitCodes.damaged,
+  [ErrorCodes.repoConfigLost]: ExitCodes.damaged,
   [ErrorCodes.interrupted]: ExitCodes.interrupted,
   [ErrorCodes.configInvalid]: ExitCodes.configInvalid,
   [ErrorCodes.noSpace]: ExitCodes.noSpace,

@@ -40,7 +40,7 @@ beforeAll(async () => {
   }
 });
 
-it.each([['status'], ['snapshots'], ['--help']])(
+it.each([['status'], ['snapshots'], ['--help'], ['help']])(
   '`backupctl %s` on a local repository never loads the AWS SDK',
   (command) => {
     const run = spawnSync(process.execPath, ['-r', tracer, BIN, command], { env, encoding: 'utf8' });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type S3FaultProxy, startS3FaultProxy } from '../../../test/fixtures/s3-fault-proxy.js';
@@ -63,7 +63,7 @@ describe('S3 faults, through a fault proxy', () => {
   const healthFile = () =>
     readFile(path.join(device.env.BACKUPCTL_CACHE_DIR!, 'health.json'), 'utf8').catch(() => '');
 
-  for (const fault of ['500', '503', 'reset', 'no-answer', 'cut-body'] as const) {
+  for (const fault of ['500', '503', 'reset', 'no-answer', 'cut-body', 'reset-body'] as const) {
     it(`a push through every 3rd request failing with ${fault} completes (retried)`, async () => {
       await setUp();
       await writeFile(path.join(src, 'new.bin'), randomBytes(300_000));
@@ -114,6 +114,51 @@ describe('S3 faults, through a fault proxy', () => {
     expect(check.code, check.stdout + check.stderr).toBe(23);
     expect(check.stderr).not.toMatch(/\n\s+at /);
     expect(check.stderr).not.toMatch(/Unhandled|TypeError/);
+  });
+
+  it('a connection reset mid-body on every 2nd GET of packs, index files and snapshots: check --read-data and restore complete (body reads retried)', async () => {
+    await setUp();
+    proxy.add({ fault: 'reset-body', method: 'GET', path: /\/(data|index|snapshots)\//, every: 2 });
+    const check = await device.run(['check', '--read-data', '--json'], aws);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+    const afterCheck = proxy.injected['reset-body'];
+    expect(afterCheck).toBeGreaterThan(0);
+    // From an empty cache, the restore reads index files and snapshots from the bucket too.
+    await rm(device.env.BACKUPCTL_CACHE_DIR!, { recursive: true, force: true });
+    const out = path.join(device.dir, 'out');
+    const restore = await device.run(['restore', 'latest', '--target', out], aws);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(proxy.injected['reset-body']).toBeGreaterThan(afterCheck);
+    expect(await readFile(path.join(out, src, 'sub', 'note.txt'), 'utf8')).toBe('note');
+  });
+
+  for (const [what, where] of [
+    ['pack', /\/data\//],
+    ['index file', /\/index\//],
+    ['snapshot', /\/snapshots\//],
+  ] as const) {
+    it(`every ${what} GET reset mid-body: check --read-data exits 23 (offline), never 25, health not ok`, async () => {
+      await setUp();
+      expect(await healthFile()).toMatch(/"ok"/);
+      proxy.add({ fault: 'reset-body', method: 'GET', path: where });
+      const check = await device.run(['check', '--read-data', '--json'], aws);
+      expect(check.code, check.stdout + check.stderr).toBe(23);
+      expect(check.json<{ error: { code: string; message: string } }>().error).toMatchObject({
+        code: 'OFFLINE',
+        message: expect.stringContaining('mid-transfer'),
+      });
+      expect(check.stderr).not.toMatch(/\n\s+at /);
+      expect(proxy.injected['reset-body']).toBeGreaterThanOrEqual(3);
+      expect(await healthFile()).not.toMatch(/"status":\s*"ok"/);
+    });
+  }
+
+  it('restore with every pack GET reset mid-body: exit 23, not 26 (nothing reported as damaged)', async () => {
+    await setUp();
+    proxy.add({ fault: 'reset-body', method: 'GET', path: /\/data\// });
+    const restore = await device.run(['restore', 'latest', '--target', path.join(device.dir, 'out')], aws);
+    expect(restore.code, restore.stderr).toBe(23);
+    expect(restore.stderr).not.toMatch(/damaged/);
   });
 
   it('restore with pack bodies stalling: exit 23, no stack trace', async () => {

@@ -23,6 +23,7 @@ export * from './operations/last-run.js';
 export * from './operations/prune.js';
 export * from './operations/push.js';
 export * from './operations/repair-config.js';
+export * from './operations/repair-index.js';
 export * from './operations/restore.js';
 export * from './operations/session.js';
 export * from './operations/snapshots.js';

@@ -39,9 +39,10 @@ export default class Check extends BaseCommand {
       this.say(
         `${result.snapshots} snapshots, ${result.packs} packs, ${result.blobs} blobs${flags['read-data'] ? `, ${result.packsRead} packs read` : ''}`,
       );
-      if (result.unindexedPacks > 0) {
+      // Packs recovered from their headers are named among the problems instead.
+      if (result.unindexedPacks > 0 && result.recoveredPacks === 0) {
         this.say(
-          `${result.unindexedPacks} pack(s) from an interrupted push are not indexed yet (harmless; the next push reuses them)`,
+          `${result.unindexedPacks} pack(s) no index lists, likely from an interrupted push (harmless; the next push or \`backupctl repair index\` indexes them): ${result.unindexedPackIds.slice(0, 10).join(', ')}${result.unindexedPackIds.length > 10 ? ` and ${result.unindexedPackIds.length - 10} more` : ''}`,
         );
       }
       for (const p of result.problems) this.say(`problem: ${p.message}`);

@@ -72,16 +72,22 @@ Exit codes: 0 done; 26 some entries could not be restored (damaged data; each is
         { onProgress: (p) => progress.update(p) },
       ),
     ).finally(() => progress.stop());
-    if (this.jsonMode) this.printJson(result);
+    // Objects set aside (e.g. a rolled-back snapshot): named in --json, never only on stderr.
+    if (this.jsonMode) this.printJson({ ...result, rejectedObjects: this.rejectedObjects });
     else {
       for (const f of result.failed) this.warnUser(`not restored: ${f.path}: ${f.reason}`);
       for (const c of result.conflicts) this.warnUser(`left in place: ${c.path}: ${c.reason}`);
+      for (const w of result.warnings) this.warnUser(w);
       this.say(
         `restored snapshot ${result.snapshotId.slice(0, 8)} to ${result.target}: ${result.files} files, ${result.dirs} folders, ${result.symlinks} symlinks, ${formatBytes(result.bytes)}${result.unchanged ? ` (${result.unchanged} files already there)` : ''}${flags.verify ? `; ${result.verified} files verified` : ''}`,
       );
       if (result.failed.length > 0)
         this.say(
           `  ${result.failed.length} entries could not be restored: run \`backupctl check --read-data\``,
+        );
+      if (this.rejectedObjects.length > 0)
+        this.say(
+          `  WARNING: ${this.rejectedObjects.length} object(s) failed authentication and were left aside (${this.rejectedObjects.map((r) => r.key).join(', ')}): ${args.snapshot === 'latest' ? 'the snapshot restored is the newest one that authenticates, which may not be the newest pushed' : 'see the warnings above'}. Run \`backupctl check --read-data\``,
         );
       if (result.conflicts.length > 0)
         this.say(

@@ -1,22 +1,24 @@
-import { type BigIntStats, createReadStream, promises as fs } from 'node:fs';
+import { type BigIntStats, createReadStream, promises as fs, lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { FileCache, type FileFingerprint } from '../cache/file-cache.js';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { ChunkPool } from '../chunk/chunk-pool.js';
 import { FastCdcChunker } from '../chunk/fastcdc.js';
 import { errorMessage } from '../errors/index.js';
-import { keys, type Snapshot, type SnapshotSummary, type Tree, type TreeNode } from '../repository/format.js';
+import { keys, type Snapshot, type SnapshotSummary, type TreeNode } from '../repository/format.js';
 import { saveIndex } from '../repository/index-sync.js';
 import { PackWriter } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { VirtualFsDetector } from '../scan/virtual-fs.js';
-import { WalkFilter } from '../scan/walk-filter.js';
+import { IGNORE_FILE, WalkFilter } from '../scan/walk-filter.js';
 import { TaskGroup } from '../util/task-group.js';
 import { entryMetadata, entryName, joinPath, targetFields } from './entry-metadata.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
 import { SmallFileBatcher } from './small-file-batcher.js';
 import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
+import { readXattrs } from './xattrs.js';
 
 /** Files up to this size are read in one call; larger ones are streamed. */
 const WHOLE_READ_LIMIT = 1024 * 1024;
@@ -30,8 +32,17 @@ const WORKER_CREDITS = 4;
  * for its index, and the size of each index file, stay bounded whatever the file count.
  */
 const INDEX_FILE_BLOBS = 50_000;
-/** Entries of one folder being looked at at once (a folder may hold 100,000 files). */
-const ENTRIES_IN_FLIGHT = 32;
+/**
+ * Files handed to the readers and not done yet, across the whole walk: beyond it the walk
+ * waits. With the walk itself sequential, this (and the depth of the tree) bounds what a
+ * push holds, whatever the number of files or folders.
+ */
+const FILES_QUEUED = 256;
+/** The walk runs without waiting between most entries; it lets I/O run at least this often. */
+const YIELD_MS = 20;
+
+/** A tree node as JSON, or one on its way (a file being read, a folder being finished). */
+type Part = string | Promise<string | undefined>;
 
 /**
  * Walks the chosen paths and stores them: files (through the chunk workers: large ones one
@@ -42,7 +53,15 @@ export class Archiver {
   private filter!: WalkFilter;
   private readonly packer: PackWriter;
   private readonly treePacker: PackWriter;
-  private readonly fileLimit: ReturnType<typeof pLimit>;
+  /** New or changed files on their way (at most FILES_QUEUED): owns each one. */
+  private readonly files = new TaskGroup(FILES_QUEUED);
+  /** Of those, the ones being read at once (`fileConcurrency`). */
+  private readonly readSlots: ReturnType<typeof pLimit>;
+  private filesQueued = 0;
+  private fileFreed: (() => void) | undefined;
+  /** Folders whose entries are all walked, waiting for their last parts, then stored. */
+  private readonly trees = new TaskGroup();
+  private lastYield = Date.now();
   private readonly virtualFs = new VirtualFsDetector();
   private fileCache: FileCache | undefined;
   private pool: ChunkPool | undefined;
@@ -77,7 +96,7 @@ export class Archiver {
     private readonly options: PushOptions,
     private readonly events: PushEvents,
   ) {
-    this.fileLimit = pLimit(options.fileConcurrency ?? 8);
+    this.readSlots = pLimit(options.fileConcurrency ?? 8);
     const onPackUploaded = (pack: { size: number }) => {
       this.progress.bytesUploaded += pack.size;
       this.report();
@@ -102,7 +121,23 @@ export class Archiver {
   }
 
   private async runWithPool(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
-    if (!ChunkPool.available()) return this.archive(roots);
+    try {
+      return await this.archive(roots);
+    } finally {
+      await this.pool?.close();
+    }
+  }
+
+  private poolChecked = false;
+
+  /**
+   * The chunk workers (and the small-file batcher), started for the first file to read:
+   * an unchanged re-push starts none (two idle workers are ~20 MB of resident memory).
+   */
+  private workers(): ChunkPool | undefined {
+    if (this.poolChecked) return this.pool;
+    this.poolChecked = true;
+    if (!ChunkPool.available()) return undefined;
     this.pool = new ChunkPool({
       seed: this.repo.master.chunkerSeed,
       idKey: this.repo.master.id,
@@ -120,15 +155,11 @@ export class Archiver {
         this.progress.bytesDone += bytes;
       },
     });
-    try {
-      return await this.archive(roots);
-    } finally {
-      await this.pool.close();
-    }
+    return this.pool;
   }
 
   private async archive(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
-    this.fileCache = await FileCache.load(this.cache.file('files.bin'));
+    this.fileCache = await FileCache.load(this.cache.file('files.bin'), roots);
     const scan =
       (this.options.scanTotals ?? this.events.onProgress !== undefined)
         ? this.scanTotals(roots)
@@ -139,6 +170,9 @@ export class Archiver {
     } catch (error) {
       // The scan never rejects (it skips what it cannot read), but it is owned all the same.
       scan.catch(() => undefined);
+      // Nothing of a failed push runs on after it: every started read and tree settles.
+      await this.files.wait().catch(() => undefined);
+      await this.trees.wait().catch(() => undefined);
       throw error;
     }
     await scan;
@@ -165,7 +199,7 @@ export class Archiver {
     const cacheWarnings: string[] = [];
     await this.cache.write(keys.snapshot(snapshotId), sealed);
     try {
-      await this.fileCache!.save(roots);
+      await this.fileCache!.save();
     } catch (error) {
       cacheWarnings.push(
         `the file cache could not be saved (${errorMessage(error)}): the next push reads every file again`,
@@ -182,7 +216,12 @@ export class Archiver {
     if (this.packer.untakenBlobs + this.treePacker.untakenBlobs < INDEX_FILE_BLOBS) return;
     const packs = [...this.packer.takeWritten(), ...this.treePacker.takeWritten()];
     // Chained, so the final save waits for it; a failure surfaces there (promise owned).
-    this.indexSaving = this.indexSaving.then(() => saveIndex(this.repo, this.cache, packs));
+    // Once saved, the repository's index knows those blobs: the packers forget them.
+    this.indexSaving = this.indexSaving.then(async () => {
+      await saveIndex(this.repo, this.cache, packs);
+      this.packer.indexed(packs);
+      this.treePacker.indexed(packs);
+    });
     this.indexSaving.catch(() => {});
   }
 
@@ -203,17 +242,20 @@ export class Archiver {
     this.events.onWarning?.(warning);
   }
 
-  /** Counts files and bytes ahead of the archiver, for the progress bar's ETA. */
+  /**
+   * Counts files and bytes ahead of the archiver, for the progress bar's ETA. Its own
+   * filter (the archiver's forgets each folder once walked); one folder's entries stat'ed
+   * without waiting, then a turn of the event loop, so it never holds the walk up.
+   */
   private async scanTotals(roots: string[]): Promise<void> {
-    const walk = async (p: string): Promise<void> => {
-      let stat: BigIntStats;
-      try {
-        stat = await fs.lstat(p, { bigint: true });
-      } catch {
-        return;
-      }
-      if (await this.filter.excludes(p, stat)) return;
-      if (await this.virtualFs.kindOf(p, stat.dev)) return;
+    const filter = new WalkFilter(roots, this.options);
+    const walk = async (p: string, stat: BigIntStats): Promise<void> => {
+      let excluded = filter.check(p, stat);
+      if (excluded instanceof Promise) excluded = await excluded;
+      if (excluded) return;
+      let virtual = this.virtualFs.kindOfNow(p, stat.dev);
+      if (virtual instanceof Promise) virtual = await virtual;
+      if (virtual) return;
       if (stat.isFile()) {
         this.progress.filesTotal++;
         this.progress.bytesTotal += Number(stat.size);
@@ -224,11 +266,22 @@ export class Archiver {
         } catch {
           return;
         }
-        await this.filter.enterDir(p);
-        for (const name of names) await walk(path.join(p, name));
+        await filter.enterDir(p, names.includes(IGNORE_FILE));
+        const stats: Array<[string, BigIntStats]> = [];
+        for (const [i, name] of names.entries()) {
+          if ((i & 1023) === 1023) await nextTurn();
+          const child = path.join(p, name);
+          const s = lstatSync(child, { bigint: true, throwIfNoEntry: false });
+          if (s) stats.push([child, s]);
+        }
+        for (const [child, s] of stats) await walk(child, s);
+        filter.leaveDir(p);
       }
     };
-    for (const root of roots) await walk(root);
+    for (const root of roots) {
+      const stat = lstatSync(root, { bigint: true, throwIfNoEntry: false });
+      if (stat) await walk(root, stat);
+    }
     this.progress.scanDone = true;
   }
 
@@ -246,65 +299,88 @@ export class Archiver {
       list.push(root);
       children.set(first, list);
     }
-    const nodes: TreeNode[] = [];
+    const tree = new TreeBuilder();
     for (const [name, under] of [...children].sort(([a], [b]) => compareNames(a, b))) {
       const child = path.join(dir, name);
       if (under.includes(child)) {
-        const node = await this.archiveEntry(child, name, true);
-        if (node) nodes.push(node);
+        const entry = await this.walkEntry(child, child, name, true);
+        if (entry !== undefined) tree.add(entry.part);
       } else {
         const stat = await fs.lstat(child, { bigint: true });
         const subtree = await this.archiveSelection(child, under);
-        nodes.push({ ...metadata(name, 'dir', stat), subtree });
+        tree.add(JSON.stringify({ ...metadata(name, 'dir', stat), ...(await readXattrs(child)), subtree }));
       }
     }
-    return this.storeTree({ nodes });
+    return this.storeTree(await tree.finish());
   }
 
-  private async archiveDir(dir: string | Buffer): Promise<string> {
-    let raw: Buffer[];
+  /**
+   * Walks one folder, in name order, one entry after the other (restic's archiver walks
+   * the same way): what is unchanged is answered at once from the file cache; a file to
+   * read goes to the readers, and the walk moves on while it is read. Returns, once every
+   * entry is walked, the promise of the folder's tree id (stored when its last part is in).
+   */
+  private async walkDir(dir: string | Buffer, shown: string): Promise<{ id: Promise<string> }> {
+    let raw: string[];
     try {
-      // Names as bytes: a name that is not valid UTF-8 is kept, not lost.
-      raw = await fs.readdir(dir, { encoding: 'buffer' });
+      // Names as bytes, held as latin1 text (one character per byte, lossless and compact:
+      // a folder may hold a million names); a name that is not valid UTF-8 is kept, not lost.
+      raw = await fs.readdir(dir, { encoding: 'latin1' });
     } catch (error) {
-      this.warn(dir.toString(), error);
+      this.warn(shown, error);
       raw = [];
     }
-    raw.sort(Buffer.compare);
-    await this.filter.enterDir(dir.toString());
-    // Owned and bounded: at most ENTRIES_IN_FLIGHT entries of a folder at once; the first
-    // failure stops the entries not started yet, and every started one settles before this
-    // returns (nothing of a failed push runs on after it).
-    const group = new TaskGroup(ENTRIES_IN_FLIGHT);
-    const pending = raw.map((bytes) =>
-      group.spawn(() => {
-        const name = entryName(bytes);
-        return this.archiveEntry(joinPath(dir, name), name, false);
-      }),
-    );
-    await group.wait();
-    const nodes = await Promise.all(pending);
-    return this.storeTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) });
+    // Code-unit order of latin1 text is byte order (as Buffer.compare).
+    raw.sort();
+    await this.filter.enterDir(shown, raw.includes(IGNORE_FILE));
+    const tree = new TreeBuilder();
+    for (let i = 0; i < raw.length; i++) {
+      if (this.files.failed || this.trees.failed) await this.stopIfFailed();
+      if ((i & 255) === 255 && Date.now() - this.lastYield > YIELD_MS) {
+        await nextTurn();
+        this.lastYield = Date.now();
+      }
+      const name = nameOf(raw[i]!);
+      const file = childPath(dir, name);
+      const entry = await this.walkEntry(
+        file,
+        typeof file === 'string' ? file : file.toString(),
+        name,
+        false,
+      );
+      if (entry !== undefined) tree.add(entry.part);
+    }
+    this.filter.leaveDir(shown);
+    this.lastYield = Date.now();
+    // Wrapped: an async function returning the promise itself would wait for it.
+    return { id: this.trees.spawn(async () => this.storeTree(await tree.finish())) };
   }
 
-  private async archiveEntry(
+  /**
+   * One entry: its node as JSON, the promise of it (a file to read, a folder), or undefined
+   * when it is left out. `shown` is the path as text (a lossy copy for a name that is not
+   * UTF-8): the filter, the file cache, warnings and progress know paths so.
+   */
+  private async walkEntry(
     file: string | Buffer,
+    shown: string,
     name: string | Buffer,
     isRoot: boolean,
-  ): Promise<TreeNode | undefined> {
-    // The filter knows paths as text (a lossy copy for a name that is not UTF-8).
-    const shown = file.toString();
+  ): Promise<{ part: Part } | undefined> {
     let stat: BigIntStats;
     try {
-      stat = await fs.lstat(file, { bigint: true });
+      stat = lstatSync(file, { bigint: true });
     } catch (error) {
       if (!isRoot && this.filter.excludedByPattern(shown)) return undefined;
       this.warn(shown, error);
       return undefined;
     }
-    if (!isRoot && (await this.filter.excludes(shown, stat))) return undefined;
-    if (isRoot) await this.filter.excludes(shown, stat); // records the root's file system
-    const virtual = await this.virtualFs.kindOf(shown, stat.dev);
+    // For a root: never left out, but it records the root's file system.
+    let excluded = this.filter.check(shown, stat);
+    if (excluded instanceof Promise) excluded = await excluded;
+    if (excluded && !isRoot) return undefined;
+    let virtual = this.virtualFs.kindOfNow(shown, stat.dev);
+    if (virtual instanceof Promise) virtual = await virtual;
     if (virtual) {
       // /proc, /sys and the like: nothing to back up, and reads that may never end.
       this.summary.special++;
@@ -319,22 +395,47 @@ export class Archiver {
     }
     if (stat.isDirectory()) {
       this.summary.dirs++;
-      const subtree = await this.archiveDir(file);
-      return { ...metadata(name, 'dir', stat), subtree };
+      const node = { ...metadata(name, 'dir', stat), ...(await readXattrs(file)) };
+      const subtree = await this.walkDir(file, shown);
+      return { part: subtree.id.then((id) => JSON.stringify({ ...node, subtree: id })) };
     }
     if (stat.isSymbolicLink()) {
       try {
-        const target = await fs.readlink(file, { encoding: 'buffer' });
-        return { ...metadata(name, 'symlink', stat), ...targetFields(target) };
+        const target = readlinkSync(file, { encoding: 'buffer' });
+        return { part: JSON.stringify({ ...metadata(name, 'symlink', stat), ...targetFields(target) }) };
       } catch (error) {
         this.warn(shown, error);
         return undefined;
       }
     }
     if (stat.isFile()) {
-      // Small files in flight are bounded by the batcher, not by fileLimit: batches need more.
-      if (this.batcher && stat.size <= BigInt(WHOLE_READ_LIMIT)) return this.archiveFile(file, name, stat);
-      return this.fileLimit(() => this.archiveFile(file, name, stat));
+      const fingerprint: FileFingerprint = {
+        size: Number(stat.size),
+        mtimeNs: stat.mtimeNs,
+        ctimeNs: stat.ctimeNs,
+        ino: stat.ino,
+      };
+      const chunks = this.fileCache!.lookup(shown, fingerprint);
+      if (chunks?.every((id) => this.packer.knows(id))) {
+        const size = fingerprint.size;
+        this.progress.bytesDone += size;
+        this.progress.bytesUnchanged += size;
+        this.progress.filesUnchanged++;
+        this.fileDone(shown, fingerprint, chunks, size);
+        return {
+          part: JSON.stringify({
+            ...metadata(name, 'file', stat),
+            ...(await readXattrs(file)),
+            size,
+            chunks,
+          }),
+        };
+      }
+      await this.fileSlot();
+      this.filesQueued++;
+      const read = this.files.spawn(() => this.archiveFile(file, shown, name, stat, fingerprint));
+      read.then(this.releaseFile, this.releaseFile);
+      return { part: read.then((node) => (node ? JSON.stringify(node) : undefined)) };
     }
     // Sockets, FIFOs and devices hold no data to back up: skipped without a warning (as
     // restic), so a home folder holding a socket does not make every push "partial".
@@ -342,48 +443,67 @@ export class Archiver {
     return undefined;
   }
 
-  private async archiveFile(
-    source: string | Buffer,
-    name: string | Buffer,
-    stat: BigIntStats,
-  ): Promise<TreeNode | undefined> {
-    // The file cache, warnings and progress know paths as text (a lossy copy for a name
-    // that is not UTF-8: a cache entry is still checked against size, times and inode).
-    const file = source.toString();
-    const fingerprint: FileFingerprint = {
-      size: Number(stat.size),
-      mtimeNs: stat.mtimeNs.toString(),
-      ctimeNs: stat.ctimeNs.toString(),
-      ino: stat.ino.toString(),
-    };
-    let chunks = this.fileCache!.lookup(file, fingerprint);
-    let size = fingerprint.size;
-    if (!chunks?.every((id) => this.packer.knows(id))) {
-      try {
-        ({ chunks, size } =
-          this.pool && fingerprint.size > WHOLE_READ_LIMIT
-            ? await this.readInWorker(this.pool, source)
-            : this.batcher
-              ? await this.batcher.store(source, fingerprint.size)
-              : await this.readAndStore(source, fingerprint.size));
-      } catch (error) {
-        // A file we cannot read is skipped (exit code 3); anything else — storage,
-        // quarantine, a bug — stops the push.
-        if (!isFileReadError(error)) throw error;
-        this.warn(file, error);
-        return undefined;
-      }
-    } else {
-      this.progress.bytesDone += size;
-      this.progress.bytesUnchanged += size;
-      this.progress.filesUnchanged++;
+  /** Waits until fewer than FILES_QUEUED files are on their way (the walk is the only caller). */
+  private async fileSlot(): Promise<void> {
+    while (this.filesQueued >= FILES_QUEUED) {
+      await new Promise<void>((resolve) => {
+        this.fileFreed = resolve;
+      });
     }
+    await this.stopIfFailed();
+  }
+
+  /** After a failure (storage, a bug: not an unreadable file) the walk starts nothing more. */
+  private async stopIfFailed(): Promise<void> {
+    if (this.files.failed) await this.files.wait(); // throws the first failure
+    if (this.trees.failed) await this.trees.wait();
+  }
+
+  private readonly releaseFile = (): void => {
+    this.filesQueued--;
+    const freed = this.fileFreed;
+    this.fileFreed = undefined;
+    freed?.();
+  };
+
+  private fileDone(file: string, fingerprint: FileFingerprint, chunks: string[], size: number): void {
     this.fileCache!.record(file, fingerprint, chunks);
     this.summary.files++;
     this.summary.bytes += size;
     this.progress.filesDone++;
     this.report(file);
-    return { ...metadata(name, 'file', stat), size, chunks };
+  }
+
+  /** A new or changed file: read, chunked and stored. */
+  private async archiveFile(
+    source: string | Buffer,
+    file: string,
+    name: string | Buffer,
+    stat: BigIntStats,
+    fingerprint: FileFingerprint,
+  ): Promise<TreeNode | undefined> {
+    let chunks: string[];
+    let size: number;
+    try {
+      // Large files are read one per slot, in a worker; small ones go to the workers in
+      // batches (bounded by the batcher and by FILES_QUEUED, not by the slots: batches
+      // need more files than that in flight); without workers, on the main thread.
+      const pool = this.workers();
+      ({ chunks, size } =
+        pool && fingerprint.size > WHOLE_READ_LIMIT
+          ? await this.readSlots(() => this.readInWorker(pool, source))
+          : this.batcher
+            ? await this.batcher.store(source, fingerprint.size)
+            : await this.readSlots(() => this.readAndStore(source, fingerprint.size)));
+    } catch (error) {
+      // A file we cannot read is skipped (exit code 3); anything else — storage,
+      // quarantine, a bug — stops the push.
+      if (!isFileReadError(error)) throw error;
+      this.warn(file, error);
+      return undefined;
+    }
+    this.fileDone(file, fingerprint, chunks, size);
+    return { ...metadata(name, 'file', stat), ...(await readXattrs(source)), size, chunks };
   }
 
   private async readInWorker(
@@ -452,8 +572,8 @@ export class Archiver {
     return { chunks: await Promise.all(ids), size };
   }
 
-  private async storeTree(tree: Tree): Promise<string> {
-    const bytes = Buffer.from(JSON.stringify(tree));
+  /** Stores a tree blob (its JSON bytes, from TreeBuilder). */
+  private async storeTree(bytes: Buffer): Promise<string> {
     const id = await this.repo.blobId(bytes);
     await this.treePacker.add(id, 'tree', bytes);
     return id;
@@ -462,6 +582,117 @@ export class Archiver {
 
 function metadata(name: string | Buffer, type: TreeNode['type'], stat: BigIntStats): TreeNode {
   return entryMetadata(name, type, stat);
+}
+
+/**
+ * A tree's JSON, built as its nodes come: exactly `JSON.stringify({ nodes })` (the same
+ * bytes, so the same tree id, as when it was built from objects), written in name order
+ * into one growing buffer as soon as every node before is in. What a folder holds while
+ * it is walked is so its tree's bytes, plus the few nodes still on their way.
+ */
+class TreeBuilder {
+  private bytes = Buffer.allocUnsafe(1024);
+  private used = 0;
+  private count = 0;
+  /** Parts after the first one not yet in (in order), or undefined when none waits. */
+  private waiting: Array<string | undefined | Promise<string | undefined>> = [];
+  private head = 0;
+  private pending = 0;
+  private failure: { error: unknown } | undefined;
+  private finished: ((bytes: Buffer) => void) | undefined;
+  private failed: ((error: unknown) => void) | undefined;
+
+  constructor() {
+    this.append('{"nodes":[');
+  }
+
+  add(part: Part): void {
+    if (typeof part === 'string' && this.head === this.waiting.length) {
+      this.node(part);
+      return;
+    }
+    const at = this.waiting.length;
+    this.waiting.push(part);
+    if (typeof part === 'string') return;
+    this.pending++;
+    part.then(
+      (json) => {
+        this.pending--;
+        this.waiting[at] = json;
+        this.drain();
+      },
+      (error: unknown) => {
+        this.pending--;
+        this.failure ??= { error };
+        this.settle();
+      },
+    );
+  }
+
+  /** The tree's bytes once every part is in; rejects with the first part that failed. */
+  finish(): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      this.finished = resolve;
+      this.failed = reject;
+      this.settle();
+    });
+  }
+
+  private drain(): void {
+    while (this.head < this.waiting.length) {
+      const part = this.waiting[this.head];
+      if (part instanceof Promise) break;
+      this.waiting[this.head++] = undefined;
+      if (part !== undefined) this.node(part);
+    }
+    if (this.head === this.waiting.length) {
+      this.waiting = [];
+      this.head = 0;
+    }
+    this.settle();
+  }
+
+  private settle(): void {
+    if (!this.finished) return;
+    if (this.failure) {
+      if (this.pending === 0) this.failed!(this.failure.error);
+      return;
+    }
+    if (this.pending > 0 || this.head < this.waiting.length) return;
+    this.append(']}');
+    const done = this.finished;
+    this.finished = undefined;
+    done(this.bytes.subarray(0, this.used));
+  }
+
+  private node(json: string): void {
+    if (this.count++ > 0) this.append(',');
+    this.append(json);
+  }
+
+  private append(text: string): void {
+    const need = this.used + Buffer.byteLength(text);
+    if (need > this.bytes.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(need, this.bytes.length * 2));
+      this.bytes.copy(bigger, 0, 0, this.used);
+      this.bytes = bigger;
+    }
+    this.used += this.bytes.write(text, this.used);
+  }
+}
+
+/** A name read as latin1 (one character per byte) as entryName has it: text when UTF-8, else bytes. */
+function nameOf(latin1: string): string | Buffer {
+  return ASCII.test(latin1) ? latin1 : entryName(Buffer.from(latin1, 'latin1'));
+}
+const ASCII = /^[\x00-\x7f]*$/;
+
+/** `dir/name` (as `joinPath`), without path.join's normalising: a name read from a folder holds no separator. */
+function childPath(dir: string | Buffer, name: string | Buffer): string | Buffer {
+  if (typeof dir === 'string' && typeof name === 'string') {
+    return dir.endsWith(path.sep) ? dir + name : dir + path.sep + name;
+  }
+  return joinPath(dir, name);
 }
 
 /** Byte order of UTF-8 names: stable across locales and platforms. */

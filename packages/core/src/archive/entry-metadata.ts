@@ -11,14 +11,15 @@ export function entryMetadata(name: string | Buffer, type: TreeNode['type'], sta
   const node: TreeNode = {
     ...nameFields(name),
     type,
-    mode: Number(stat.mode & 0o7777n),
+    // Number first: bigint arithmetic allocates (this runs once per file of every push).
+    mode: Number(stat.mode) & 0o7777,
     mtimeNs: stat.mtimeNs.toString(),
   };
   if (process.platform !== 'win32') {
     node.uid = Number(stat.uid);
     node.gid = Number(stat.gid);
   }
-  if (type === 'file' && stat.nlink > 1n) node.hardlink = `${stat.dev}:${stat.ino}`;
+  if (type === 'file' && Number(stat.nlink) > 1) node.hardlink = `${stat.dev}:${stat.ino}`;
   return node;
 }
 

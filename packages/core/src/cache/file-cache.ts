@@ -1,68 +1,112 @@
-import { closeSync, promises as fs, fsyncSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  promises as fs,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 
-/** What identifies an unchanged file without reading it. */
+/** What identifies an unchanged file without reading it (lstat's values, to the nanosecond). */
 export interface FileFingerprint {
   size: number;
-  mtimeNs: string;
-  ctimeNs: string;
-  ino: string;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
 }
 
 const MAGIC = Buffer.from('BKFC2\n');
 /** u32 length | u16 path length | path | u64 size | i64 mtimeNs | i64 ctimeNs | u64 ino | u32 n | n × 32-byte ids */
 const FIXED = 4 + 2 + 8 * 4 + 4;
+const FINGERPRINT = 32;
 const IO_BUFFER = 1024 * 1024;
 const MAX_FILE = 0xffff_ffff;
+const MAX_PATH = 0xffff;
 
 /**
  * path + size + mtime + ctime + inode → chunk ids, from the last push. A hit lets an
  * unchanged file be re-pushed without reading it. ctime catches edits that restore the
  * mtime; the inode catches a file replaced by another. Losing it costs a re-read.
  *
- * Memory does not grow with what the file holds: the previous push's records stay on disk
- * (`files.bin`, binary, in walk order), and only a hash table of (path hash, offset, length)
- * — 24 bytes a file — is in memory; a lookup reads its one record (page cache) and compares
- * the path itself, so a hash collision never gives a wrong answer. This push's records are
- * streamed to `files.bin.next`, which `save` renames over the old file.
+ * Memory does not grow with what the file holds, and an unchanged push writes nothing:
+ * - the previous push's records stay on disk (`files.bin`, binary); loading streams the
+ *   file once and keeps only a hash table of (path hash, offset, length) — 24 bytes per
+ *   file under the pushed roots; a lookup reads its one record (page cache) and compares
+ *   the path itself, so a hash collision never gives a wrong answer;
+ * - records outside the pushed roots are passed on as they are, during that one read;
+ * - this push's records are compared, as they come, with the old file at the same place:
+ *   as long as they are equal nothing is written. At the first difference the old file's
+ *   equal prefix is copied to `files.bin.next` (a file copy, no parsing) and records are
+ *   appended from there; `save` renames it over the old file. An unchanged re-push (the
+ *   same files, in the walk's deterministic order) so leaves `files.bin` untouched.
+ * docs/repository-format.md ("Local cache") gives the reasons for this format.
  */
 export class FileCache {
-  private table: Uint32Array;
   private readonly out: RecordWriter;
+  private readonly pathScratch = Buffer.allocUnsafe(4096);
+  private readonly fingerprintScratch = Buffer.allocUnsafe(FINGERPRINT);
+  /** The buffer `read` found the last record in (the window, or singleRecord). */
+  private recordScratch: Buffer = Buffer.alloc(0);
+  private encodeScratch = Buffer.allocUnsafe(4096);
+  private saved = false;
 
   private constructor(
     private readonly file: string,
     private readonly fd: number | undefined,
-    entries: Array<[number, number, number]> | Uint32Array,
-    count: number,
+    private readonly table: Uint32Array,
+    private readonly count: number,
+    oldSize: number,
   ) {
-    this.table = entries instanceof Uint32Array ? entries : new Uint32Array(3);
-    this.count = count;
-    this.out = new RecordWriter(`${file}.next`);
+    this.out = new RecordWriter(file, fd, oldSize);
   }
 
-  private count: number;
-  private saved = false;
-
-  static async load(file: string): Promise<FileCache> {
+  /**
+   * Opens the cache for a push of `roots`: entries under them are looked up and replaced
+   * by what this push records; entries outside them are kept as they are.
+   */
+  static async load(file: string, roots: readonly string[]): Promise<FileCache> {
     await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     // The JSON cache of earlier versions is dropped: one full read, once.
     await fs.rm(path.join(path.dirname(file), 'files.json'), { force: true });
     let fd: number | undefined;
     try {
       fd = openSync(file, 'r');
-      const { table, count } = buildTable(fd);
-      return new FileCache(file, fd, table, count);
+      const size = fstatSync(fd).size;
+      if (size > MAX_FILE) throw new Error('file cache too large');
+      const kept: Array<[number, number]> = [];
+      const { table, count } = buildTable(fd, underRoots(roots), (offset, length) => {
+        // Runs of records outside the roots, merged (copied on in one go below).
+        const last = kept.at(-1);
+        if (last && last[0] + last[1] === offset) last[1] += length;
+        else kept.push([offset, length]);
+      });
+      const cache = new FileCache(file, fd, table, count, size);
+      try {
+        for (const [offset, length] of kept) cache.out.copyFrom(fd, offset, length);
+      } catch {
+        cache.discard(); // closes fd
+        return new FileCache(file, undefined, new Uint32Array(3), 0, 0);
+      }
+      return cache;
     } catch {
       if (fd !== undefined) closeSync(fd);
       // missing, damaged or too large: start empty
-      return new FileCache(file, undefined, [], 0);
+      return new FileCache(file, undefined, new Uint32Array(3), 0, 0);
     }
+  }
+
+  /** Files under the pushed roots the previous push recorded. */
+  get size(): number {
+    return this.count;
   }
 
   lookup(filePath: string, now: FileFingerprint): string[] | undefined {
     if (this.fd === undefined || this.count === 0) return undefined;
-    const wanted = Buffer.from(filePath);
+    const wanted = this.encodePath(filePath);
+    if (wanted === undefined) return undefined;
     const hash = fnv1a(wanted, 0, wanted.length);
     const slots = this.table.length / 3;
     const mask = slots - 1;
@@ -70,86 +114,201 @@ export class FileCache {
       const length = this.table[slot * 3 + 2]!;
       if (length === 0) return undefined;
       if (this.table[slot * 3] !== hash) continue;
-      const record = Buffer.allocUnsafe(length);
-      readSync(this.fd, record, 0, length, this.table[slot * 3 + 1]!);
-      const parsed = parseRecord(record);
-      if (!parsed.path.equals(wanted)) continue;
-      const hit = parsed.fingerprint;
-      if (
-        hit.size === now.size &&
-        hit.mtimeNs === now.mtimeNs &&
-        hit.ctimeNs === now.ctimeNs &&
-        hit.ino === now.ino
-      ) {
-        return parsed.chunks;
-      }
-      return undefined;
+      const found = this.read(this.table[slot * 3 + 1]!, length);
+      if (found === undefined) return undefined;
+      const record = this.recordScratch;
+      const pathLength = record.readUInt16LE(found + 4);
+      if (pathLength !== wanted.length || !sameBytes(record, found + 6, wanted, 0, pathLength)) continue;
+      const at = found + 6 + pathLength;
+      writeFingerprint(this.fingerprintScratch, 0, now);
+      if (!sameBytes(record, at, this.fingerprintScratch, 0, FINGERPRINT)) return undefined;
+      const n = record.readUInt32LE(at + FINGERPRINT);
+      const chunks: string[] = new Array(n);
+      for (let i = 0, c = at + FINGERPRINT + 4; i < n; i++, c += 32)
+        chunks[i] = record.toString('hex', c, c + 32);
+      return chunks;
     }
   }
 
-  record(filePath: string, fingerprint: FileFingerprint, chunks: string[]): void {
-    this.out.write(encodeRecord(Buffer.from(filePath), fingerprint, chunks));
-  }
+  /** Where the old file's bytes start in `lookupWindow`: [windowStart, windowEnd). */
+  private windowStart = 0;
+  private windowEnd = 0;
+  private readonly lookupWindow = Buffer.allocUnsafe(IO_BUFFER);
 
   /**
-   * Saves this push's entries plus the previous entries outside the pushed roots (a push
-   * of other paths must not forget them), streaming the old file once.
+   * The record at `offset` in a buffer (returned: where it starts in that buffer). The
+   * walk asks in the order the last push recorded, so records are read a window of 1 MiB
+   * at a time (one read per ~7,000 files); a record far from the window is read alone.
    */
-  async save(roots: string[]): Promise<void> {
-    const under = (p: string) => roots.some((r) => p === r || p.startsWith(r.endsWith('/') ? r : `${r}/`));
-    this.saved = true;
-    if (this.fd !== undefined) {
-      forEachRecord(this.fd, (record) => {
-        const pathLength = record.readUInt16LE(4);
-        if (!under(record.toString('utf8', 6, 6 + pathLength))) this.out.write(record);
-      });
-      closeSync(this.fd);
+  private read(offset: number, length: number): number | undefined {
+    if (offset >= this.windowStart && offset + length <= this.windowEnd) {
+      this.recordScratch = this.lookupWindow;
+      return offset - this.windowStart;
     }
-    this.out.close();
+    if (
+      length <= this.lookupWindow.length &&
+      offset >= this.windowStart &&
+      offset < this.windowEnd + IO_BUFFER
+    ) {
+      const n = readSync(this.fd!, this.lookupWindow, 0, this.lookupWindow.length, offset);
+      this.windowStart = offset;
+      this.windowEnd = offset + n;
+      if (n < length) return undefined;
+      this.recordScratch = this.lookupWindow;
+      return 0;
+    }
+    if (length > this.singleRecord.length) this.singleRecord = Buffer.allocUnsafe(length * 2);
+    if (readSync(this.fd!, this.singleRecord, 0, length, offset) !== length) return undefined;
+    this.recordScratch = this.singleRecord;
+    return 0;
+  }
+
+  private singleRecord = Buffer.allocUnsafe(4096);
+
+  record(filePath: string, fingerprint: FileFingerprint, chunks: readonly string[]): void {
+    const pathBytes = this.encodePath(filePath);
+    if (pathBytes === undefined) return; // a path longer than 64 KiB: never cached
+    const length = FIXED + pathBytes.length + chunks.length * 32;
+    if (length > this.encodeScratch.length) this.encodeScratch = Buffer.allocUnsafe(length * 2);
+    const out = this.encodeScratch;
+    out.writeUInt32LE(length, 0);
+    out.writeUInt16LE(pathBytes.length, 4);
+    pathBytes.copy(out, 6);
+    let at = 6 + pathBytes.length;
+    writeFingerprint(out, at, fingerprint);
+    out.writeUInt32LE(chunks.length, at + FINGERPRINT);
+    at += FINGERPRINT + 4;
+    for (const id of chunks) at += out.write(id, at, 32, 'hex');
+    this.out.write(out.subarray(0, length));
+  }
+
+  /** Saves this push's entries with the kept ones (a push of other paths does not forget them). */
+  async save(): Promise<void> {
+    this.saved = true;
+    const changed = this.out.close();
+    if (this.fd !== undefined) closeSync(this.fd);
     if (this.out.failure !== undefined) {
       await fs.rm(`${this.file}.next`, { force: true });
       throw this.out.failure;
     }
-    await fs.rename(`${this.file}.next`, this.file);
+    if (changed) await fs.rename(`${this.file}.next`, this.file);
+  }
+
+  /** Whether this push's records so far differ from the previous file (it will be rewritten). */
+  get rewriting(): boolean {
+    return this.out.diverged;
   }
 
   /** Closes both files without saving (a push that failed keeps the previous cache). */
   discard(): void {
     if (this.saved) return;
     this.saved = true;
-    if (this.fd !== undefined) closeSync(this.fd);
     this.out.close();
-    if (this.out.failure !== undefined) rmSync(`${this.file}.next`, { force: true });
+    if (this.fd !== undefined) closeSync(this.fd);
+    rmSync(`${this.file}.next`, { force: true });
+  }
+
+  /** `text` as UTF-8 in a reused buffer (no allocation per file), or undefined when too long. */
+  private encodePath(text: string): Buffer | undefined {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    if (text.length * 3 > this.pathScratch.length) {
+      const bytes = Buffer.from(text);
+      return bytes.length > MAX_PATH ? undefined : bytes;
+    }
+    const length = this.pathScratch.write(text, 0, 'utf8');
+    return this.pathScratch.subarray(0, length);
   }
 }
 
+function writeFingerprint(out: Buffer, at: number, f: FileFingerprint): void {
+  out.writeBigUInt64LE(BigInt(f.size), at);
+  out.writeBigInt64LE(f.mtimeNs, at + 8);
+  out.writeBigInt64LE(f.ctimeNs, at + 16);
+  out.writeBigUInt64LE(f.ino, at + 24);
+}
+
+/** Whether a record's path (UTF-8 bytes) is one of the roots or below one. */
+function underRoots(roots: readonly string[]): (record: Buffer, from: number, to: number) => boolean {
+  const prefixes = roots.map((r) => Buffer.from(r.endsWith(path.sep) ? r : `${r}${path.sep}`));
+  const exact = roots.map((r) => Buffer.from(r));
+  return (record, from, to) => {
+    const length = to - from;
+    for (let i = 0; i < prefixes.length; i++) {
+      const p = prefixes[i]!;
+      if (length >= p.length && sameBytes(record, from, p, 0, p.length)) return true;
+      const e = exact[i]!;
+      if (length === e.length && sameBytes(record, from, e, 0, e.length)) return true;
+    }
+    return false;
+  };
+}
+
+/** `n` bytes of `a` from `aAt` equal those of `b` from `bAt` (a loop: cheaper than compare's checks, for a path). */
+function sameBytes(a: Buffer, aAt: number, b: Buffer, bAt: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (a[aAt + i] !== b[bAt + i]) return false;
+  return true;
+}
+
 /**
- * Appends records to the next cache file. A write that fails (a full cache disk) is
- * remembered, not thrown: the push goes on, and `save` — after the snapshot is written —
- * reports it. Losing the cache costs time, never data.
+ * Writes the next cache file, lazily: while what is written equals the old file at the
+ * same offset, nothing is written (only compared, reading the old file sequentially);
+ * at the first difference the equal prefix is copied and writing starts.
+ *
+ * A write that fails (a full cache disk) is remembered, not thrown: the push goes on,
+ * and `save` — after the snapshot is written — reports it. Losing the cache costs time,
+ * never data.
  */
 class RecordWriter {
-  private readonly fd: number | undefined;
-  private buffer = Buffer.allocUnsafe(IO_BUFFER);
+  private fd: number | undefined;
+  private buffer: Buffer | undefined;
   private used = 0;
+  /** Bytes of the new file so far. */
+  private position = 0;
+  /** A window on the old file, for comparing. */
+  private window = Buffer.allocUnsafe(IO_BUFFER);
+  private windowStart = 0;
+  private windowEnd = 0;
+  diverged: boolean;
+  private closed = false;
   /** The first write error; after it, records are dropped. */
   failure: unknown;
 
-  constructor(file: string) {
-    try {
-      this.fd = openSync(file, 'w', 0o600);
-    } catch (error) {
-      this.failure = error;
-    }
+  constructor(
+    private readonly file: string,
+    private readonly oldFd: number | undefined,
+    private readonly oldSize: number,
+  ) {
+    this.diverged = oldFd === undefined;
+    if (this.diverged) this.start(0);
     this.write(MAGIC);
+  }
+
+  /** Passes on `length` bytes of the old file from `offset`. */
+  copyFrom(fd: number, offset: number, length: number): void {
+    const chunk = Buffer.allocUnsafe(Math.min(length, IO_BUFFER));
+    for (let done = 0; done < length; ) {
+      const n = readSync(fd, chunk, 0, Math.min(chunk.length, length - done), offset + done);
+      if (n <= 0) throw new Error('file cache cut short');
+      this.write(chunk.subarray(0, n));
+      done += n;
+    }
   }
 
   write(bytes: Buffer): void {
     if (this.failure !== undefined) return;
+    if (!this.diverged) {
+      if (this.sameAsOld(bytes)) {
+        this.position += bytes.length;
+        return;
+      }
+      this.start(this.position);
+      if (this.failure !== undefined) return;
+    }
     try {
-      if (this.used + bytes.length > this.buffer.length) this.drain();
-      if (bytes.length > this.buffer.length) {
-        writeAll(this.fd!, bytes, bytes.length);
+      if (this.used + bytes.length > this.buffer!.length) this.drain();
+      if (bytes.length > this.buffer!.length) {
+        this.writeAt(bytes, bytes.length);
+        this.position += bytes.length;
         return;
       }
     } catch (error) {
@@ -157,16 +316,19 @@ class RecordWriter {
       this.used = 0;
       return;
     }
-    bytes.copy(this.buffer, this.used);
+    bytes.copy(this.buffer!, this.used);
     this.used += bytes.length;
+    this.position += bytes.length;
   }
 
-  private closed = false;
-
-  close(): void {
-    if (this.closed) return;
+  /** Finishes; true when the new file differs from the old one (and was written). */
+  close(): boolean {
+    if (this.closed) return this.diverged;
     this.closed = true;
-    if (this.fd === undefined) return;
+    // Shorter than the old file: it differs too.
+    if (!this.diverged && this.failure === undefined && this.position !== this.oldSize)
+      this.start(this.position);
+    if (this.fd === undefined) return this.diverged;
     try {
       if (this.failure === undefined) {
         this.drain();
@@ -177,50 +339,64 @@ class RecordWriter {
     } finally {
       closeSync(this.fd);
     }
+    return this.diverged;
   }
+
+  private sameAsOld(bytes: Buffer): boolean {
+    const from = this.position;
+    const to = from + bytes.length;
+    if (to > this.oldSize) return false;
+    if (from < this.windowStart || to > this.windowEnd) {
+      if (bytes.length > this.window.length) this.window = Buffer.allocUnsafe(bytes.length * 2);
+      const n = readSync(
+        this.oldFd!,
+        this.window,
+        0,
+        Math.min(this.window.length, this.oldSize - from),
+        from,
+      );
+      this.windowStart = from;
+      this.windowEnd = from + n;
+      if (to > this.windowEnd) return false;
+    }
+    const at = from - this.windowStart;
+    return this.window.compare(bytes, 0, bytes.length, at, at + bytes.length) === 0;
+  }
+
+  /** Starts the new file with the old file's first `prefix` bytes (equal to what was written). */
+  private start(prefix: number): void {
+    this.diverged = true;
+    try {
+      this.fd = openSync(`${this.file}.next`, 'w', 0o600);
+      this.buffer = Buffer.allocUnsafe(IO_BUFFER);
+      this.used = 0;
+      // The equal prefix, copied as bytes (it was compared, not parsed).
+      for (let done = 0; done < prefix; ) {
+        const n = readSync(this.oldFd!, this.buffer, 0, Math.min(this.buffer.length, prefix - done), done);
+        if (n <= 0) throw new Error('the file cache changed while in use');
+        this.writeAt(this.buffer, n);
+        done += n;
+      }
+    } catch (error) {
+      this.failure = error;
+    }
+  }
+
+  private appendAt = 0;
 
   private drain(): void {
-    writeAll(this.fd!, this.buffer, this.used);
+    this.writeAt(this.buffer!, this.used);
     this.used = 0;
   }
-}
 
-function writeAll(fd: number, bytes: Buffer, length: number): void {
-  let at = 0;
-  while (at < length) at += writeSync(fd, bytes, at, length - at);
-}
-
-function encodeRecord(filePath: Buffer, f: FileFingerprint, chunks: string[]): Buffer {
-  const length = FIXED + filePath.length + chunks.length * 32;
-  const out = Buffer.allocUnsafe(length);
-  out.writeUInt32LE(length, 0);
-  out.writeUInt16LE(filePath.length, 4);
-  filePath.copy(out, 6);
-  let at = 6 + filePath.length;
-  out.writeBigUInt64LE(BigInt(f.size), at);
-  out.writeBigInt64LE(BigInt(f.mtimeNs), at + 8);
-  out.writeBigInt64LE(BigInt(f.ctimeNs), at + 16);
-  out.writeBigUInt64LE(BigInt(f.ino), at + 24);
-  out.writeUInt32LE(chunks.length, at + 32);
-  at += 36;
-  for (const id of chunks) at += out.write(id, at, 32, 'hex');
-  return out;
-}
-
-function parseRecord(record: Buffer): { path: Buffer; fingerprint: FileFingerprint; chunks: string[] } {
-  const pathLength = record.readUInt16LE(4);
-  let at = 6 + pathLength;
-  const fingerprint: FileFingerprint = {
-    size: Number(record.readBigUInt64LE(at)),
-    mtimeNs: record.readBigInt64LE(at + 8).toString(),
-    ctimeNs: record.readBigInt64LE(at + 16).toString(),
-    ino: record.readBigUInt64LE(at + 24).toString(),
-  };
-  const n = record.readUInt32LE(at + 32);
-  at += 36;
-  const chunks: string[] = [];
-  for (let i = 0; i < n; i++, at += 32) chunks.push(record.toString('hex', at, at + 32));
-  return { path: record.subarray(6, 6 + pathLength), fingerprint, chunks };
+  private writeAt(bytes: Buffer, length: number): void {
+    let at = 0;
+    while (at < length) {
+      const n = writeSync(this.fd!, bytes, at, length - at, this.appendAt);
+      at += n;
+      this.appendAt += n;
+    }
+  }
 }
 
 /** Calls `each` with every record of the file, read 1 MiB at a time. */
@@ -265,7 +441,15 @@ function forEachRecord(fd: number, each: (record: Buffer, offset: number) => voi
   }
 }
 
-function buildTable(fd: number): { table: Uint32Array; count: number } {
+/**
+ * The hash table of the records under the roots; `keep` hears of every other record.
+ * Checks every record's lengths, so a damaged file is refused here, not at a lookup.
+ */
+function buildTable(
+  fd: number,
+  under: (record: Buffer, from: number, to: number) => boolean,
+  keep: (offset: number, length: number) => void,
+): { table: Uint32Array; count: number } {
   let slots = 1024;
   let table = new Uint32Array(slots * 3);
   let count = 0;
@@ -278,7 +462,15 @@ function buildTable(fd: number): { table: Uint32Array; count: number } {
     t[slot * 3 + 2] = length;
   };
   forEachRecord(fd, (record, offset) => {
-    if (offset + record.length > MAX_FILE) throw new Error('file cache too large');
+    const pathLength = record.readUInt16LE(4);
+    if (FIXED + pathLength > record.length) throw new Error('damaged file cache');
+    if (FIXED + pathLength + record.readUInt32LE(6 + pathLength + FINGERPRINT) * 32 !== record.length) {
+      throw new Error('damaged file cache');
+    }
+    if (!under(record, 6, 6 + pathLength)) {
+      keep(offset, record.length);
+      return;
+    }
     if ((count + 1) * 2 > slots) {
       const old = table;
       slots *= 2;
@@ -287,7 +479,7 @@ function buildTable(fd: number): { table: Uint32Array; count: number } {
         if (old[s + 2] !== 0) place(table, old[s]!, old[s + 1]!, old[s + 2]!);
       }
     }
-    place(table, fnv1a(record, 6, 6 + record.readUInt16LE(4)), offset, record.length);
+    place(table, fnv1a(record, 6, 6 + pathLength), offset, record.length);
     count++;
   });
   return { table, count };

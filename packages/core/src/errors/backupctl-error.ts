@@ -46,6 +46,8 @@ export const ErrorCodes = {
   repoNotFound: 'REPO_NOT_FOUND',
   repoExists: 'REPO_EXISTS',
   repoInvalid: 'REPO_INVALID',
+  /** The repository's `config` object is missing (key files and packs are there) or unreadable. */
+  repoConfigLost: 'REPO_CONFIG_LOST',
   repoLocked: 'REPO_LOCKED',
   wrongPassword: 'WRONG_PASSWORD',
   passwordMissing: 'PASSWORD_MISSING',

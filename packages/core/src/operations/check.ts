@@ -34,6 +34,11 @@ export interface CheckResult {
   blobs: number;
   /** Packs no index lists: left by an interrupted push; harmless, reused by the next. */
   unindexedPacks: number;
+  /**
+   * The packs no authenticated index file lists (those of `unindexedPacks`, and those a
+   * rejected index described): `backupctl repair index` saves an index for them.
+   */
+  unindexedPackIds: string[];
   packsRead: number;
   /** Packs indexed from their own headers because an index file was rejected. */
   recoveredPacks: number;
@@ -82,7 +87,7 @@ export async function check(
       problems.push({ kind: 'pack-size', message: `pack ${id} has ${actual} bytes, the index says ${size}` });
     }
   }
-  const unindexedPacks = [...stored.keys()].filter((id) => !repo.index.hasPack(id)).length;
+  const unindexed = [...stored.keys()].filter((id) => !repo.index.hasPack(id));
 
   let snapshots = 0;
   const seenTrees = new Set<string>();
@@ -136,10 +141,11 @@ export async function check(
     }
     await group.wait();
   }
+  const unindexedPackIds = [...new Set([...unindexed, ...repo.headerIndexed.map((p) => p.id)])].sort();
   if (repo.headerIndexed.length > 0 && repo.rejected.size === 0) {
     problems.push({
       kind: 'unindexed-data',
-      message: `${repo.headerIndexed.length} pack(s) hold data that snapshots need but no index file lists (an index file was lost); restore and check read them from their own headers`,
+      message: `${repo.headerIndexed.length} pack(s) hold data that snapshots need but no index file lists (an index file was lost): ${namePacks(repo.headerIndexed.map((p) => p.id))}. Restore and check read them from their own headers; \`backupctl repair index\` saves a new index for them`,
     });
   }
   // Objects set aside while reading (keys at open, index files, snapshots): each one named.
@@ -147,7 +153,7 @@ export async function check(
     problems.push({
       kind: 'rejected-object',
       key: rejected.key,
-      message: `${rejected.key} fails authentication and was left aside (${rejected.kind === 'key' ? 'a foreign or damaged key file' : rejected.kind === 'index' ? `a foreign or damaged index file; ${loaded.recovered.length} pack(s) were indexed from their own headers instead` : 'a foreign or damaged snapshot; the other snapshots are usable'}): ${rejected.reason}`,
+      message: `${rejected.key} fails authentication and was left aside (${rejected.kind === 'key' ? 'a foreign or damaged key file' : rejected.kind === 'index' ? `a foreign or damaged index file; ${loaded.recovered.length} pack(s) were indexed from their own headers instead, \`backupctl repair index\` saves a new index for them` : 'a foreign or damaged snapshot; the other snapshots are usable'}): ${rejected.reason}`,
     });
   }
   return {
@@ -155,12 +161,21 @@ export async function check(
     snapshots,
     packs: repo.index.packCount,
     blobs: repo.index.blobCount,
-    unindexedPacks,
+    unindexedPacks: unindexed.length,
+    unindexedPackIds,
     packsRead,
     recoveredPacks: repo.headerIndexed.length,
     cacheMismatches,
     problems,
   };
+}
+
+/** Pack ids for a message: the first ten, then how many more (`unindexedPackIds` has all). */
+function namePacks(ids: string[]): string {
+  const sorted = [...ids].sort();
+  return sorted.length <= 10
+    ? sorted.join(', ')
+    : `${sorted.slice(0, 10).join(', ')} and ${sorted.length - 10} more`;
 }
 
 /** Damage found in what was read — as opposed to a failure to read it (offline, denied). */

@@ -4,6 +4,7 @@ import type { RepoCache } from '../cache/repo-cache.js';
 import { BackupctlError, ErrorCodes, errorMessage } from '../errors/index.js';
 import { loadIndex } from '../repository/index-sync.js';
 import type { Repository } from '../repository/repository.js';
+import { XattrApplier } from '../restore/apply-xattrs.js';
 import { BoundedTasks } from '../restore/bounded.js';
 import { ContentRestorer, DEFAULT_CONTENT_LIMITS } from '../restore/contents.js';
 import {
@@ -14,7 +15,13 @@ import {
   restoreSymlink,
 } from '../restore/entries.js';
 import { countFiles, folderEntries, IncludeRules, isDamage, type PlannedEntry } from '../restore/plan.js';
-import { applyDirMeta, applyMetaToFdSync, applyMetaToHandle, openNoFollow } from '../restore/safe-fs.js';
+import {
+  applyDirMeta,
+  applyMetaToFdSync,
+  applyMetaToHandle,
+  openNoFollow,
+  tmpNameFor,
+} from '../restore/safe-fs.js';
 import { TreeReader } from '../restore/tree-reader.js';
 import { TaskGroup } from '../util/task-group.js';
 import { findSnapshot } from './find-snapshot.js';
@@ -87,6 +94,8 @@ export interface RestoreResult {
   failed: RestoreProblem[];
   /** Entries left in place because something different was there (see `overwrite`). */
   conflicts: RestoreProblem[];
+  /** What was restored without some of its metadata (extended attributes): one line per kind. */
+  warnings: string[];
 }
 
 /**
@@ -156,6 +165,7 @@ export async function restore(
   await fs.mkdir(path.resolve(options.target), { recursive: true });
   const target = await fs.realpath(path.resolve(options.target));
   const include = new IncludeRules(options.include);
+  const xattrs = await XattrApplier.create();
   const reader = new TreeReader(repo, limits.treeCacheBytes);
 
   // Totals for progress: a first walk that holds nothing but the trees on its path.
@@ -202,8 +212,11 @@ export async function restore(
     onProgress: report,
     // A file's metadata, set through its descriptor before it takes its name: further
     // metadata (extended attributes) goes in both of these (the second: small files).
-    applyMeta: (handle, entry, owner) => applyMetaToHandle(handle, entry.node, owner),
-    applyMetaSync: (fd, entry, owner) => applyMetaToFdSync(fd, entry.node, owner),
+    // Extended attributes go on the temporary file (by path: lsetxattr, never through a link).
+    applyMeta: (handle, entry, owner) =>
+      applyMetaToHandle(handle, entry.node, owner, () => xattrs.apply(tmpNameFor(entry.dest), entry.node)),
+    applyMetaSync: (fd, entry, owner) =>
+      applyMetaToFdSync(fd, entry.node, owner, () => xattrs.applySync(tmpNameFor(entry.dest), entry.node)),
   });
   // Files and symlinks being set up (bounded: the walk waits); hard links wait for their
   // first entry apart, so that waiting never holds up the walk; folder metadata.
@@ -242,7 +255,8 @@ export async function restore(
     if (--folder.pending > 0) return;
     if (folder.entry && folder.ready && (await folder.ready)) {
       try {
-        await applyDirMeta(folder.dest, folder.entry.node);
+        const node = folder.entry.node;
+        await applyDirMeta(folder.dest, node, () => xattrs.apply(folder.dest, node));
       } catch (error) {
         if (noSpace(error)) throw error;
         fail(folder.entry.abs, errorMessage(error));
@@ -273,7 +287,7 @@ export async function restore(
       if (decision === 'metadata') {
         const handle = await openNoFollow(entry.dest, constants.O_RDONLY);
         try {
-          await applyMetaToHandle(handle, entry.node);
+          await applyMetaToHandle(handle, entry.node, undefined, () => xattrs.apply(entry.dest, entry.node));
         } finally {
           await handle.close();
         }
@@ -421,5 +435,6 @@ export async function restore(
     verified: contents.verified,
     failed,
     conflicts: conflictsOnly,
+    warnings: xattrs.warnings(),
   };
 }

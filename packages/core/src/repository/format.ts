@@ -69,6 +69,12 @@ export interface TreeNode {
   gid?: number;
   /** Files with several hard links: `<device>:<inode>`, the same for each link in a snapshot. */
   hardlink?: string;
+  /**
+   * Files and folders: extended attributes (POSIX ACLs included, as
+   * `system.posix_acl_access` / `system.posix_acl_default`), sorted by name; `value` is
+   * base64 of the raw bytes. Absent when there are none.
+   */
+  xattrs?: Array<{ name: string; value: string }>;
 }
 
 /** A tree blob: one directory's entries, sorted by name. */

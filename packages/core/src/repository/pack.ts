@@ -191,6 +191,14 @@ export class PackWriter {
     return this.writtenBlobs;
   }
 
+  /**
+   * Blobs an index file now lists (saveIndex added them to the repository's index): no
+   * longer tracked here, so what a push holds for dedup does not grow with its new blobs.
+   */
+  indexed(packs: IndexFile['packs']): void {
+    for (const pack of packs) for (const blob of pack.blobs) this.pendingIds.delete(blob.id);
+  }
+
   /** The uploaded packs since the last call, for an index file. */
   takeWritten(): IndexFile['packs'] {
     const out = this.written;

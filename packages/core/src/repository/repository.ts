@@ -521,12 +521,12 @@ export function parseRepoConfig(raw: Buffer, location: string): RepoConfig {
     config = JSON.parse(raw.toString()) as RepoConfig;
   } catch {
     throw new BackupctlError(
-      ErrorCodes.repoInvalid,
+      ErrorCodes.repoConfigLost,
       `the repository config at ${location} is not valid JSON`,
       {
         source: 'environment',
         resolution:
-          "The object `config` is damaged. Do not run `backupctl init` over it; put back a copy of `config` (from another copy of the repository or the bucket's object versions).",
+          "The object `config` is damaged; the key files and packs are intact. Put back a copy of `config` (from another copy of the repository or the bucket's object versions). Do not create a new repository over this one.",
       },
     );
   }
@@ -548,13 +548,13 @@ async function missingConfigError(backend: Backend): Promise<BackupctlError> {
   for (const prefix of [prefixes.keys, prefixes.snapshots, prefixes.data]) {
     for await (const _ of backend.list(prefix)) {
       return new BackupctlError(
-        ErrorCodes.repoInvalid,
+        ErrorCodes.repoConfigLost,
         `the repository at ${backend.location} has lost its \`config\` object (its key files and packs are still there)`,
         {
           source: 'environment',
           details: { configMissing: true },
           resolution:
-            'Do not run `backupctl init` here: it would start a second repository over this one. Put back a copy of `config` (from another copy of the repository, or an earlier version of the object if the bucket keeps versions), or rebuild it with `backupctl repair config` (the key files and packs describe the rest).',
+            'Rebuild it with `backupctl repair config` (the key files and packs describe the rest), or put back a copy of `config` (from another copy of the repository, or an earlier version of the object if the bucket keeps versions). Do not create a new repository here: it would start a second one over this one.',
         },
       );
     }

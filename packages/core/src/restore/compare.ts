@@ -14,7 +14,7 @@ export async function compareContents(
   let offset = 0;
   let buffer = Buffer.alloc(0);
   for (const id of node.chunks ?? []) {
-    const blob = repo.index.get(id);
+    const blob = repo.index.get(id) ?? (await repo.locate(id));
     if (!blob) return `blob ${id} is in no index`;
     if (buffer.length < blob.rawLength) buffer = Buffer.allocUnsafe(blob.rawLength);
     const { bytesRead } = await handle.read(buffer, 0, blob.rawLength, offset);

@@ -85,6 +85,8 @@ export async function applyMetaToHandle(
   handle: fs.FileHandle,
   meta: Meta,
   owner?: { uid: number; gid: number },
+  /** Runs between owner and mode (extended attributes: a chown clears security.capability, a read-only mode forbids them). */
+  beforeMode?: () => Promise<void>,
 ): Promise<void> {
   if (
     IS_ROOT &&
@@ -94,13 +96,19 @@ export async function applyMetaToHandle(
   ) {
     await handle.chown(meta.uid, meta.gid);
   }
+  await beforeMode?.();
   await handle.chmod(meta.mode);
   const t = utimeArg(meta.mtimeNs);
   await handle.utimes(t as unknown as number, t as unknown as number);
 }
 
 /** applyMetaToHandle on a plain descriptor, synchronously (the small-file fast path). */
-export function applyMetaToFdSync(fd: number, meta: Meta, owner?: { uid: number; gid: number }): void {
+export function applyMetaToFdSync(
+  fd: number,
+  meta: Meta,
+  owner?: { uid: number; gid: number },
+  beforeMode?: () => void,
+): void {
   if (
     IS_ROOT &&
     meta.uid !== undefined &&
@@ -109,17 +117,18 @@ export function applyMetaToFdSync(fd: number, meta: Meta, owner?: { uid: number;
   ) {
     fchownSync(fd, meta.uid, meta.gid);
   }
+  beforeMode?.();
   fchmodSync(fd, meta.mode);
   const t = utimeArg(meta.mtimeNs);
   futimesSync(fd, t as unknown as number, t as unknown as number);
 }
 
 /** Sets a folder's metadata; the folder is opened with O_DIRECTORY|O_NOFOLLOW first. */
-export async function applyDirMeta(dir: FsPath, meta: Meta): Promise<void> {
+export async function applyDirMeta(dir: FsPath, meta: Meta, beforeMode?: () => Promise<void>): Promise<void> {
   if (HAS_NOFOLLOW) {
     const handle = await fs.open(dir, constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     try {
-      await applyMetaToHandle(handle, meta);
+      await applyMetaToHandle(handle, meta, undefined, beforeMode);
     } finally {
       await handle.close();
     }
@@ -127,6 +136,7 @@ export async function applyDirMeta(dir: FsPath, meta: Meta): Promise<void> {
   }
   const st = await fs.lstat(dir);
   if (!st.isDirectory()) throw Object.assign(new Error(`${dir} is no longer a folder`), { code: 'ENOTDIR' });
+  await beforeMode?.();
   await fs.chmod(dir, meta.mode);
   const t = utimeArg(meta.mtimeNs);
   await fs.utimes(dir, t as unknown as number, t as unknown as number);

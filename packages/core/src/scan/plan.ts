@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { type ExcludeReason, WalkFilter, type WalkFilterOptions } from './walk-filter.js';
+import { type ExcludeReason, IGNORE_FILE, WalkFilter, type WalkFilterOptions } from './walk-filter.js';
 
 export interface PushPlan {
   files: number;
@@ -61,7 +61,7 @@ export async function planPush(
         plan.unreadable.push(p);
         return;
       }
-      await filter.enterDir(p);
+      await filter.enterDir(p, names.includes(IGNORE_FILE));
       for (const name of names) await visit(path.join(p, name));
     } else if (stat.isSymbolicLink()) {
       plan.symlinks++;

@@ -30,6 +30,8 @@ const VIRTUAL_FS: ReadonlyMap<number, string> = new Map([
 /** Remembers, per device number, which virtual file system (if any) it is: one statfs each. */
 export class VirtualFsDetector {
   private readonly byDevice = new Map<bigint, Promise<string | undefined>>();
+  /** The same, once known: what the walk asks without waiting. */
+  private readonly known = new Map<bigint, string | undefined>();
 
   /** The name of the virtual file system `file` lives on, or undefined for a real one. */
   kindOf(file: string, dev: bigint): Promise<string | undefined> {
@@ -37,8 +39,15 @@ export class VirtualFsDetector {
     if (!kind) {
       kind = virtualFsOf(file);
       this.byDevice.set(dev, kind);
+      void kind.then((name) => this.known.set(dev, name));
     }
     return kind;
+  }
+
+  /** As `kindOf`, at once for a device seen before (every entry but the first of each). */
+  kindOfNow(file: string, dev: bigint): string | undefined | Promise<string | undefined> {
+    if (this.known.has(dev)) return this.known.get(dev);
+    return this.kindOf(file, dev);
   }
 }
 

@@ -33,6 +33,10 @@ type AnyStats = Stats | BigIntStats;
 export class WalkFilter {
   private readonly excluder: Excluder;
   private readonly ignores = new Map<string, Promise<Ignore | undefined>>();
+  /** The same, once read: what the walk asks without waiting. */
+  private readonly loaded = new Map<string, Ignore | undefined>();
+  /** Per folder: the rules of the folders from its root down to it that have any. */
+  private readonly chains = new Map<string, Array<[string, Ignore]>>();
   private readonly rootDevices = new Map<string, bigint>();
 
   constructor(
@@ -42,20 +46,37 @@ export class WalkFilter {
     this.excluder = new Excluder(options.excludes ?? []);
   }
 
-  /** Loads the folder's ignore file (once); call before asking about its entries. */
-  enterDir(dir: string): Promise<Ignore | undefined> {
-    let loaded = this.ignores.get(dir);
-    if (!loaded) {
-      loaded =
-        this.options.ignoreFiles === false
+  /**
+   * Loads the folder's ignore file (once); call before asking about its entries.
+   * `hasIgnoreFile`: what the caller's listing of the folder says (false spares a read
+   * that fails, which costs more than the lstat of a file).
+   */
+  enterDir(dir: string, hasIgnoreFile?: boolean): Promise<Ignore | undefined> {
+    let loading = this.ignores.get(dir);
+    if (!loading) {
+      loading =
+        this.options.ignoreFiles === false || hasIgnoreFile === false
           ? Promise.resolve(undefined)
           : fs.readFile(path.join(dir, IGNORE_FILE), 'utf8').then(
               (text) => ignore().add(text),
               () => undefined,
             );
-      this.ignores.set(dir, loaded);
+      this.ignores.set(dir, loading);
+      void loading.then((rules) => {
+        if (this.ignores.get(dir) === loading) this.loaded.set(dir, rules);
+      });
     }
-    return loaded;
+    return loading;
+  }
+
+  /**
+   * Forgets a folder the walk is done with (a walk never comes back to it), so what this
+   * filter holds grows with the depth of the walk, not with the number of folders.
+   */
+  leaveDir(dir: string): void {
+    this.ignores.delete(dir);
+    this.loaded.delete(dir);
+    this.chains.delete(dir);
   }
 
   /** Whether the patterns alone leave `file` out (no stat needed). */
@@ -65,35 +86,68 @@ export class WalkFilter {
 
   /** Why `file` is left out, or undefined when it is backed up. Roots are never left out. */
   async excludes(file: string, stat: AnyStats): Promise<ExcludeReason | undefined> {
+    if (!this.roots.includes(file) && this.options.ignoreFiles !== false) {
+      const root = this.rootOf(file);
+      if (root !== undefined) for (const dir of chainOf(file, root)) await this.enterDir(dir);
+    }
+    return this.check(file, stat);
+  }
+
+  /**
+   * The same answer as `excludes`, at once when it can be had without I/O (the walk's
+   * case: it has entered every folder above `file`), else a promise of it.
+   */
+  check(file: string, stat: AnyStats): ExcludeReason | undefined | Promise<ExcludeReason | undefined> {
     if (this.roots.includes(file)) {
       if (this.options.oneFileSystem) this.rootDevices.set(file, BigInt(stat.dev));
       return undefined;
     }
     if (this.excluder.excludes(file)) return 'pattern';
     const isDir = stat.isDirectory();
-    if (await this.ignoredByFile(file, isDir)) return 'ignore-file';
+    const ignored = this.ignoredByFile(file, isDir);
+    if (ignored instanceof Promise) {
+      return ignored.then((yes) => (yes ? 'ignore-file' : this.checkRest(file, stat, isDir)));
+    }
+    if (ignored) return 'ignore-file';
+    return this.checkRest(file, stat, isDir);
+  }
+
+  private checkRest(
+    file: string,
+    stat: AnyStats,
+    isDir: boolean,
+  ): ExcludeReason | undefined | Promise<ExcludeReason | undefined> {
     if (this.options.oneFileSystem) {
       const root = this.rootOf(file);
       const dev = root === undefined ? undefined : this.rootDevices.get(root);
       if (dev !== undefined && BigInt(stat.dev) !== dev) return 'other-file-system';
     }
-    if (isDir && this.options.excludeCaches && (await isCacheDir(file))) return 'cache-dir';
+    if (isDir && this.options.excludeCaches) {
+      return isCacheDir(file).then((yes) => (yes ? 'cache-dir' : undefined));
+    }
     return undefined;
   }
 
   /** gitignore rules of every folder from the root down to `file`'s parent. */
-  private async ignoredByFile(file: string, isDir: boolean): Promise<boolean> {
+  private ignoredByFile(file: string, isDir: boolean): boolean | Promise<boolean> {
     if (this.options.ignoreFiles === false) return false;
-    const root = this.rootOf(file);
-    if (root === undefined) return false;
-    const chain: string[] = [];
-    for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
-      chain.push(dir);
-      if (dir === root || dir === path.dirname(dir)) break;
+    const parent = path.dirname(file);
+    let chain = this.chains.get(parent);
+    if (!chain) {
+      const root = this.rootOf(file);
+      if (root === undefined) return false;
+      const dirs = chainOf(file, root);
+      if (dirs.some((dir) => !this.loaded.has(dir))) {
+        return Promise.all(dirs.map((dir) => this.enterDir(dir))).then(() => this.ignoredByFile(file, isDir));
+      }
+      chain = [];
+      for (const dir of dirs) {
+        const rules = this.loaded.get(dir);
+        if (rules) chain.push([dir, rules]);
+      }
+      this.chains.set(parent, chain);
     }
-    for (const dir of chain.reverse()) {
-      const rules = await this.enterDir(dir);
-      if (!rules) continue;
+    for (const [dir, rules] of chain) {
       const relative = path.relative(dir, file).split(path.sep).join('/');
       if (rules.ignores(isDir ? `${relative}/` : relative)) return true;
     }
@@ -107,6 +161,16 @@ export class WalkFilter {
     }
     return best;
   }
+}
+
+/** The folders from `root` down to `file`'s parent, outermost first. */
+function chainOf(file: string, root: string): string[] {
+  const chain: string[] = [];
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    chain.push(dir);
+    if (dir === root || dir === path.dirname(dir)) break;
+  }
+  return chain.reverse();
 }
 
 async function isCacheDir(dir: string): Promise<boolean> {
