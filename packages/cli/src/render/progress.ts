@@ -65,7 +65,9 @@ function fit(line: string, width: number): string {
  * - while the scanner still counts (totals not final): what was found and what was done,
  *   no percentage and no bar (a total still growing is no total);
  * - then a bar over the content that has to be *read*: unchanged files leave both sides of
- *   the fraction, so an unchanged re-push shows "unchanged" counts, never a full bar.
+ *   the fraction, so an unchanged re-push shows "unchanged" counts, never a full bar;
+ *   and no bar before the first byte is read: the walk may meet the unchanged files after
+ *   the scanner has counted them all, and a bar at 0% over them would be a false alarm.
  */
 export function pushLine(s: PushSample, elapsedMs: number, width = 79): string {
   const unchanged = s.filesUnchanged ?? 0;
@@ -79,7 +81,7 @@ export function pushLine(s: PushSample, elapsedMs: number, width = 79): string {
   const toRead = s.bytesTotal - (s.bytesUnchanged ?? 0);
   const read = s.bytesDone - (s.bytesUnchanged ?? 0);
   const files = `${s.filesDone}/${s.filesTotal} files`;
-  if (toRead <= 0) {
+  if (toRead <= 0 || read <= 0) {
     return fit(`${files}, ${unchanged} unchanged${up}`, width);
   }
   const fraction = Math.min(1, Math.max(0, read / toRead));
