@@ -35,40 +35,64 @@ export function zstd(): Promise<ZstdCodec> {
 }
 
 async function load(): Promise<ZstdCodec> {
+  return builtinCodec() ?? (await nativeCodec()) ?? (await wasmCodec());
+}
+
+/** Node's own zstd, where the runtime has it. */
+export function builtinCodec(): ZstdCodec | undefined {
   const builtin = zlib as unknown as Partial<BuiltinZstd>;
-  if (typeof builtin.zstdCompress === 'function' && typeof builtin.zstdDecompress === 'function') {
-    const z = builtin as BuiltinZstd;
-    const levelParam = z.constants.ZSTD_c_compressionLevel ?? 100;
-    return {
-      name: 'node:zlib',
-      compress: (data, level) =>
-        new Promise((resolve, reject) =>
-          z.zstdCompress(data, { params: { [levelParam]: level } }, (error, out) =>
-            error ? reject(error) : resolve(out),
-          ),
+  if (typeof builtin.zstdCompress !== 'function' || typeof builtin.zstdDecompress !== 'function')
+    return undefined;
+  const z = builtin as BuiltinZstd;
+  const levelParam = z.constants.ZSTD_c_compressionLevel ?? 100;
+  return {
+    name: 'node:zlib',
+    compress: (data, level) =>
+      new Promise((resolve, reject) =>
+        z.zstdCompress(data, { params: { [levelParam]: level } }, (error, out) =>
+          error ? reject(error) : resolve(out),
         ),
-      decompress: (data) =>
-        new Promise((resolve, reject) =>
-          z.zstdDecompress(data, (error, out) => (error ? reject(error) : resolve(out))),
-        ),
-    };
-  }
+      ),
+    decompress: (data) =>
+      new Promise((resolve, reject) =>
+        z.zstdDecompress(data, (error, out) => (error ? reject(error) : resolve(out))),
+      ),
+  };
+}
+
+/**
+ * `@mongodb-js/zstd` 1.2's binding. Its `index.js` wrapper drops the level argument (every
+ * call compressed at zstd's default, 3, so `max` was `auto`): the binding is called
+ * directly, and its errors are given a message of ours.
+ */
+export async function nativeCodec(): Promise<ZstdCodec | undefined> {
   try {
-    const specifier = '@mongodb-js/zstd';
-    const native = (await import(specifier)) as {
-      compress(data: Buffer, level?: number): Promise<Buffer>;
-      decompress(data: Buffer): Promise<Buffer>;
-    };
+    const specifier = '@mongodb-js/zstd/bindings.js';
+    const imported = (await import(specifier)) as NativeBinding & { default?: NativeBinding };
+    const native = typeof imported.compress === 'function' ? imported : imported.default!;
     // Probe once: a platform without a prebuilt fails here, not in the middle of a push.
     await native.decompress(await native.compress(Buffer.from('probe'), 1));
     return {
       name: '@mongodb-js/zstd',
-      compress: (data, level) => native.compress(asBuffer(data), level),
-      decompress: (data) => native.decompress(asBuffer(data)),
+      compress: (data, level) => native.compress(asBuffer(data), level).catch(zstdError),
+      decompress: (data) => native.decompress(asBuffer(data)).catch(zstdError),
     };
   } catch {
-    // no prebuilt for this platform: the WebAssembly build below
+    return undefined; // no prebuilt for this platform: the WebAssembly build
   }
+}
+
+interface NativeBinding {
+  compress(data: Buffer, level?: number): Promise<Buffer>;
+  decompress(data: Buffer): Promise<Buffer>;
+}
+
+function zstdError(error: unknown): never {
+  throw new Error(`zstd: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+/** The WebAssembly build: every platform. */
+export async function wasmCodec(): Promise<ZstdCodec> {
   const wasm = await import('@bokuweb/zstd-wasm');
   await wasm.init();
   return {
