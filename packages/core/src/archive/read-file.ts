@@ -1,6 +1,7 @@
 import { close as closeCallback, open as openCallback, read as readCallback } from 'node:fs';
 import { promisify } from 'node:util';
 import { BackupctlError } from '../errors/index.js';
+import { grown } from '../util/grown.js';
 
 const FILE_READ_ERRORS = new Set([
   'ENOENT',
@@ -36,11 +37,7 @@ export async function readSmallFile(file: string | Buffer, expectedSize: number)
     let buffer = Buffer.allocUnsafe(expectedSize + 1);
     let length = 0;
     for (;;) {
-      if (length === buffer.length) {
-        const bigger = Buffer.allocUnsafe(buffer.length * 2);
-        buffer.copy(bigger, 0, 0, length);
-        buffer = bigger;
-      }
+      if (length === buffer.length) buffer = grown(buffer);
       const { bytesRead } = await readFd(fd, buffer, length, buffer.length - length, length);
       if (bytesRead === 0) return buffer.subarray(0, length);
       length += bytesRead;

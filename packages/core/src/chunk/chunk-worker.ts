@@ -21,6 +21,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type CompressionMode, compressBlob } from '../compress/compression.js';
 import { contentIdSync, encryptInto, OVERHEAD, type SecretKey } from '../crypto/cipher.js';
+import { grown } from '../util/grown.js';
 import { type ChunkerParams, FastCdcChunker } from './fastcdc.js';
 
 export interface ChunkWorkerData {
@@ -103,11 +104,7 @@ function readWhole(path: string | Buffer, size: number, slab: Buffer, at: number
     let buffer = slab.subarray(at, at + size + 1);
     let length = 0;
     for (;;) {
-      if (length === buffer.length) {
-        const bigger = Buffer.allocUnsafe(buffer.length * 2);
-        buffer.copy(bigger, 0, 0, length);
-        buffer = bigger;
-      }
+      if (length === buffer.length) buffer = grown(buffer);
       const want = buffer.length - length;
       const bytesRead = readSync(fd, buffer, length, want, length);
       length += bytesRead;
