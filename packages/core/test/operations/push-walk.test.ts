@@ -8,8 +8,8 @@ import { push } from '../../src/operations/push.js';
 import type { Tree } from '../../src/repository/format.js';
 import { Repository } from '../../src/repository/repository.js';
 import { planPush } from '../../src/scan/plan.js';
-import { CACHEDIR_SIGNATURE } from '../../src/scan/walk-filter.js';
 import { LocalBackend } from '../../src/storage/local-backend.js';
+import { writeExcludeTree } from '../scan/exclude-tree.js';
 
 const FAST_KDF = { N: 1024, r: 8, p: 1 };
 const SMALL = {
@@ -121,24 +121,7 @@ it('an unchanged re-push stores the very trees a push without a file cache store
 
 it('push leaves out exactly what the dry run does (patterns, .backupctlignore per folder, CACHEDIR.TAG)', async () => {
   const root = await tmp('scan');
-  const put = async (rel: string, body = 'x') => {
-    await fs.mkdir(path.dirname(path.join(root, rel)), { recursive: true });
-    await fs.writeFile(path.join(root, rel), body);
-  };
-  await put('keep.txt');
-  await put('a.tmp');
-  await put('proj/.backupctlignore', 'build/\n*.log\n!important.log\n');
-  await put('proj/build/out.o');
-  await put('proj/src/build/nested.o');
-  await put('proj/src/deeper/x.log');
-  await put('proj/x.log');
-  await put('proj/important.log');
-  await put('proj/src/main.c');
-  await put('other/build/kept.o');
-  await put('.cache/CACHEDIR.TAG', `${CACHEDIR_SIGNATURE}\n# a cache\n`);
-  await put('.cache/blob');
-  await put('fake-cache/CACHEDIR.TAG', 'Signature: not the right one');
-  await put('fake-cache/blob');
+  await writeExcludeTree(root, ['proj/src/deeper/x.log']);
   const options = { excludes: ['*.tmp'], excludeCaches: true };
   const planned: string[] = [];
   await planPush([root], options, {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PathPatterns, parseExcludeFile } from '../../src/scan/excludes.js';
 import { planPush } from '../../src/scan/plan.js';
-import { CACHEDIR_SIGNATURE } from '../../src/scan/walk-filter.js';
+import { writeExcludeTree } from './exclude-tree.js';
 
 describe('PathPatterns (restic rules, for excludes and includes)', () => {
   it('relative patterns match at any depth, anchored ones at the root, folders cover their contents', () => {
@@ -26,26 +26,8 @@ describe('PathPatterns (restic rules, for excludes and includes)', () => {
   });
 });
 
-async function tree(): Promise<string> {
-  const root = await fs.mkdtemp(path.join(tmpdir(), 'bk-scan-'));
-  const put = async (rel: string, body = 'x') => {
-    await fs.mkdir(path.dirname(path.join(root, rel)), { recursive: true });
-    await fs.writeFile(path.join(root, rel), body);
-  };
-  await put('keep.txt');
-  await put('a.tmp');
-  await put('proj/.backupctlignore', 'build/\n*.log\n!important.log\n');
-  await put('proj/build/out.o');
-  await put('proj/src/build/nested.o');
-  await put('proj/x.log');
-  await put('proj/important.log');
-  await put('proj/src/main.c');
-  await put('other/build/kept.o');
-  await put('.cache/CACHEDIR.TAG', `${CACHEDIR_SIGNATURE}\n# a cache\n`);
-  await put('.cache/blob');
-  await put('fake-cache/CACHEDIR.TAG', 'Signature: not the right one');
-  await put('fake-cache/blob');
-  return root;
+function tree(): Promise<string> {
+  return fs.mkdtemp(path.join(tmpdir(), 'bk-scan-')).then((root) => writeExcludeTree(root));
 }
 
 describe('planPush (push --dry-run) walks with the push filter', () => {
