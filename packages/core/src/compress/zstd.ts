@@ -102,6 +102,25 @@ export async function wasmCodec(): Promise<ZstdCodec> {
   };
 }
 
+/**
+ * A synchronous decoder for small frames whose decompressed size is known (a blob's
+ * `rawLength`), on the calling thread with the WebAssembly build: up to ~64 KiB it costs
+ * less than a call to the native codec, whose thread-pool round trip and context per call
+ * dominate (profiled: restore of 100k small files, 30 µs a call against 5–15 µs).
+ */
+export async function smallZstdDecoder(): Promise<(packed: Uint8Array, rawLength: number) => Buffer> {
+  const wasm = await import('@bokuweb/zstd-wasm');
+  await wasm.init();
+  return (packed, rawLength) => {
+    // The capacity counts only when the frame does not say its size; a frame that says
+    // another size is caught by the length check (and then by the blob's id).
+    const out = asBuffer(wasm.decompress(asBuffer(packed), { defaultHeapSize: Math.max(1, rawLength) }));
+    if (out.length !== rawLength)
+      throw new Error(`zstd: ${out.length} bytes where ${rawLength} were expected`);
+    return out;
+  };
+}
+
 function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }

@@ -21,6 +21,7 @@ import {
   applyMetaToHandle,
   openNoFollow,
   tmpNameFor,
+  utimeArg,
 } from '../restore/safe-fs.js';
 import { TreeReader } from '../restore/tree-reader.js';
 import { TaskGroup } from '../util/task-group.js';
@@ -58,6 +59,8 @@ export interface RestoreLimits {
   entryConcurrency: number;
   /** File-system calls of the content pipeline in flight (writes, metadata, renames). */
   fsConcurrency: number;
+  /** Worker threads that open blobs and write small files beside the main thread (0: none). */
+  workers: number;
 }
 
 export interface RestoreProgress {
@@ -157,6 +160,7 @@ export async function restore(
     treeCacheBytes: 16 * 1024 * 1024,
     entryConcurrency: 16,
     fsConcurrency: DEFAULT_CONTENT_LIMITS.fsConcurrency,
+    workers: DEFAULT_CONTENT_LIMITS.workers,
     ...options.limits,
   };
   const snapshot = await findSnapshot(repo, cache, options.snapshot);
@@ -206,6 +210,7 @@ export async function restore(
       windowBlobs: limits.windowBlobs,
       openFiles: limits.openFiles,
       fsConcurrency: limits.fsConcurrency,
+      workers: limits.workers,
     },
     verify: options.verify ?? false,
     progress,
@@ -217,6 +222,20 @@ export async function restore(
       applyMetaToHandle(handle, entry.node, owner, () => xattrs.apply(tmpNameFor(entry.dest), entry.node)),
     applyMetaSync: (fd, entry, owner) =>
       applyMetaToFdSync(fd, entry.node, owner, () => xattrs.applySync(tmpNameFor(entry.dest), entry.node)),
+    // The same metadata for a restore worker (applyMetaToFdSync's steps); a file with
+    // extended attributes stays on the main thread, which holds the xattr module.
+    workerMeta: (entry, owner) => {
+      const node = entry.node;
+      if (node.xattrs !== undefined && !(Array.isArray(node.xattrs) && node.xattrs.length === 0))
+        return undefined;
+      return {
+        size: node.size ?? 0,
+        mode: node.mode,
+        mtime: utimeArg(node.mtimeNs),
+        ...(node.uid !== undefined && node.gid !== undefined ? { uid: node.uid, gid: node.gid } : {}),
+        ownerMatches: owner !== undefined && owner.uid === node.uid && owner.gid === node.gid,
+      };
+    },
   });
   // Files and symlinks being set up (bounded: the walk waits); hard links wait for their
   // first entry apart, so that waiting never holds up the walk; folder metadata.

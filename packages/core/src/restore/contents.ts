@@ -17,7 +17,15 @@ import { TaskGroup } from '../util/task-group.js';
 import { settleAll } from './bounded.js';
 import { compareContents } from './compare.js';
 import { isDamage, type PlannedEntry } from './plan.js';
-import { type FsPath, removeStale, tmpNameFor } from './safe-fs.js';
+import {
+  type BlobOutcome,
+  type BlobTask,
+  type Piece,
+  RestorePool,
+  type WholeFile,
+  type WriteError,
+} from './restore-pool.js';
+import { type FsPath, removeStale, removeStaleSync, tmpNameFor } from './safe-fs.js';
 
 /** The bounds of a restore's content pipeline (see ContentRestorer). */
 export interface ContentLimits {
@@ -35,6 +43,11 @@ export interface ContentLimits {
   fsConcurrency: number;
   /** The longest ranged GET, in stored bytes. */
   maxRequestBytes: number;
+  /**
+   * Worker threads that open blobs and write small files (restore-worker.ts); 0: all on the
+   * main thread. Used only with `ContentOptions.workerMeta`.
+   */
+  workers: number;
 }
 
 export const DEFAULT_CONTENT_LIMITS: ContentLimits = {
@@ -45,7 +58,15 @@ export const DEFAULT_CONTENT_LIMITS: ContentLimits = {
   openFiles: 64,
   fsConcurrency: 16,
   maxRequestBytes: 8 * 1024 * 1024,
+  workers: RestorePool.defaultSize(),
 };
+
+/** A batch for a worker: at most this many blobs, … */
+const BATCH_BLOBS = 256;
+/** … and at most this many decoded bytes (or one blob). */
+const BATCH_RAW = 4 * 1024 * 1024;
+/** Batches of one downloaded run in the workers at once. */
+const BATCHES_PER_RUN = 2;
 
 /** Blobs closer than this within a pack are fetched in one ranged GET. */
 const MERGE_GAP = 1024 * 1024;
@@ -59,7 +80,8 @@ export interface ContentProgress {
 
 interface FileJob {
   entry: PlannedEntry;
-  tmp: FsPath;
+  /** Its temporary name, once asked for (see tmpOf). */
+  tmp?: FsPath;
   remaining: number;
   /** The end of the last byte written (holes are not written). */
   writtenEnd: number;
@@ -83,6 +105,15 @@ interface Place {
   offset: number;
 }
 
+/** A blob handed to a worker, with what it writes from it. */
+interface Sent {
+  slot: Slot;
+  /** Files it writes whole and names. */
+  whole: FileJob[];
+  /** Chunks of files created here. */
+  parts: Place[];
+}
+
 interface Slot {
   blob: LocatedBlob;
   at: Place[];
@@ -103,6 +134,12 @@ export interface ContentOptions {
   applyMeta: (handle: FileHandle, entry: PlannedEntry, owner: Owner | undefined) => Promise<void>;
   /** The same on a plain descriptor, synchronously; when given, small files take a fast path. */
   applyMetaSync?: (fd: number, entry: PlannedEntry, owner: Owner | undefined) => void;
+  /**
+   * What a worker needs to write a small file with the metadata `applyMeta` would set, or
+   * undefined when this one needs the main thread (extended attributes). Without it, or
+   * with `limits.workers` 0, every file is written on the main thread.
+   */
+  workerMeta?: (entry: PlannedEntry, owner: Owner | undefined) => Omit<WholeFile, 'tmp' | 'dest'> | undefined;
 }
 
 /**
@@ -157,7 +194,6 @@ export class ContentRestorer {
     const chunks = entry.node.chunks ?? [];
     const job: FileJob = {
       entry,
-      tmp: tmpNameFor(entry.dest),
       remaining: chunks.length,
       writtenEnd: 0,
       created: false,
@@ -212,6 +248,7 @@ export class ContentRestorer {
       await this.drain();
       throw error;
     }
+    await this.closeWorkers();
   }
 
   /**
@@ -221,6 +258,7 @@ export class ContentRestorer {
   async drain(): Promise<void> {
     await this.group.wait().catch(() => undefined);
     for (const job of [...this.idle.keys()]) await this.closeHandle(job).catch(() => undefined);
+    await this.closeWorkers().catch(() => undefined);
   }
 
   private async flush(): Promise<void> {
@@ -298,8 +336,43 @@ export class ContentRestorer {
       if (!isDamage(error)) throw error;
       fetchError = `pack ${packId} cannot be read: ${errorMessage(error)}`;
     }
-    let pending: Array<Promise<void>> = [];
-    let pendingBytes = 0;
+    const pool = bytes && !fetchError ? this.workers() : undefined;
+    if (pool && bytes) await this.openInWorkers(pool, packId, run, start, bytes);
+    else await this.openHere(packId, run, start, bytes, fetchError);
+    this.options.onProgress();
+  }
+
+  private poolChecked = false;
+  private pool: RestorePool | undefined;
+
+  /** The workers, started at the first download (none when not wanted or not built). */
+  private workers(): RestorePool | undefined {
+    if (this.poolChecked) return this.pool;
+    this.poolChecked = true;
+    if (this.options.limits.workers < 1 || !this.options.workerMeta || !RestorePool.available())
+      return undefined;
+    this.pool = new RestorePool(
+      { encKey: this.repo.master.encryption, idKey: this.repo.master.id },
+      this.options.limits.workers,
+    );
+    return this.pool;
+  }
+
+  private async closeWorkers(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.close();
+  }
+
+  /** The blobs of a downloaded run opened here, one at a time, and written (or failed). */
+  private async openHere(
+    packId: string,
+    run: Slot[],
+    start: number,
+    bytes: Buffer | undefined,
+    fetchError: string | undefined,
+  ): Promise<void> {
+    const writes = new Writes();
     try {
       for (const { blob, at } of run) {
         if (at.every((p) => p.job.failed)) continue;
@@ -321,31 +394,216 @@ export class ContentRestorer {
         }
         for (const place of at) {
           if (place.job.failed) continue;
-          if (!plain) {
-            pending.push(this.failJob(place.job, `damaged data: ${reason}`));
-            continue;
-          }
-          const data = plain;
-          const job = place.job;
-          if (this.options.applyMetaSync && !this.options.verify && job.remaining === 1 && !job.created) {
-            // The whole file is this one chunk: written and named at once, synchronously.
-            pending.push(this.writeWholeSync(place, data));
-            continue;
-          }
-          pending.push(this.fsLimit(() => this.writePlace(place, data)));
-          pendingBytes += data.length;
+          if (!plain) writes.add(this.failJob(place.job, `damaged data: ${reason}`));
+          else this.writeDecoded(place, plain, writes);
         }
-        if (pendingBytes >= RUN_WRITE_BUDGET || pending.length >= 64) {
-          const batch = pending;
-          pending = [];
-          pendingBytes = 0;
-          await settleAll(batch);
-        }
+        await writes.throttle();
       }
     } finally {
-      await settleAll(pending);
+      await writes.settle();
     }
-    this.options.onProgress();
+  }
+
+  /**
+   * The blobs of a downloaded run opened by the workers, in batches: each small file that
+   * is one whole blob is written there too; the plain bytes of the other blobs come back
+   * and are written here. Two batches of a run in the workers at once, so both work.
+   */
+  private async openInWorkers(
+    pool: RestorePool,
+    packId: string,
+    run: Slot[],
+    start: number,
+    bytes: Buffer,
+  ): Promise<void> {
+    const writes = new Writes();
+    const inFlight: Array<{ sent: Sent[]; answer: Promise<BlobOutcome[]> }> = [];
+    const settleNext = async () => {
+      const next = inFlight.shift()!;
+      this.takeAnswers(next.sent, await next.answer, writes);
+      await writes.throttle();
+    };
+    try {
+      for (const batch of this.batches(run)) {
+        const sent = this.sendBatch(pool, packId, batch, start, bytes);
+        if (!sent) continue;
+        // Owned at once: a rejection is awaited below (or by settle), never left unhandled.
+        sent.answer.catch(() => undefined);
+        inFlight.push(sent);
+        if (inFlight.length >= BATCHES_PER_RUN) await settleNext();
+      }
+      while (inFlight.length > 0) await settleNext();
+    } finally {
+      await Promise.allSettled(inFlight.map((f) => f.answer));
+      await writes.settle();
+    }
+  }
+
+  /** A run cut into batches of at most BATCH_BLOBS blobs and BATCH_RAW decoded bytes. */
+  private *batches(run: Slot[]): Generator<Slot[]> {
+    let batch: Slot[] = [];
+    let raw = 0;
+    for (const slot of run) {
+      if (batch.length > 0 && (batch.length >= BATCH_BLOBS || raw + slot.blob.rawLength > BATCH_RAW)) {
+        yield batch;
+        batch = [];
+        raw = 0;
+      }
+      batch.push(slot);
+      raw += slot.blob.rawLength;
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  /**
+   * Hands one batch to the workers: its sealed bytes (in a buffer of their own,
+   * transferred) and, for each blob still wanted, what to write from it: whole small files
+   * (`files`, the worker names them) and chunks of files created here (`pieces`, finished
+   * here once complete). Undefined when nothing of the batch is still wanted.
+   */
+  private sendBatch(
+    pool: RestorePool,
+    packId: string,
+    batch: Slot[],
+    start: number,
+    bytes: Buffer,
+  ): { sent: Sent[]; answer: Promise<BlobOutcome[]> } | undefined {
+    const from = batch[0]!.blob.offset;
+    const to = batch.at(-1)!.blob.offset + batch.at(-1)!.blob.length;
+    const tasks: BlobTask[] = [];
+    const sent: Sent[] = [];
+    for (const slot of batch) {
+      const files: WholeFile[] = [];
+      const whole: FileJob[] = [];
+      const pieces: Piece[] = [];
+      const parts: Place[] = [];
+      for (const place of slot.at) {
+        const job = place.job;
+        if (job.failed) continue;
+        const meta =
+          job.remaining === 1 && !job.created ? this.options.workerMeta!(job.entry, job.owner) : undefined;
+        if (meta) {
+          files.push({ ...meta, tmp: pathForWorker(tmpOf(job)), dest: pathForWorker(job.entry.dest) });
+          whole.push(job);
+          continue;
+        }
+        if (!job.created && !this.createSync(job)) continue;
+        pieces.push({ tmp: pathForWorker(tmpOf(job)), offset: place.offset });
+        parts.push(place);
+      }
+      if (files.length === 0 && pieces.length === 0) continue;
+      const { blob } = slot;
+      sent.push({ slot, whole, parts });
+      tasks.push({
+        id: blob.id,
+        at: blob.offset - from,
+        length: blob.length,
+        rawLength: blob.rawLength,
+        compressed: blob.compressed === true,
+        files,
+        pieces,
+      });
+    }
+    if (sent.length === 0) return undefined;
+    // The run's own buffer when the batch is all of it (transferred); else a copy of its part.
+    const view = bytes.subarray(from - start, to - start);
+    const data =
+      view.byteOffset === 0 &&
+      view.byteLength === view.buffer.byteLength &&
+      !(view.buffer instanceof SharedArrayBuffer)
+        ? new Uint8Array(view.buffer, 0, view.byteLength)
+        : new Uint8Array(view);
+    return { sent, answer: pool.run({ pack: packId, data, blobs: tasks, verify: this.options.verify }) };
+  }
+
+  /**
+   * Creates a file's temporary file here (O_EXCL, no link followed; what a killed run left
+   * there replaced), so that workers can write its chunks: false when it failed (the file
+   * is failed then).
+   */
+  private createSync(job: FileJob): boolean {
+    const tmp = tmpOf(job);
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
+    try {
+      let fd: number;
+      try {
+        fd = openSync(tmp, flags, 0o600);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        removeStaleSync(tmp);
+        fd = openSync(tmp, flags, 0o600);
+        job.replacedStale = true;
+      }
+      job.created = true;
+      closeSync(fd);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw error;
+      void this.group.spawn(() => this.failJob(job, errorMessage(error)));
+      return false;
+    }
+  }
+
+  /** A batch's answer: what the workers wrote is done (or failed); complete files finished. */
+  private takeAnswers(sent: Sent[], answer: BlobOutcome[], writes: Writes): void {
+    for (let i = 0; i < sent.length; i++) {
+      const { slot, whole, parts } = sent[i]!;
+      const outcome = answer[i]!;
+      const rawLength = slot.blob.rawLength;
+      if (outcome.damage !== undefined) {
+        for (const job of [...whole, ...parts.map((p) => p.job)]) {
+          if (!job.failed) writes.add(this.failJob(job, `damaged data: ${outcome.damage}`));
+        }
+        continue;
+      }
+      for (let f = 0; f < whole.length; f++) {
+        const job = whole[f]!;
+        const result = outcome.files[f]!;
+        if (typeof result === 'object') {
+          writes.add(this.failWrite(job, result));
+          continue;
+        }
+        job.remaining = 0;
+        job.cleaned = true;
+        this.verified += result;
+        this.options.progress.bytesDone += rawLength;
+        this.options.progress.filesDone++;
+        writes.add(job.done());
+      }
+      for (let p = 0; p < parts.length; p++) {
+        const { job, offset } = parts[p]!;
+        const result = outcome.pieces[p]!;
+        if (job.failed) continue;
+        if (typeof result === 'object') {
+          writes.add(this.failWrite(job, result));
+          continue;
+        }
+        if (result === 0) job.writtenEnd = Math.max(job.writtenEnd, offset + rawLength);
+        this.options.progress.bytesDone += rawLength;
+        if (--job.remaining === 0) writes.add(this.fsLimit(() => this.finishJob(job)));
+      }
+    }
+  }
+
+  /** A write a worker could not do: a full disk stops the restore, anything else fails the file. */
+  private failWrite(job: FileJob, error: WriteError): Promise<void> {
+    // A full disk stops the restore (NO_SPACE): every further file would fail too.
+    if (error.code === 'ENOSPC') throw Object.assign(new Error(error.message), { code: error.code });
+    return this.failJob(job, error.message);
+  }
+
+  /** One place of a decoded blob written: a whole small file at once, else through the pool of descriptors. */
+  private writeDecoded(place: Place, plain: Buffer, writes: Writes): void {
+    const job = place.job;
+    if (this.options.applyMetaSync && !this.options.verify && job.remaining === 1 && !job.created) {
+      // The whole file is this one chunk: written and named at once, synchronously.
+      writes.add(this.writeWholeSync(place, plain));
+      return;
+    }
+    writes.add(
+      this.fsLimit(() => this.writePlace(place, plain)),
+      plain.length,
+    );
   }
 
   private isZero(b: Buffer): boolean {
@@ -369,7 +627,7 @@ export class ContentRestorer {
     try {
       let fd: number;
       try {
-        fd = openSync(job.tmp, flags, 0o600);
+        fd = openSync(tmpOf(job), flags, 0o600);
       } catch (error) {
         // Something is under the temporary name (a killed run's file): the usual path replaces it.
         if ((error as NodeJS.ErrnoException).code === 'EEXIST')
@@ -389,7 +647,7 @@ export class ContentRestorer {
       } finally {
         closeSync(fd);
       }
-      renameSync(job.tmp, job.entry.dest);
+      renameSync(tmpOf(job), job.entry.dest);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw error;
       await this.failJob(job, errorMessage(error));
@@ -445,7 +703,7 @@ export class ContentRestorer {
         job.users--;
       }
       await this.closeHandle(job);
-      await fs.rename(job.tmp, job.entry.dest);
+      await fs.rename(tmpOf(job), job.entry.dest);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw error;
       await this.failJob(job, errorMessage(error));
@@ -469,7 +727,7 @@ export class ContentRestorer {
     if (job.cleaned) return;
     job.cleaned = true;
     await this.closeHandle(job).catch(() => undefined);
-    if (job.created) await fs.rm(job.tmp, { force: true }).catch(() => undefined);
+    if (job.created) await fs.rm(tmpOf(job), { force: true }).catch(() => undefined);
   }
 
   private async acquire(job: FileJob): Promise<FileHandle> {
@@ -503,16 +761,16 @@ export class ContentRestorer {
 
   private async openJob(job: FileJob): Promise<FileHandle> {
     let handle: FileHandle;
-    if (job.created) handle = await fs.open(job.tmp, constants.O_RDWR | O_NOFOLLOW);
+    if (job.created) handle = await fs.open(tmpOf(job), constants.O_RDWR | O_NOFOLLOW);
     else {
       const flags = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
       try {
-        handle = await fs.open(job.tmp, flags, 0o600);
+        handle = await fs.open(tmpOf(job), flags, 0o600);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
         // What a killed run left under the temporary name: replaced (never a folder, no link followed).
-        await removeStale(job.tmp);
-        handle = await fs.open(job.tmp, flags, 0o600);
+        await removeStale(tmpOf(job));
+        handle = await fs.open(tmpOf(job), flags, 0o600);
         job.replacedStale = true;
       }
       job.created = true;
@@ -533,6 +791,40 @@ export class ContentRestorer {
 }
 
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+
+/**
+ * Writes of one run in flight: awaited in batches, so the decoded bytes waiting to be
+ * written stay under RUN_WRITE_BUDGET (a run holds up to maxRequestBytes of stored data).
+ */
+class Writes {
+  private pending: Array<Promise<void>> = [];
+  private bytes = 0;
+  add(write: Promise<void>, bytes = 0): void {
+    this.pending.push(write);
+    this.bytes += bytes;
+  }
+  /** Waits for the writes in flight when they hold too much. */
+  async throttle(): Promise<void> {
+    if (this.bytes >= RUN_WRITE_BUDGET || this.pending.length >= 64) await this.settle();
+  }
+  async settle(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    this.bytes = 0;
+    await settleAll(batch);
+  }
+}
+
+/** A path for a worker: text, or its bytes (a name that is not UTF-8). */
+function pathForWorker(p: FsPath): string | Uint8Array {
+  return typeof p === 'string' ? p : new Uint8Array(p);
+}
+
+/** The temporary name a file is written under (computed once, only where needed). */
+function tmpOf(job: FileJob): FsPath {
+  job.tmp ??= tmpNameFor(job.entry.dest);
+  return job.tmp;
+}
 const ZEROS = Buffer.alloc(64 * 1024);
 
 /**

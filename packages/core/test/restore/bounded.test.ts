@@ -131,7 +131,8 @@ describe('restore with bounded memory and concurrency', () => {
       snapshot: snap.snapshotId,
       target,
       concurrency: 2,
-      limits: { openFiles: 2, fsConcurrency: 1, windowFiles: 100 },
+      // The main thread's pool of descriptors (restore workers open a file per chunk and close it).
+      limits: { openFiles: 2, fsConcurrency: 1, windowFiles: 100, workers: 0 },
     });
     expect(result.failed).toEqual([]);
     for (const [file, data] of files)

@@ -1,0 +1,334 @@
+/**
+ * A worker thread that does the per-blob and per-file work of a restore, so that both cores
+ * work while the main thread walks the trees, plans and downloads:
+ *
+ * - it opens the blobs of one downloaded range of a pack (decrypts, decompresses, checks
+ *   each one's keyed id, as `Repository.openBlob` does);
+ * - it writes every small file whose whole content is one of those blobs, with the same
+ *   steps and guarantees as the main thread's path (restore/contents.ts): created under its
+ *   temporary name with O_EXCL|O_NOFOLLOW, written, owner, mode and times set through the
+ *   descriptor, read back with --verify, then renamed into place. All with plain blocking
+ *   calls: no thread-pool round trip, no promise per file;
+ * - it writes the chunks of larger files (and of files with extended attributes) into the
+ *   temporary file the main thread created, at their offsets; the main thread finishes
+ *   such a file (metadata, rename) once all its chunks are written.
+ *
+ * No plain byte crosses between threads: what is decoded here is written here.
+ *
+ * Damaged data fails only what needs it: a blob that does not open is named in the answer,
+ * with the message `openBlob` would give, and the files that need it are not written.
+ */
+
+import { createDecipheriv, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  ftruncateSync,
+  futimesSync,
+  lstatSync,
+  openSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { smallZstdDecoder, zstd } from '../compress/zstd.js';
+import { NONCE_BYTES, OVERHEAD, TAG_BYTES } from '../crypto/cipher.js';
+
+export interface RestoreWorkerData {
+  encKey: Uint8Array;
+  idKey: Uint8Array;
+}
+
+/** A path as text or as bytes (a name that is not UTF-8 crosses as a Uint8Array). */
+export type WorkerPath = string | Uint8Array;
+
+/** A file whose whole content is one blob, written here. */
+export interface WholeFile {
+  tmp: WorkerPath;
+  dest: WorkerPath;
+  size: number;
+  mode: number;
+  /** The time argument for futimes (safe-fs.ts utimeArg). */
+  mtime: string;
+  /** The owner to give it (as root, when the snapshot has one), unless `ownerMatches`. */
+  uid?: number;
+  gid?: number;
+  /** A file created here already has that owner (a stale file replaced may not). */
+  ownerMatches: boolean;
+}
+
+/** A chunk of a file the main thread created (and finishes): written at `offset`. */
+export interface Piece {
+  tmp: WorkerPath;
+  offset: number;
+}
+
+export interface BlobTask {
+  id: string;
+  /** Where its sealed bytes are in the batch's `data`. */
+  at: number;
+  length: number;
+  rawLength: number;
+  compressed: boolean;
+  files: WholeFile[];
+  pieces: Piece[];
+}
+
+export type ToWorker = {
+  type: 'batch';
+  job: number;
+  pack: string;
+  data: Uint8Array;
+  blobs: BlobTask[];
+  verify: boolean;
+};
+
+/** A failed write: the error's message and code. */
+export type WriteError = { message: string; code?: string };
+
+/** One whole file: written (1 when read back and verified), or why not. */
+export type FileOutcome = 0 | 1 | WriteError;
+
+/** One piece: written (0), left a hole (2: all zeros, nothing written), or why not. */
+export type PieceOutcome = 0 | 2 | WriteError;
+
+export interface BlobOutcome {
+  /** Why the blob does not open (then nothing of it was written). */
+  damage?: string;
+  files: FileOutcome[];
+  pieces: PieceOutcome[];
+}
+
+export type FromWorker =
+  | { type: 'done'; job: number; blobs: BlobOutcome[] }
+  | { type: 'error'; job: number; message: string };
+
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+const IS_ROOT = process.platform !== 'win32' && process.getuid?.() === 0;
+/** Up to this size a blob is decompressed here with the WebAssembly zstd, on this thread: for small blobs a call to the native one costs more in its thread-pool round trip than the work. */
+const SMALL_BLOB = 64 * 1024;
+
+function asPath(path: WorkerPath): string | Buffer {
+  return typeof path === 'string' ? path : Buffer.from(path.buffer, path.byteOffset, path.byteLength);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function isZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return b.length > 0;
+}
+
+/** Opens one sealed blob: decrypted, decompressed, checked against its keyed id. */
+export class BlobOpener {
+  private readonly encKey: KeyObject;
+  private readonly idKey: KeyObject;
+  private constructor(
+    data: RestoreWorkerData,
+    private readonly small: (packed: Uint8Array, rawLength: number) => Buffer,
+    private readonly large: (packed: Uint8Array) => Promise<Buffer>,
+  ) {
+    this.encKey = createSecretKey(data.encKey);
+    this.idKey = createSecretKey(data.idKey);
+  }
+
+  static async create(data: RestoreWorkerData): Promise<BlobOpener> {
+    const small = await smallZstdDecoder();
+    const codec = await zstd();
+    return new BlobOpener(data, small, (packed) => codec.decompress(packed));
+  }
+
+  id(plain: Uint8Array): string {
+    return createHmac('sha256', this.idKey).update(plain).digest('hex');
+  }
+
+  /** The plain bytes, or throws the message `Repository.openBlob` gives for the damage. */
+  async open(sealed: Uint8Array, blob: BlobTask, pack: string): Promise<Buffer> {
+    const what = `blob ${blob.id} in pack ${pack}`;
+    if (sealed.byteLength !== blob.length) throw new Error(`pack ${pack} is cut short`);
+    let opened: Buffer;
+    try {
+      if (sealed.byteLength < OVERHEAD) throw new Error('ciphertext too short');
+      const decipher = createDecipheriv('aes-256-gcm', this.encKey, sealed.subarray(0, NONCE_BYTES));
+      decipher.setAuthTag(sealed.subarray(sealed.byteLength - TAG_BYTES));
+      const body = decipher.update(sealed.subarray(NONCE_BYTES, sealed.byteLength - TAG_BYTES));
+      const tail = decipher.final();
+      opened = tail.length === 0 ? body : Buffer.concat([body, tail]);
+    } catch {
+      throw new Error(`${what} does not decrypt: it was altered or damaged`);
+    }
+    let plain = opened;
+    if (blob.compressed) {
+      try {
+        plain = blob.rawLength <= SMALL_BLOB ? this.small(opened, blob.rawLength) : await this.large(opened);
+      } catch {
+        throw new Error(`${what} does not decompress`);
+      }
+    }
+    if (plain.length !== blob.rawLength || this.id(plain) !== blob.id)
+      throw new Error(`${what} has other contents`);
+    return plain;
+  }
+}
+
+/**
+ * Writes `plain` as the whole of `file` (see restore/contents.ts, writeWholeSync, for the
+ * steps: this is the same sequence). Returns 1 when read back and verified, else 0.
+ */
+export function writeWholeFile(
+  file: WholeFile,
+  plain: Uint8Array,
+  verify: { id: (bytes: Uint8Array) => string; blobId: string } | undefined,
+): 0 | 1 {
+  const tmp = asPath(file.tmp);
+  const flags =
+    (verify ? constants.O_RDWR : constants.O_WRONLY) | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
+  let replacedStale = false;
+  let fd: number;
+  try {
+    fd = openSync(tmp, flags, 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    // What a killed run left under the temporary name: replaced (never a folder, no link followed).
+    const st = lstatSync(tmp, { throwIfNoEntry: false });
+    if (st && !st.isDirectory()) unlinkSync(tmp);
+    fd = openSync(tmp, flags, 0o600);
+    replacedStale = true;
+  }
+  let verified: 0 | 1 = 0;
+  try {
+    try {
+      let end = 0;
+      if (!isZero(plain)) {
+        writeFully(fd, plain, 0);
+        end = plain.length;
+      }
+      if (file.size > end) ftruncateSync(fd, file.size);
+      if (verify) {
+        const bad = readBack(fd, plain.length, verify);
+        if (bad) throw new Error(`read back, it differs from the snapshot: ${bad}`);
+        verified = 1;
+      }
+      if (
+        IS_ROOT &&
+        file.uid !== undefined &&
+        file.gid !== undefined &&
+        (replacedStale || !file.ownerMatches)
+      )
+        fchownSync(fd, file.uid, file.gid);
+      fchmodSync(fd, file.mode);
+      futimesSync(fd, file.mtime as unknown as number, file.mtime as unknown as number);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, asPath(file.dest));
+  } catch (error) {
+    // Nothing of a failed file stays under its temporary name.
+    try {
+      unlinkSync(tmp);
+    } catch {}
+    throw error;
+  }
+  return verified;
+}
+
+/** compareContents (restore/compare.ts) for a file of one chunk, on a plain descriptor. */
+function readBack(
+  fd: number,
+  length: number,
+  verify: { id: (bytes: Uint8Array) => string; blobId: string },
+): string | undefined {
+  const buffer = Buffer.allocUnsafe(length + 1);
+  let got = 0;
+  while (got < buffer.length) {
+    const n = readSync(fd, buffer, got, buffer.length - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  if (got < length || verify.id(buffer.subarray(0, length)) !== verify.blobId) return `bytes 0–${length}`;
+  return got > length ? `longer than ${length} bytes` : undefined;
+}
+
+/** Writes one chunk into a file the main thread created (never through a symlink). */
+export function writePiece(piece: Piece, plain: Uint8Array): 0 | 2 {
+  // An all-zero chunk is left a hole: the file is given its full size when complete.
+  if (isZero(plain)) return 2;
+  const fd = openSync(asPath(piece.tmp), constants.O_WRONLY | O_NOFOLLOW);
+  try {
+    writeFully(fd, plain, piece.offset);
+  } finally {
+    closeSync(fd);
+  }
+  return 0;
+}
+
+function writeFully(fd: number, data: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < data.length) {
+    const written = writeSync(fd, data, done, data.length - done, position + done);
+    if (written <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    done += written;
+  }
+}
+
+function writeError(error: unknown): WriteError {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === undefined ? { message: errorText(error) } : { message: errorText(error), code };
+}
+
+/** Everything one batch asks for: each blob opened, its files and pieces written. */
+export async function runBatch(opener: BlobOpener, message: ToWorker): Promise<BlobOutcome[]> {
+  const data = message.data;
+  const blobs: BlobOutcome[] = [];
+  for (const blob of message.blobs) {
+    let plain: Buffer;
+    try {
+      plain = await opener.open(data.subarray(blob.at, blob.at + blob.length), blob, message.pack);
+    } catch (error) {
+      blobs.push({ damage: errorText(error), files: [], pieces: [] });
+      continue;
+    }
+    const verify = message.verify ? { id: (b: Uint8Array) => opener.id(b), blobId: blob.id } : undefined;
+    const files: FileOutcome[] = [];
+    for (const file of blob.files) {
+      try {
+        files.push(writeWholeFile(file, plain, verify));
+      } catch (error) {
+        files.push(writeError(error));
+      }
+    }
+    const pieces: PieceOutcome[] = [];
+    for (const piece of blob.pieces) {
+      try {
+        pieces.push(writePiece(piece, plain));
+      } catch (error) {
+        pieces.push(writeError(error));
+      }
+    }
+    blobs.push({ files, pieces });
+  }
+  return blobs;
+}
+
+if (parentPort && (workerData as { restoreWorker?: boolean } | undefined)?.restoreWorker) {
+  const port = parentPort;
+  const ready = BlobOpener.create(workerData as RestoreWorkerData);
+  // One batch at a time, in the order they came.
+  let chain: Promise<unknown> = Promise.resolve();
+  port.on('message', (message: ToWorker) => {
+    chain = chain.then(async () => {
+      try {
+        const blobs = await runBatch(await ready, message);
+        port.postMessage({ type: 'done', job: message.job, blobs } satisfies FromWorker);
+      } catch (error) {
+        port.postMessage({ type: 'error', job: message.job, message: errorText(error) } satisfies FromWorker);
+      }
+    });
+  });
+}
