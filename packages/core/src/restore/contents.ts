@@ -20,12 +20,11 @@ import { isDamage, type PlannedEntry } from './plan.js';
 import {
   type BlobOutcome,
   type BlobTask,
-  type Piece,
   RestorePool,
   type WholeFile,
   type WriteError,
 } from './restore-pool.js';
-import { type FsPath, removeStale, removeStaleSync, tmpNameFor } from './safe-fs.js';
+import { type FsPath, removeStale, tmpNameFor } from './safe-fs.js';
 
 /** The bounds of a restore's content pipeline (see ContentRestorer). */
 export interface ContentLimits {
@@ -92,6 +91,8 @@ interface FileJob {
   /** Writers holding `handle` now. */
   users: number;
   cleaned: boolean;
+  /** Handed to a worker, which writes and names it. */
+  inWorker?: boolean;
   /** Who owns the file once we create it, when known (see ReadyFolder). */
   owner: Owner | undefined;
   replacedStale?: boolean;
@@ -105,13 +106,10 @@ interface Place {
   offset: number;
 }
 
-/** A blob handed to a worker, with what it writes from it. */
+/** A blob handed to a worker, with the files it writes whole from it (and names). */
 interface Sent {
   slot: Slot;
-  /** Files it writes whole and names. */
   whole: FileJob[];
-  /** Chunks of files created here. */
-  parts: Place[];
 }
 
 interface Slot {
@@ -374,40 +372,54 @@ export class ContentRestorer {
   ): Promise<void> {
     const writes = new Writes();
     try {
-      for (const { blob, at } of run) {
-        if (at.every((p) => p.job.failed)) continue;
-        let plain: Buffer | undefined;
-        let reason = fetchError;
-        if (bytes && !reason) {
-          const sealed = bytes.subarray(blob.offset - start, blob.offset - start + blob.length);
-          try {
-            if (sealed.length !== blob.length) throw new Error(`pack ${packId} is cut short`);
-            // One decompression at a time: each runs on a thread-pool thread whose
-            // allocations glibc keeps per thread (arenas); several at once grew RSS by ~100 MB.
-            plain = blob.compressed
-              ? await this.decodeLimit(() => this.repo.openBlob(sealed, blob))
-              : await this.repo.openBlob(sealed, blob);
-          } catch (error) {
-            if (!isDamage(error) && !(error instanceof Error && /cut short/.test(error.message))) throw error;
-            reason = errorMessage(error);
-          }
-        }
-        for (const place of at) {
-          if (place.job.failed) continue;
-          if (!plain) writes.add(this.failJob(place.job, `damaged data: ${reason}`));
-          else this.writeDecoded(place, plain, writes);
-        }
-        await writes.throttle();
-      }
+      await this.decodeHere(packId, run, start, bytes, fetchError, writes);
     } finally {
       await writes.settle();
     }
   }
 
+  /** Opens each blob of `slots` here and writes it to its places (but those a worker writes). */
+  private async decodeHere(
+    packId: string,
+    slots: Slot[],
+    start: number,
+    bytes: Buffer | undefined,
+    fetchError: string | undefined,
+    writes: Writes,
+  ): Promise<void> {
+    for (const { blob, at } of slots) {
+      if (at.every((p) => p.job.failed || p.job.inWorker)) continue;
+      let plain: Buffer | undefined;
+      let reason = fetchError;
+      if (bytes && !reason) {
+        const sealed = bytes.subarray(blob.offset - start, blob.offset - start + blob.length);
+        try {
+          if (sealed.length !== blob.length) throw new Error(`pack ${packId} is cut short`);
+          // One decompression at a time: each runs on a thread-pool thread whose
+          // allocations glibc keeps per thread (arenas); several at once grew RSS by ~100 MB.
+          plain = blob.compressed
+            ? await this.decodeLimit(() => this.repo.openBlob(sealed, blob))
+            : await this.repo.openBlob(sealed, blob);
+        } catch (error) {
+          if (!isDamage(error) && !(error instanceof Error && /cut short/.test(error.message))) throw error;
+          reason = errorMessage(error);
+        }
+      }
+      for (const place of at) {
+        if (place.job.failed || place.job.inWorker) continue;
+        if (!plain) writes.add(this.failJob(place.job, `damaged data: ${reason}`));
+        else this.writeDecoded(place, plain, writes);
+      }
+      await writes.throttle();
+    }
+  }
+
   /**
-   * The blobs of a downloaded run opened by the workers, in batches: each small file that
-   * is one whole blob is written there too; the plain bytes of the other blobs come back
-   * and are written here. Two batches of a run in the workers at once, so both work.
+   * The blobs of a downloaded run opened by the workers, in batches, for the small files
+   * that are one whole blob (written and named there); the chunks of larger files are
+   * opened and written here meanwhile, as without workers (their large buffers stay on one
+   * thread: handed between threads, glibc kept ~100 MB more of them, measured). Two
+   * batches of a run in the workers at once, so both work.
    */
   private async openInWorkers(
     pool: RestorePool,
@@ -425,11 +437,13 @@ export class ContentRestorer {
     };
     try {
       for (const batch of this.batches(run)) {
-        const sent = this.sendBatch(pool, packId, batch, start, bytes);
-        if (!sent) continue;
-        // Owned at once: a rejection is awaited below (or by settle), never left unhandled.
-        sent.answer.catch(() => undefined);
-        inFlight.push(sent);
+        const { sent, here } = this.sendBatch(pool, packId, batch, start, bytes);
+        if (sent) {
+          // Owned at once: a rejection is awaited below (or by settle), never left unhandled.
+          sent.answer.catch(() => undefined);
+          inFlight.push(sent);
+        }
+        if (here.length > 0) await this.decodeHere(packId, here, start, bytes, undefined, writes);
         if (inFlight.length >= BATCHES_PER_RUN) await settleNext();
       }
       while (inFlight.length > 0) await settleNext();
@@ -456,10 +470,10 @@ export class ContentRestorer {
   }
 
   /**
-   * Hands one batch to the workers: its sealed bytes (in a buffer of their own,
-   * transferred) and, for each blob still wanted, what to write from it: whole small files
-   * (`files`, the worker names them) and chunks of files created here (`pieces`, finished
-   * here once complete). Undefined when nothing of the batch is still wanted.
+   * Hands the small files of one batch to the workers: the bytes of the blobs they need
+   * (a copy of their own, transferred) and, for each blob, the whole files it fills
+   * (`files`: the worker writes and names them). `here`: the blobs with places left for
+   * the main thread.
    */
   private sendBatch(
     pool: RestorePool,
@@ -467,97 +481,62 @@ export class ContentRestorer {
     batch: Slot[],
     start: number,
     bytes: Buffer,
-  ): { sent: Sent[]; answer: Promise<BlobOutcome[]> } | undefined {
-    const from = batch[0]!.blob.offset;
-    const to = batch.at(-1)!.blob.offset + batch.at(-1)!.blob.length;
+  ): { sent?: { sent: Sent[]; answer: Promise<BlobOutcome[]> }; here: Slot[] } {
     const tasks: BlobTask[] = [];
     const sent: Sent[] = [];
+    const here: Slot[] = [];
     for (const slot of batch) {
       const files: WholeFile[] = [];
       const whole: FileJob[] = [];
-      const pieces: Piece[] = [];
-      const parts: Place[] = [];
+      let rest = false;
       for (const place of slot.at) {
         const job = place.job;
         if (job.failed) continue;
         const meta =
           job.remaining === 1 && !job.created ? this.options.workerMeta!(job.entry, job.owner) : undefined;
-        if (meta) {
-          files.push({ ...meta, tmp: pathForWorker(tmpOf(job)), dest: pathForWorker(job.entry.dest) });
-          whole.push(job);
+        if (!meta) {
+          rest = true;
           continue;
         }
-        if (!job.created && !this.createSync(job)) continue;
-        pieces.push({ tmp: pathForWorker(tmpOf(job)), offset: place.offset });
-        parts.push(place);
+        files.push({ ...meta, tmp: pathForWorker(tmpOf(job)), dest: pathForWorker(job.entry.dest) });
+        whole.push(job);
+        job.inWorker = true;
       }
-      if (files.length === 0 && pieces.length === 0) continue;
+      if (rest) here.push(slot);
+      if (files.length === 0) continue;
       const { blob } = slot;
-      sent.push({ slot, whole, parts });
+      sent.push({ slot, whole });
       tasks.push({
         id: blob.id,
-        at: blob.offset - from,
+        at: blob.offset,
         length: blob.length,
         rawLength: blob.rawLength,
         compressed: blob.compressed === true,
         files,
-        pieces,
       });
     }
-    if (sent.length === 0) return undefined;
-    // The run's own buffer when the batch is all of it (transferred); else a copy of its part.
-    const view = bytes.subarray(from - start, to - start);
-    const data =
-      view.byteOffset === 0 &&
-      view.byteLength === view.buffer.byteLength &&
-      !(view.buffer instanceof SharedArrayBuffer)
-        ? new Uint8Array(view.buffer, 0, view.byteLength)
-        : new Uint8Array(view);
-    return { sent, answer: pool.run({ pack: packId, data, blobs: tasks, verify: this.options.verify }) };
+    if (sent.length === 0) return { here };
+    const from = tasks[0]!.at;
+    const last = tasks.at(-1)!;
+    const to = last.at + last.length;
+    for (const task of tasks) task.at -= from;
+    // In a buffer of their own: the run's may be pooled, and is still read here.
+    const data = new Uint8Array(bytes.subarray(from - start, to - start));
+    const answer = pool.run({ pack: packId, data, blobs: tasks, verify: this.options.verify });
+    return { sent: { sent, answer }, here };
   }
 
-  /**
-   * Creates a file's temporary file here (O_EXCL, no link followed; what a killed run left
-   * there replaced), so that workers can write its chunks: false when it failed (the file
-   * is failed then).
-   */
-  private createSync(job: FileJob): boolean {
-    const tmp = tmpOf(job);
-    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
-    try {
-      let fd: number;
-      try {
-        fd = openSync(tmp, flags, 0o600);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        removeStaleSync(tmp);
-        fd = openSync(tmp, flags, 0o600);
-        job.replacedStale = true;
-      }
-      job.created = true;
-      closeSync(fd);
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw error;
-      void this.group.spawn(() => this.failJob(job, errorMessage(error)));
-      return false;
-    }
-  }
-
-  /** A batch's answer: what the workers wrote is done (or failed); complete files finished. */
+  /** A batch's answer: the files the workers wrote are done (or failed). */
   private takeAnswers(sent: Sent[], answer: BlobOutcome[], writes: Writes): void {
     for (let i = 0; i < sent.length; i++) {
-      const { slot, whole, parts } = sent[i]!;
+      const { slot, whole } = sent[i]!;
       const outcome = answer[i]!;
-      const rawLength = slot.blob.rawLength;
-      if (outcome.damage !== undefined) {
-        for (const job of [...whole, ...parts.map((p) => p.job)]) {
-          if (!job.failed) writes.add(this.failJob(job, `damaged data: ${outcome.damage}`));
-        }
-        continue;
-      }
       for (let f = 0; f < whole.length; f++) {
         const job = whole[f]!;
+        if (outcome.damage !== undefined) {
+          writes.add(this.failJob(job, `damaged data: ${outcome.damage}`));
+          continue;
+        }
         const result = outcome.files[f]!;
         if (typeof result === 'object') {
           writes.add(this.failWrite(job, result));
@@ -566,21 +545,9 @@ export class ContentRestorer {
         job.remaining = 0;
         job.cleaned = true;
         this.verified += result;
-        this.options.progress.bytesDone += rawLength;
+        this.options.progress.bytesDone += slot.blob.rawLength;
         this.options.progress.filesDone++;
         writes.add(job.done());
-      }
-      for (let p = 0; p < parts.length; p++) {
-        const { job, offset } = parts[p]!;
-        const result = outcome.pieces[p]!;
-        if (job.failed) continue;
-        if (typeof result === 'object') {
-          writes.add(this.failWrite(job, result));
-          continue;
-        }
-        if (result === 0) job.writtenEnd = Math.max(job.writtenEnd, offset + rawLength);
-        this.options.progress.bytesDone += rawLength;
-        if (--job.remaining === 0) writes.add(this.fsLimit(() => this.finishJob(job)));
       }
     }
   }

@@ -8,8 +8,6 @@ export type {
   BlobOutcome,
   BlobTask,
   FileOutcome,
-  Piece,
-  PieceOutcome,
   WholeFile,
   WriteError,
 } from './restore-worker.js';

@@ -9,11 +9,9 @@
  *   temporary name with O_EXCL|O_NOFOLLOW, written, owner, mode and times set through the
  *   descriptor, read back with --verify, then renamed into place. All with plain blocking
  *   calls: no thread-pool round trip, no promise per file;
- * - it writes the chunks of larger files (and of files with extended attributes) into the
- *   temporary file the main thread created, at their offsets; the main thread finishes
- *   such a file (metadata, rename) once all its chunks are written.
  *
- * No plain byte crosses between threads: what is decoded here is written here.
+ * No plain byte crosses between threads: what is decoded here is written here. Larger
+ * files (several chunks) and files with extended attributes stay on the main thread.
  *
  * Damaged data fails only what needs it: a blob that does not open is named in the answer,
  * with the message `openBlob` would give, and the files that need it are not written.
@@ -61,12 +59,6 @@ export interface WholeFile {
   ownerMatches: boolean;
 }
 
-/** A chunk of a file the main thread created (and finishes): written at `offset`. */
-export interface Piece {
-  tmp: WorkerPath;
-  offset: number;
-}
-
 export interface BlobTask {
   id: string;
   /** Where its sealed bytes are in the batch's `data`. */
@@ -75,7 +67,6 @@ export interface BlobTask {
   rawLength: number;
   compressed: boolean;
   files: WholeFile[];
-  pieces: Piece[];
 }
 
 export type ToWorker = {
@@ -93,14 +84,10 @@ export type WriteError = { message: string; code?: string };
 /** One whole file: written (1 when read back and verified), or why not. */
 export type FileOutcome = 0 | 1 | WriteError;
 
-/** One piece: written (0), left a hole (2: all zeros, nothing written), or why not. */
-export type PieceOutcome = 0 | 2 | WriteError;
-
 export interface BlobOutcome {
   /** Why the blob does not open (then nothing of it was written). */
   damage?: string;
   files: FileOutcome[];
-  pieces: PieceOutcome[];
 }
 
 export type FromWorker =
@@ -255,19 +242,6 @@ function readBack(
   return got > length ? `longer than ${length} bytes` : undefined;
 }
 
-/** Writes one chunk into a file the main thread created (never through a symlink). */
-export function writePiece(piece: Piece, plain: Uint8Array): 0 | 2 {
-  // An all-zero chunk is left a hole: the file is given its full size when complete.
-  if (isZero(plain)) return 2;
-  const fd = openSync(asPath(piece.tmp), constants.O_WRONLY | O_NOFOLLOW);
-  try {
-    writeFully(fd, plain, piece.offset);
-  } finally {
-    closeSync(fd);
-  }
-  return 0;
-}
-
 function writeFully(fd: number, data: Uint8Array, position: number): void {
   let done = 0;
   while (done < data.length) {
@@ -282,7 +256,7 @@ function writeError(error: unknown): WriteError {
   return code === undefined ? { message: errorText(error) } : { message: errorText(error), code };
 }
 
-/** Everything one batch asks for: each blob opened, its files and pieces written. */
+/** Everything one batch asks for: each blob opened, its files written. */
 export async function runBatch(opener: BlobOpener, message: ToWorker): Promise<BlobOutcome[]> {
   const data = message.data;
   const blobs: BlobOutcome[] = [];
@@ -291,7 +265,7 @@ export async function runBatch(opener: BlobOpener, message: ToWorker): Promise<B
     try {
       plain = await opener.open(data.subarray(blob.at, blob.at + blob.length), blob, message.pack);
     } catch (error) {
-      blobs.push({ damage: errorText(error), files: [], pieces: [] });
+      blobs.push({ damage: errorText(error), files: [] });
       continue;
     }
     const verify = message.verify ? { id: (b: Uint8Array) => opener.id(b), blobId: blob.id } : undefined;
@@ -303,15 +277,7 @@ export async function runBatch(opener: BlobOpener, message: ToWorker): Promise<B
         files.push(writeError(error));
       }
     }
-    const pieces: PieceOutcome[] = [];
-    for (const piece of blob.pieces) {
-      try {
-        pieces.push(writePiece(piece, plain));
-      } catch (error) {
-        pieces.push(writeError(error));
-      }
-    }
-    blobs.push({ files, pieces });
+    blobs.push({ files });
   }
   return blobs;
 }

@@ -1,14 +1,5 @@
 import { createHash } from 'node:crypto';
-import {
-  type BigIntStats,
-  constants,
-  fchmodSync,
-  fchownSync,
-  promises as fs,
-  futimesSync,
-  lstatSync,
-  unlinkSync,
-} from 'node:fs';
+import { type BigIntStats, constants, fchmodSync, fchownSync, promises as fs, futimesSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -58,12 +49,6 @@ export function tmpNameFor(dest: FsPath): FsPath {
 export async function removeStale(p: FsPath): Promise<void> {
   const st = await lstatOrUndefined(p);
   if (st && !st.isDirectory()) await fs.unlink(p);
-}
-
-/** removeStale, synchronously. */
-export function removeStaleSync(p: FsPath): void {
-  const st = lstatSync(p, { throwIfNoEntry: false });
-  if (st && !st.isDirectory()) unlinkSync(p);
 }
 
 /** Creates a new, empty file of `size` bytes (a hole) at `p`; fails if anything is there. */
