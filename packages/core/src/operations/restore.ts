@@ -21,9 +21,9 @@ import {
   applyMetaToHandle,
   openNoFollow,
   tmpNameFor,
-  utimeArg,
 } from '../restore/safe-fs.js';
 import { TreeReader } from '../restore/tree-reader.js';
+import { utimeArg } from '../restore/utime-precision.js';
 import { TaskGroup } from '../util/task-group.js';
 import { findSnapshot } from './find-snapshot.js';
 

@@ -416,10 +416,9 @@ export class ContentRestorer {
 
   /**
    * The blobs of a downloaded run opened by the workers, in batches, for the small files
-   * that are one whole blob (written and named there); the chunks of larger files are
-   * opened and written here meanwhile, as without workers (their large buffers stay on one
-   * thread: handed between threads, glibc kept ~100 MB more of them, measured). Two
-   * batches of a run in the workers at once, so both work.
+   * that are one whole blob (written and named there); the chunks of larger files (and
+   * files with extended attributes) are opened and written here meanwhile, by the same
+   * path as without workers. Two batches of a run in the workers at once, so both work.
    */
   private async openInWorkers(
     pool: RestorePool,
