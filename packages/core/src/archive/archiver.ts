@@ -14,11 +14,26 @@ import type { Repository } from '../repository/repository.js';
 import { VirtualFsDetector } from '../scan/virtual-fs.js';
 import { IGNORE_FILE, WalkFilter } from '../scan/walk-filter.js';
 import { TaskGroup } from '../util/task-group.js';
-import { entryMetadata, entryName, joinPath, targetFields } from './entry-metadata.js';
+import {
+  dirNodeJson,
+  entryMetadata,
+  entryName,
+  fileNodeJson,
+  joinPath,
+  nodeJsonHead,
+  targetFields,
+} from './entry-metadata.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
 import { SmallFileBatcher } from './small-file-batcher.js';
 import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
-import { readXattrs } from './xattrs.js';
+import {
+  listXattrs,
+  readXattrs,
+  type XattrEntry,
+  type XattrModule,
+  xattrModuleSync,
+  xattrValues,
+} from './xattrs.js';
 
 /** Files up to this size are read in one call; larger ones are streamed. */
 const WHOLE_READ_LIMIT = 1024 * 1024;
@@ -63,6 +78,8 @@ export class Archiver {
   private readonly trees = new TaskGroup();
   private lastYield = Date.now();
   private readonly virtualFs = new VirtualFsDetector();
+  /** The xattr module (loaded once, synchronously), or undefined where there is none. */
+  private readonly xattrMod: XattrModule | undefined = xattrModuleSync();
   private fileCache: FileCache | undefined;
   private pool: ChunkPool | undefined;
   /** Small files go to the workers in batches (small-file-batcher.ts). */
@@ -145,6 +162,9 @@ export class Archiver {
       credits: WORKER_CREDITS,
       encKey: this.repo.master.encryption,
       compression: this.repo.compression,
+      // The workers list each small file's xattr names: the main thread then asks only
+      // for the values of the few files that have some.
+      xattrs: this.xattrMod !== undefined,
     });
     this.batcher = new SmallFileBatcher(this.pool, this.packer, {
       onNewBlob: (raw) => {
@@ -395,9 +415,13 @@ export class Archiver {
     }
     if (stat.isDirectory()) {
       this.summary.dirs++;
-      const node = { ...metadata(name, 'dir', stat), ...(await readXattrs(file)) };
+      const names = listXattrs(this.xattrMod, file);
+      const xattrs = names?.length
+        ? (await xattrValues(this.xattrMod!, file as string, names)).xattrs
+        : undefined;
+      const head = nodeJsonHead(name, 'dir', stat, xattrs);
       const subtree = await this.walkDir(file, shown);
-      return { part: subtree.id.then((id) => JSON.stringify({ ...node, subtree: id })) };
+      return { part: subtree.id.then((id) => dirNodeJson(head, id)) };
     }
     if (stat.isSymbolicLink()) {
       try {
@@ -416,26 +440,27 @@ export class Archiver {
         ino: stat.ino,
       };
       const chunks = this.fileCache!.lookup(shown, fingerprint);
-      if (chunks?.every((id) => this.packer.knows(id))) {
+      if (chunks && this.allKnown(chunks)) {
         const size = fingerprint.size;
         this.progress.bytesDone += size;
         this.progress.bytesUnchanged += size;
         this.progress.filesUnchanged++;
-        this.fileDone(shown, fingerprint, chunks, size);
-        return {
-          part: JSON.stringify({
-            ...metadata(name, 'file', stat),
-            ...(await readXattrs(file)),
-            size,
-            chunks,
-          }),
-        };
+        // Unchanged (ctime included) and without xattrs when recorded: it has none now.
+        let xattrs: XattrEntry[] | undefined;
+        let noXattrs = this.fileCache!.hitHadNoXattrs;
+        if (!noXattrs) {
+          const names = listXattrs(this.xattrMod, file);
+          noXattrs = names?.length === 0;
+          if (names?.length) xattrs = (await xattrValues(this.xattrMod!, file as string, names)).xattrs;
+        }
+        this.fileDone(shown, fingerprint, chunks, size, noXattrs);
+        return { part: fileNodeJson(name, stat, xattrs, size, chunks) };
       }
       await this.fileSlot();
       this.filesQueued++;
       const read = this.files.spawn(() => this.archiveFile(file, shown, name, stat, fingerprint));
       read.then(this.releaseFile, this.releaseFile);
-      return { part: read.then((node) => (node ? JSON.stringify(node) : undefined)) };
+      return { part: read };
     }
     // Sockets, FIFOs and devices hold no data to back up: skipped without a warning (as
     // restic), so a home folder holding a socket does not make every push "partial".
@@ -466,30 +491,43 @@ export class Archiver {
     freed?.();
   };
 
-  private fileDone(file: string, fingerprint: FileFingerprint, chunks: string[], size: number): void {
-    this.fileCache!.record(file, fingerprint, chunks);
+  private allKnown(chunks: string[]): boolean {
+    for (let i = 0; i < chunks.length; i++) if (!this.packer.knows(chunks[i]!)) return false;
+    return true;
+  }
+
+  private fileDone(
+    file: string,
+    fingerprint: FileFingerprint,
+    chunks: string[],
+    size: number,
+    noXattrs: boolean,
+  ): void {
+    this.fileCache!.record(file, fingerprint, chunks, noXattrs);
     this.summary.files++;
     this.summary.bytes += size;
     this.progress.filesDone++;
     this.report(file);
   }
 
-  /** A new or changed file: read, chunked and stored. */
+  /** A new or changed file: read, chunked and stored; its node as JSON. */
   private async archiveFile(
     source: string | Buffer,
     file: string,
     name: string | Buffer,
     stat: BigIntStats,
     fingerprint: FileFingerprint,
-  ): Promise<TreeNode | undefined> {
+  ): Promise<string | undefined> {
     let chunks: string[];
     let size: number;
+    /** What a chunk worker saw of the file's xattr names: none (false), some, or not looked. */
+    let hasXattrs: boolean | undefined;
     try {
       // Large files are read one per slot, in a worker; small ones go to the workers in
       // batches (bounded by the batcher and by FILES_QUEUED, not by the slots: batches
       // need more files than that in flight); without workers, on the main thread.
       const pool = this.workers();
-      ({ chunks, size } =
+      ({ chunks, size, hasXattrs } =
         pool && fingerprint.size > WHOLE_READ_LIMIT
           ? await this.readSlots(() => this.readInWorker(pool, source))
           : this.batcher
@@ -502,14 +540,21 @@ export class Archiver {
       this.warn(file, error);
       return undefined;
     }
-    this.fileDone(file, fingerprint, chunks, size);
-    return { ...metadata(name, 'file', stat), ...(await readXattrs(source)), size, chunks };
+    let xattrs: XattrEntry[] | undefined;
+    let noXattrs = hasXattrs === false;
+    if (!noXattrs) {
+      const names = listXattrs(this.xattrMod, source);
+      noXattrs = names?.length === 0;
+      if (names?.length) xattrs = (await xattrValues(this.xattrMod!, source as string, names)).xattrs;
+    }
+    this.fileDone(file, fingerprint, chunks, size, noXattrs);
+    return fileNodeJson(name, stat, xattrs, size, chunks);
   }
 
   private async readInWorker(
     pool: ChunkPool,
     file: string | Buffer,
-  ): Promise<{ chunks: string[]; size: number }> {
+  ): Promise<{ chunks: string[]; size: number; hasXattrs?: boolean }> {
     const ids: string[] = [];
     const { size } = await pool.chunkFile(file, {
       onId: (chunk) => {
@@ -530,7 +575,7 @@ export class Archiver {
   private async readAndStore(
     file: string | Buffer,
     expectedSize: number,
-  ): Promise<{ chunks: string[]; size: number }> {
+  ): Promise<{ chunks: string[]; size: number; hasXattrs?: boolean }> {
     const chunker = new FastCdcChunker(this.repo.master.chunkerSeed, this.repo.config.chunker);
     const ids: Promise<string>[] = [];
     const group = new TaskGroup();
