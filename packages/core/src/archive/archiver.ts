@@ -1,4 +1,11 @@
-import { type BigIntStats, createReadStream, promises as fs, lstatSync, readlinkSync } from 'node:fs';
+import {
+  type BigIntStats,
+  createReadStream,
+  promises as fs,
+  lstatSync,
+  readdirSync,
+  readlinkSync,
+} from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import pLimit from 'p-limit';
@@ -53,6 +60,8 @@ const INDEX_FILE_BLOBS = 50_000;
  * push holds, whatever the number of files or folders.
  */
 const FILES_QUEUED = 256;
+/** Folders up to this size (what lstat gives a folder: ~8,000 names on ext4) are listed synchronously. */
+const SYNC_READDIR_BYTES = 256 * 1024;
 /** The walk runs without waiting between most entries; it lets I/O run at least this often. */
 const YIELD_MS = 20;
 
@@ -340,12 +349,18 @@ export class Archiver {
    * read goes to the readers, and the walk moves on while it is read. Returns, once every
    * entry is walked, the promise of the folder's tree id (stored when its last part is in).
    */
-  private async walkDir(dir: string | Buffer, shown: string): Promise<{ id: Promise<string> }> {
+  private async walkDir(dir: string | Buffer, shown: string, size: number): Promise<{ id: Promise<string> }> {
     let raw: string[];
     try {
       // Names as bytes, held as latin1 text (one character per byte, lossless and compact:
       // a folder may hold a million names); a name that is not valid UTF-8 is kept, not lost.
-      raw = await fs.readdir(dir, { encoding: 'latin1' });
+      // A folder of a few thousand names at most (its size says so) is listed at once: the
+      // walk waits for the names either way, and a thread-pool round trip per folder costs
+      // more than the listing. A larger one is listed on the pool, the workers served meanwhile.
+      raw =
+        size <= SYNC_READDIR_BYTES
+          ? readdirSync(dir, { encoding: 'latin1' })
+          : await fs.readdir(dir, { encoding: 'latin1' });
     } catch (error) {
       this.warn(shown, error);
       raw = [];
@@ -420,7 +435,7 @@ export class Archiver {
         ? (await xattrValues(this.xattrMod!, file as string, names)).xattrs
         : undefined;
       const head = nodeJsonHead(name, 'dir', stat, xattrs);
-      const subtree = await this.walkDir(file, shown);
+      const subtree = await this.walkDir(file, shown, Number(stat.size));
       return { part: subtree.id.then((id) => dirNodeJson(head, id)) };
     }
     if (stat.isSymbolicLink()) {
