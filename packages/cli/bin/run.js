@@ -28,15 +28,22 @@ let relaunched = false;
 if (
   fast === undefined &&
   process.platform === 'linux' &&
-  (TUNED.includes(argv[0]) || process.env.BACKUPCTL_TUNED_PARENT_FD !== undefined)
+  (TUNED.includes(argv[0]) ||
+    process.env.BACKUPCTL_TUNED_PARENT_FD !== undefined ||
+    process.env.BACKUPCTL_TUNED_V8_FLAGS !== undefined)
 ) {
   try {
     const [tuning, { fileURLToPath }] = await Promise.all([
       import('../dist/launch/memory-tuning.js'),
       import('node:url'),
     ]);
-    if (process.env[tuning.PARENT_FD_ENV] !== undefined) await tuning.watchParent();
-    else relaunched = await tuning.relaunchTuned(argv, fileURLToPath(import.meta.url));
+    if (process.env[tuning.V8_FLAGS_ENV] !== undefined) {
+      // The tuned process itself (a child, or this process after execve).
+      await tuning.applyTunedFlags();
+      if (process.env[tuning.PARENT_FD_ENV] !== undefined) await tuning.watchParent();
+    } else {
+      relaunched = await tuning.relaunchTuned(argv, fileURLToPath(import.meta.url));
+    }
   } catch {
     relaunched = false;
   }

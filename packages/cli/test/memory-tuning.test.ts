@@ -12,7 +12,15 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cleanEnv } from '../../../test/support/run-backupctl.js';
-import { isGlibc, SEMI_SPACE_FLAG, TUNED_COMMANDS, tuningPlan } from '../src/launch/memory-tuning.js';
+import {
+  applyTunedFlags,
+  isGlibc,
+  SEMI_SPACE_FLAG,
+  TUNED_COMMANDS,
+  TUNED_V8_FLAGS,
+  tuningPlan,
+  V8_FLAGS_ENV,
+} from '../src/launch/memory-tuning.js';
 import { assertBuilt, type Device, makeDevice } from './support/cli.js';
 
 const linux = (argv: string[], env: Record<string, string | undefined> = {}, execArgv: string[] = []) =>
@@ -78,10 +86,19 @@ describe('tuningPlan', () => {
   });
 });
 
+describe('applyTunedFlags', () => {
+  it('takes the variable out of the environment (no child process inherits it)', async () => {
+    process.env[V8_FLAGS_ENV] = TUNED_V8_FLAGS.join(' ');
+    await applyTunedFlags();
+    expect(process.env[V8_FLAGS_ENV]).toBeUndefined();
+  });
+});
+
 interface Seen {
   pid: number;
   ppid: number;
   arena: string | null;
+  v8: string | null;
   execArgv: string[];
 }
 
@@ -107,7 +124,7 @@ describe.skipIf(!tunable)('the binary (Linux, glibc)', () => {
     await writeFile(
       preload,
       `const { isMainThread } = require('node:worker_threads');
-if (isMainThread) require('node:fs').appendFileSync(process.env.WHO_FILE, JSON.stringify({ pid: process.pid, ppid: process.ppid, arena: process.env.MALLOC_ARENA_MAX ?? null, execArgv: process.execArgv }) + '\\n');
+if (isMainThread) require('node:fs').appendFileSync(process.env.WHO_FILE, JSON.stringify({ pid: process.pid, ppid: process.ppid, arena: process.env.MALLOC_ARENA_MAX ?? null, v8: process.env.BACKUPCTL_TUNED_V8_FLAGS ?? null, execArgv: process.execArgv }) + '\\n');
 `,
     );
     const init = await device.run(['init', '--repo', repo, '--path', src, '--no-keychain']);
@@ -186,6 +203,8 @@ if (isMainThread) require('node:fs').appendFileSync(process.env.WHO_FILE, JSON.s
     expect(seen[0]!.arena).toBeNull();
     expect(seen[1]!.arena).toBe('2');
     expect(seen[1]!.execArgv).toContain(SEMI_SPACE_FLAG);
+    expect(seen[1]!.v8).toBe(TUNED_V8_FLAGS.join(' '));
+    expect(seen[0]!.v8).toBeNull();
     // A child of the first (Node 20), or the same process replaced (process.execve).
     expect(seen[1]!.pid === seen[0]!.pid || seen[1]!.ppid === seen[0]!.pid).toBe(true);
 
@@ -211,6 +230,7 @@ if (isMainThread) require('node:fs').appendFileSync(process.env.WHO_FILE, JSON.s
       expect(seen, args.join(' ')).toHaveLength(1);
       expect(seen[0]!.execArgv).not.toContain(SEMI_SPACE_FLAG);
       expect(seen[0]!.arena).toBe(extra.MALLOC_ARENA_MAX ?? null);
+      expect(seen[0]!.v8).toBeNull();
     }
   });
 

@@ -7,6 +7,7 @@
  *   chunk workers, libuv's four pool threads that run zstd) an arena of its own and keeps
  *   what is freed in it, so a push of many small files held a hundred MB or more that
  *   nothing used;
+ * - `--heap-growing-percent=100` (TUNED_V8_FLAGS, set by the tuned process on itself);
  * - `--max-semi-space-size=8`: V8's young generation per isolate (main thread and each
  *   worker) grows to 3 × 16 MiB by default; half of that holds the garbage of a push as
  *   well, for a few percent more scavenging.
@@ -33,6 +34,20 @@ export const MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: 
  * CPU in them (940 scavenges, against 0.85 s at 16 and 1.2 s at 8).
  */
 export const SEMI_SPACE_FLAG = '--max-semi-space-size=8';
+
+/**
+ * V8 flags the tuned process sets on itself as it starts (`applyTunedFlags`), so that a
+ * flag a later V8 no longer knows costs a line on stderr, not a process that cannot start.
+ * `--heap-growing-percent=100`: the old generation may grow to twice what the last full
+ * collection kept, where V8's own factor reaches 4 while collections are cheap. A push
+ * makes a lot of garbage that outlives the young generation (promises across awaits, the
+ * parsed index files as they are loaded): the heap held 90–110 MiB for 15–20 MiB live.
+ * About 5–8 % more CPU on a first push of small files, for 15–25 % less peak memory.
+ */
+export const TUNED_V8_FLAGS: readonly string[] = ['--heap-growing-percent=100'];
+
+/** Set for the tuned process: the V8 flags it sets on itself (`applyTunedFlags`). */
+export const V8_FLAGS_ENV = 'BACKUPCTL_TUNED_V8_FLAGS';
 
 /** Set for a tuned child: the fd of its lifeline to the process that started it. */
 export const PARENT_FD_ENV = 'BACKUPCTL_TUNED_PARENT_FD';
@@ -100,7 +115,7 @@ export async function relaunchTuned(argv: readonly string[], script: string): Pr
     glibc: isGlibc,
   });
   if (!plan) return false;
-  const env = { ...process.env, ...plan.env };
+  const env = { ...process.env, ...plan.env, [V8_FLAGS_ENV]: TUNED_V8_FLAGS.join(' ') };
   const args = [...process.execArgv, ...plan.execArgv, script, ...argv];
   const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never })
     .execve;
@@ -180,4 +195,14 @@ export async function watchParent(): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** In the tuned process (`V8_FLAGS_ENV` set): sets those V8 flags, once, and forgets them. */
+export async function applyTunedFlags(): Promise<void> {
+  const flags = process.env[V8_FLAGS_ENV];
+  delete process.env[V8_FLAGS_ENV];
+  if (!flags) return;
+  const { setFlagsFromString } = await import('node:v8');
+  // Only ours: the variable is no way to hand V8 any other flag.
+  for (const flag of flags.split(' ').filter((f) => TUNED_V8_FLAGS.includes(f))) setFlagsFromString(flag);
 }
