@@ -32,6 +32,7 @@ export * from './repository/format.js';
 export * from './repository/index-sync.js';
 export * from './repository/master-index.js';
 export * from './repository/repository.js';
+export { type UtimePrecision, utimePrecision } from './restore/utime-precision.js';
 export * from './retention/policy.js';
 export * from './scan/excludes.js';
 export * from './scan/plan.js';

@@ -7,11 +7,11 @@ import {
   ensureWritable,
   type FsPath,
   lstatOrUndefined,
-  microseconds,
   openNoFollow,
   removeStale,
   tmpNameFor,
 } from './safe-fs.js';
+import { isRestoredTime } from './utime-precision.js';
 
 /**
  * What to do with a file already in the target that differs from the snapshot:
@@ -96,7 +96,7 @@ export async function decide(
   const node = entry.node;
   if (
     sameSize &&
-    microseconds(st.mtimeNs) === microseconds(BigInt(node.mtimeNs)) &&
+    isRestoredTime(st.mtimeNs, BigInt(node.mtimeNs)) &&
     Number(st.mode & 0o7777n) === node.mode
   ) {
     return 'unchanged';

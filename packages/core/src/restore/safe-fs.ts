@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type BigIntStats, constants, fchmodSync, fchownSync, promises as fs, futimesSync } from 'node:fs';
 import path from 'node:path';
+import { utimeArg } from './utime-precision.js';
 
 /**
  * File-system steps of a restore that never follow a symlink: every folder is checked with
@@ -170,30 +171,4 @@ export async function ensureWritable(dir: FsPath, st: BigIntStats): Promise<void
   } finally {
     await handle.close();
   }
-}
-
-/**
- * The time argument for utimes/futimes/lutimes that lands exactly on the microsecond of
- * `ns`. Node's utimes takes seconds as a double, and (in lib/internal/fs/utils.js) turns any
- * *negative number* into "now" — so pre-1970 times are passed as a numeric string, which it
- * accepts unchanged. libuv then truncates toward zero to the microsecond (uv__fs_to_timespec);
- * half a microsecond away from zero makes that truncation land on the right microsecond
- * despite the double's rounding. Nanoseconds below the microsecond are lost: no Node API
- * sets them (docs/repository-format.md).
- */
-export function utimeArg(mtimeNs: string): string {
-  const ns = BigInt(mtimeNs);
-  let us = ns / 1000n;
-  if (ns < 0n && ns % 1000n !== 0n) us -= 1n;
-  const tenths = us * 10n + (us >= 0n ? 5n : -5n);
-  const negative = tenths < 0n;
-  const abs = negative ? -tenths : tenths;
-  return `${negative ? '-' : ''}${abs / 10_000_000n}.${(abs % 10_000_000n).toString().padStart(7, '0')}`;
-}
-
-/** The microsecond a nanosecond time is restored to (what utimeArg sets). */
-export function microseconds(ns: bigint): bigint {
-  let us = ns / 1000n;
-  if (ns < 0n && ns % 1000n !== 0n) us -= 1n;
-  return us;
 }
