@@ -1,4 +1,11 @@
-import { type BigIntStats, createReadStream, promises as fs, lstatSync, readlinkSync } from 'node:fs';
+import {
+  type BigIntStats,
+  createReadStream,
+  promises as fs,
+  lstatSync,
+  readdirSync,
+  readlinkSync,
+} from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import pLimit from 'p-limit';
@@ -14,11 +21,26 @@ import type { Repository } from '../repository/repository.js';
 import { VirtualFsDetector } from '../scan/virtual-fs.js';
 import { IGNORE_FILE, WalkFilter } from '../scan/walk-filter.js';
 import { TaskGroup } from '../util/task-group.js';
-import { entryMetadata, entryName, joinPath, targetFields } from './entry-metadata.js';
+import {
+  dirNodeJson,
+  entryMetadata,
+  entryName,
+  fileNodeJson,
+  joinPath,
+  nodeJsonHead,
+  targetFields,
+} from './entry-metadata.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
 import { SmallFileBatcher } from './small-file-batcher.js';
 import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
-import { readXattrs } from './xattrs.js';
+import {
+  listXattrs,
+  readXattrs,
+  type XattrEntry,
+  type XattrModule,
+  xattrModuleSync,
+  xattrValues,
+} from './xattrs.js';
 
 /** Files up to this size are read in one call; larger ones are streamed. */
 const WHOLE_READ_LIMIT = 1024 * 1024;
@@ -38,6 +60,8 @@ const INDEX_FILE_BLOBS = 50_000;
  * push holds, whatever the number of files or folders.
  */
 const FILES_QUEUED = 256;
+/** Folders up to this size (what lstat gives a folder: ~8,000 names on ext4) are listed synchronously. */
+const SYNC_READDIR_BYTES = 256 * 1024;
 /** The walk runs without waiting between most entries; it lets I/O run at least this often. */
 const YIELD_MS = 20;
 
@@ -63,6 +87,8 @@ export class Archiver {
   private readonly trees = new TaskGroup();
   private lastYield = Date.now();
   private readonly virtualFs = new VirtualFsDetector();
+  /** The xattr module (loaded once, synchronously), or undefined where there is none. */
+  private readonly xattrMod: XattrModule | undefined = xattrModuleSync();
   private fileCache: FileCache | undefined;
   private pool: ChunkPool | undefined;
   /** Small files go to the workers in batches (small-file-batcher.ts). */
@@ -145,6 +171,9 @@ export class Archiver {
       credits: WORKER_CREDITS,
       encKey: this.repo.master.encryption,
       compression: this.repo.compression,
+      // The workers list each small file's xattr names: the main thread then asks only
+      // for the values of the few files that have some.
+      xattrs: this.xattrMod !== undefined,
     });
     this.batcher = new SmallFileBatcher(this.pool, this.packer, {
       onNewBlob: (raw) => {
@@ -320,12 +349,18 @@ export class Archiver {
    * read goes to the readers, and the walk moves on while it is read. Returns, once every
    * entry is walked, the promise of the folder's tree id (stored when its last part is in).
    */
-  private async walkDir(dir: string | Buffer, shown: string): Promise<{ id: Promise<string> }> {
+  private async walkDir(dir: string | Buffer, shown: string, size: number): Promise<{ id: Promise<string> }> {
     let raw: string[];
     try {
       // Names as bytes, held as latin1 text (one character per byte, lossless and compact:
       // a folder may hold a million names); a name that is not valid UTF-8 is kept, not lost.
-      raw = await fs.readdir(dir, { encoding: 'latin1' });
+      // A folder of a few thousand names at most (its size says so) is listed at once: the
+      // walk waits for the names either way, and a thread-pool round trip per folder costs
+      // more than the listing. A larger one is listed on the pool, the workers served meanwhile.
+      raw =
+        size <= SYNC_READDIR_BYTES
+          ? readdirSync(dir, { encoding: 'latin1' })
+          : await fs.readdir(dir, { encoding: 'latin1' });
     } catch (error) {
       this.warn(shown, error);
       raw = [];
@@ -395,9 +430,13 @@ export class Archiver {
     }
     if (stat.isDirectory()) {
       this.summary.dirs++;
-      const node = { ...metadata(name, 'dir', stat), ...(await readXattrs(file)) };
-      const subtree = await this.walkDir(file, shown);
-      return { part: subtree.id.then((id) => JSON.stringify({ ...node, subtree: id })) };
+      const names = listXattrs(this.xattrMod, file);
+      const xattrs = names?.length
+        ? (await xattrValues(this.xattrMod!, file as string, names)).xattrs
+        : undefined;
+      const head = nodeJsonHead(name, 'dir', stat, xattrs);
+      const subtree = await this.walkDir(file, shown, Number(stat.size));
+      return { part: subtree.id.then((id) => dirNodeJson(head, id)) };
     }
     if (stat.isSymbolicLink()) {
       try {
@@ -416,26 +455,27 @@ export class Archiver {
         ino: stat.ino,
       };
       const chunks = this.fileCache!.lookup(shown, fingerprint);
-      if (chunks?.every((id) => this.packer.knows(id))) {
+      if (chunks && this.allKnown(chunks)) {
         const size = fingerprint.size;
         this.progress.bytesDone += size;
         this.progress.bytesUnchanged += size;
         this.progress.filesUnchanged++;
-        this.fileDone(shown, fingerprint, chunks, size);
-        return {
-          part: JSON.stringify({
-            ...metadata(name, 'file', stat),
-            ...(await readXattrs(file)),
-            size,
-            chunks,
-          }),
-        };
+        // Unchanged (ctime included) and without xattrs when recorded: it has none now.
+        let xattrs: XattrEntry[] | undefined;
+        let noXattrs = this.fileCache!.hitHadNoXattrs;
+        if (!noXattrs) {
+          const names = listXattrs(this.xattrMod, file);
+          noXattrs = names?.length === 0;
+          if (names?.length) xattrs = (await xattrValues(this.xattrMod!, file as string, names)).xattrs;
+        }
+        this.fileDone(shown, fingerprint, chunks, size, noXattrs);
+        return { part: fileNodeJson(name, stat, xattrs, size, chunks) };
       }
       await this.fileSlot();
       this.filesQueued++;
       const read = this.files.spawn(() => this.archiveFile(file, shown, name, stat, fingerprint));
       read.then(this.releaseFile, this.releaseFile);
-      return { part: read.then((node) => (node ? JSON.stringify(node) : undefined)) };
+      return { part: read };
     }
     // Sockets, FIFOs and devices hold no data to back up: skipped without a warning (as
     // restic), so a home folder holding a socket does not make every push "partial".
@@ -466,30 +506,43 @@ export class Archiver {
     freed?.();
   };
 
-  private fileDone(file: string, fingerprint: FileFingerprint, chunks: string[], size: number): void {
-    this.fileCache!.record(file, fingerprint, chunks);
+  private allKnown(chunks: string[]): boolean {
+    for (let i = 0; i < chunks.length; i++) if (!this.packer.knows(chunks[i]!)) return false;
+    return true;
+  }
+
+  private fileDone(
+    file: string,
+    fingerprint: FileFingerprint,
+    chunks: string[],
+    size: number,
+    noXattrs: boolean,
+  ): void {
+    this.fileCache!.record(file, fingerprint, chunks, noXattrs);
     this.summary.files++;
     this.summary.bytes += size;
     this.progress.filesDone++;
     this.report(file);
   }
 
-  /** A new or changed file: read, chunked and stored. */
+  /** A new or changed file: read, chunked and stored; its node as JSON. */
   private async archiveFile(
     source: string | Buffer,
     file: string,
     name: string | Buffer,
     stat: BigIntStats,
     fingerprint: FileFingerprint,
-  ): Promise<TreeNode | undefined> {
+  ): Promise<string | undefined> {
     let chunks: string[];
     let size: number;
+    /** What a chunk worker saw of the file's xattr names: none (false), some, or not looked. */
+    let hasXattrs: boolean | undefined;
     try {
       // Large files are read one per slot, in a worker; small ones go to the workers in
       // batches (bounded by the batcher and by FILES_QUEUED, not by the slots: batches
       // need more files than that in flight); without workers, on the main thread.
       const pool = this.workers();
-      ({ chunks, size } =
+      ({ chunks, size, hasXattrs } =
         pool && fingerprint.size > WHOLE_READ_LIMIT
           ? await this.readSlots(() => this.readInWorker(pool, source))
           : this.batcher
@@ -502,14 +555,21 @@ export class Archiver {
       this.warn(file, error);
       return undefined;
     }
-    this.fileDone(file, fingerprint, chunks, size);
-    return { ...metadata(name, 'file', stat), ...(await readXattrs(source)), size, chunks };
+    let xattrs: XattrEntry[] | undefined;
+    let noXattrs = hasXattrs === false;
+    if (!noXattrs) {
+      const names = listXattrs(this.xattrMod, source);
+      noXattrs = names?.length === 0;
+      if (names?.length) xattrs = (await xattrValues(this.xattrMod!, source as string, names)).xattrs;
+    }
+    this.fileDone(file, fingerprint, chunks, size, noXattrs);
+    return fileNodeJson(name, stat, xattrs, size, chunks);
   }
 
   private async readInWorker(
     pool: ChunkPool,
     file: string | Buffer,
-  ): Promise<{ chunks: string[]; size: number }> {
+  ): Promise<{ chunks: string[]; size: number; hasXattrs?: boolean }> {
     const ids: string[] = [];
     const { size } = await pool.chunkFile(file, {
       onId: (chunk) => {
@@ -530,7 +590,7 @@ export class Archiver {
   private async readAndStore(
     file: string | Buffer,
     expectedSize: number,
-  ): Promise<{ chunks: string[]; size: number }> {
+  ): Promise<{ chunks: string[]; size: number; hasXattrs?: boolean }> {
     const chunker = new FastCdcChunker(this.repo.master.chunkerSeed, this.repo.config.chunker);
     const ids: Promise<string>[] = [];
     const group = new TaskGroup();

@@ -51,3 +51,47 @@ export function targetFields(raw: Buffer): { target: string; targetBytes?: strin
     ? { target: text }
     : { target: text, targetBytes: raw.toString('base64') };
 }
+
+const POSIX_OWNER = process.platform !== 'win32';
+
+/**
+ * `JSON.stringify({ ...entryMetadata(name, type, stat), ...(xattrs ? { xattrs } : {}) })`
+ * without its closing brace, written as text: the same bytes (so the same tree ids) with
+ * no object per entry. The walk builds every node this way; `fileNodeJson` and
+ * `dirNodeJson` close it.
+ */
+export function nodeJsonHead(
+  name: string | Buffer,
+  type: TreeNode['type'],
+  stat: BigIntStats,
+  xattrs: TreeNode['xattrs'] | undefined,
+): string {
+  let json: string;
+  if (typeof name === 'string') json = `{"name":${JSON.stringify(name)}`;
+  else {
+    const fields = nameFields(name);
+    json = `{"name":${JSON.stringify(fields.name)}`;
+    if (fields.nameBytes !== undefined) json += `,"nameBytes":"${fields.nameBytes}"`;
+  }
+  json += `,"type":"${type}","mode":${Number(stat.mode) & 0o7777},"mtimeNs":"${stat.mtimeNs}"`;
+  if (POSIX_OWNER) json += `,"uid":${Number(stat.uid)},"gid":${Number(stat.gid)}`;
+  if (type === 'file' && Number(stat.nlink) > 1) json += `,"hardlink":"${stat.dev}:${stat.ino}"`;
+  if (xattrs !== undefined) json += `,"xattrs":${JSON.stringify(xattrs)}`;
+  return json;
+}
+
+/** A file's node as JSON: as `JSON.stringify({ ...metadata, xattrs?, size, chunks })`. */
+export function fileNodeJson(
+  name: string | Buffer,
+  stat: BigIntStats,
+  xattrs: TreeNode['xattrs'] | undefined,
+  size: number,
+  chunks: readonly string[],
+): string {
+  return `${nodeJsonHead(name, 'file', stat, xattrs)},"size":${size},"chunks":${JSON.stringify(chunks)}}`;
+}
+
+/** A folder's node as JSON, `head` from nodeJsonHead: as `JSON.stringify({ ...node, subtree })`. */
+export function dirNodeJson(head: string, subtree: string): string {
+  return `${head},"subtree":${JSON.stringify(subtree)}}`;
+}

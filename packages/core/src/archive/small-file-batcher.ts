@@ -5,6 +5,8 @@ import type { PackWriter } from '../repository/pack.js';
 export interface StoredFile {
   chunks: string[];
   size: number;
+  /** Whether the worker, having read it, listed extended attributes on it (undefined: not looked). */
+  hasXattrs?: boolean;
 }
 
 export interface SmallFileEvents {
@@ -149,7 +151,7 @@ export class SmallFileBatcher {
       if ('ids' in file) {
         const size = file.lengths.reduce((a, b) => a + b, 0);
         this.events.onBytes(size);
-        entry.resolve({ chunks: file.ids, size });
+        entry.resolve({ chunks: file.ids, size, hasXattrs: file.hasXattrs });
       } else {
         entry.reject(Object.assign(new Error(file.message), file.code ? { code: file.code } : {}));
       }

@@ -19,12 +19,19 @@ export interface FileFingerprint {
 }
 
 const MAGIC = Buffer.from('BKFC2\n');
-/** u32 length | u16 path length | path | u64 size | i64 mtimeNs | i64 ctimeNs | u64 ino | u32 n | n × 32-byte ids */
+/**
+ * u32 length | u16 path length | path | u64 size | i64 mtimeNs | i64 ctimeNs | u64 ino | u32 n | n × 32-byte ids.
+ * The top bit of `n` (NO_XATTRS) says the file had no extended attributes when recorded;
+ * records written before it existed lack it (unknown: the xattrs are read), and a version
+ * without it refuses a record having it as damaged (and starts an empty cache).
+ */
 const FIXED = 4 + 2 + 8 * 4 + 4;
 const FINGERPRINT = 32;
 const IO_BUFFER = 1024 * 1024;
 const MAX_FILE = 0xffff_ffff;
 const MAX_PATH = 0xffff;
+const NO_XATTRS = 0x8000_0000;
+const COUNT = 0x7fff_ffff;
 
 /**
  * path + size + mtime + ctime + inode → chunk ids, from the last push. A hit lets an
@@ -103,6 +110,14 @@ export class FileCache {
     return this.count;
   }
 
+  /**
+   * Whether the file the last successful `lookup` found had no extended attributes when it
+   * was recorded. Setting or removing an xattr (or an ACL) changes the file's ctime, which
+   * the fingerprint holds: on a hit they are as recorded, and an unchanged file with none
+   * needs no llistxattr.
+   */
+  hitHadNoXattrs = false;
+
   lookup(filePath: string, now: FileFingerprint): string[] | undefined {
     if (this.fd === undefined || this.count === 0) return undefined;
     const wanted = this.encodePath(filePath);
@@ -122,7 +137,9 @@ export class FileCache {
       const at = found + 6 + pathLength;
       writeFingerprint(this.fingerprintScratch, 0, now);
       if (!sameBytes(record, at, this.fingerprintScratch, 0, FINGERPRINT)) return undefined;
-      const n = record.readUInt32LE(at + FINGERPRINT);
+      const counted = record.readUInt32LE(at + FINGERPRINT);
+      const n = counted & COUNT;
+      this.hitHadNoXattrs = (counted & NO_XATTRS) !== 0;
       const chunks: string[] = new Array(n);
       for (let i = 0, c = at + FINGERPRINT + 4; i < n; i++, c += 32)
         chunks[i] = record.toString('hex', c, c + 32);
@@ -165,7 +182,8 @@ export class FileCache {
 
   private singleRecord = Buffer.allocUnsafe(4096);
 
-  record(filePath: string, fingerprint: FileFingerprint, chunks: readonly string[]): void {
+  /** `noXattrs`: the file was seen to have no extended attributes (false: not known). */
+  record(filePath: string, fingerprint: FileFingerprint, chunks: readonly string[], noXattrs = false): void {
     const pathBytes = this.encodePath(filePath);
     if (pathBytes === undefined) return; // a path longer than 64 KiB: never cached
     const length = FIXED + pathBytes.length + chunks.length * 32;
@@ -176,7 +194,8 @@ export class FileCache {
     pathBytes.copy(out, 6);
     let at = 6 + pathBytes.length;
     writeFingerprint(out, at, fingerprint);
-    out.writeUInt32LE(chunks.length, at + FINGERPRINT);
+    if (chunks.length > COUNT) return;
+    out.writeUInt32LE((chunks.length | (noXattrs ? NO_XATTRS : 0)) >>> 0, at + FINGERPRINT);
     at += FINGERPRINT + 4;
     for (const id of chunks) at += out.write(id, at, 32, 'hex');
     this.out.write(out.subarray(0, length));
@@ -464,7 +483,10 @@ function buildTable(
   forEachRecord(fd, (record, offset) => {
     const pathLength = record.readUInt16LE(4);
     if (FIXED + pathLength > record.length) throw new Error('damaged file cache');
-    if (FIXED + pathLength + record.readUInt32LE(6 + pathLength + FINGERPRINT) * 32 !== record.length) {
+    if (
+      FIXED + pathLength + (record.readUInt32LE(6 + pathLength + FINGERPRINT) & COUNT) * 32 !==
+      record.length
+    ) {
       throw new Error('damaged file cache');
     }
     if (!under(record, 6, 6 + pathLength)) {

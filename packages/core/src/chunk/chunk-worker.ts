@@ -19,6 +19,7 @@
 import { createSecretKey } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { listXattrs, xattrModuleSync } from '../archive/xattrs.js';
 import { type CompressionMode, compressBlob } from '../compress/compression.js';
 import { contentIdSync, encryptInto, OVERHEAD, type SecretKey } from '../crypto/cipher.js';
 import { grown } from '../util/grown.js';
@@ -32,6 +33,11 @@ export interface ChunkWorkerData {
   /** For `seal`: the encryption key and how blobs are compressed (as Repository.sealBlob). */
   encKey?: Uint8Array;
   compression?: CompressionMode;
+  /**
+   * List each batched file's xattr names after reading it (one llistxattr, here rather
+   * than on the main thread): its result says whether it has any.
+   */
+  xattrs?: boolean;
 }
 
 /** A path as text or as bytes (a name that is not UTF-8 crosses as a Uint8Array). */
@@ -44,7 +50,9 @@ export interface BatchFile {
 }
 
 /** A file of a batch: its chunks' ids and lengths, or why it could not be read. */
-export type BatchFileResult = { ids: string[]; lengths: number[] } | { message: string; code?: string };
+export type BatchFileResult =
+  | { ids: string[]; lengths: number[]; hasXattrs?: boolean }
+  | { message: string; code?: string };
 
 export type ToWorker =
   | { type: 'file'; job: number; path: WorkerPath }
@@ -131,6 +139,7 @@ if (parentPort) {
   const batches = new Map<number, Buffer[]>();
   /** One chunker for every small file: `finish` resets it. */
   const smallChunker = new FastCdcChunker(data.seed, data.params);
+  const xattrMod = data.xattrs ? xattrModuleSync() : undefined;
 
   /** Chunks of large files told to the main thread and not settled: by job, then index. */
   const undecided = new Map<string, Buffer>();
@@ -314,7 +323,8 @@ if (parentPort) {
       for (const chunk of smallChunker.push(content)) take(chunk);
       const last = smallChunker.finish();
       if (last) take(last);
-      results.push({ ids, lengths });
+      const names = xattrMod ? listXattrs(xattrMod, asPath(file.path)) : undefined;
+      results.push(names ? { ids, lengths, hasXattrs: names.length > 0 } : { ids, lengths });
     }
     batches.set(job, chunks);
     port.postMessage({ type: 'ids', job, files: results } satisfies FromWorker);

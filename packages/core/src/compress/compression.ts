@@ -1,4 +1,4 @@
-import { zstd } from './zstd.js';
+import { smallCodec, zstd } from './zstd.js';
 
 /**
  * restic's modes: `auto` compresses fast (zstd level 3), `max` compresses harder (level 11,
@@ -14,10 +14,20 @@ const LEVEL: Record<Exclude<CompressionMode, 'off'>, number> = { auto: 3, max: 1
 /** Below this, zstd's frame overhead eats the gain. */
 const MIN_BYTES = 64;
 
+/**
+ * Blobs up to this size compress on the calling thread (smallCodec: no thread-pool round
+ * trip); larger ones on the thread pool, with the fastest codec the runtime has. The choice
+ * depends on the size alone, so the main thread and the chunk workers decide alike.
+ */
+export const SMALL_BLOB = 128 * 1024;
+
 /** The compressed bytes, or undefined when the data is to be stored as it is. */
 export async function compressBlob(plain: Uint8Array, mode: CompressionMode): Promise<Buffer | undefined> {
   if (mode === 'off' || plain.byteLength < MIN_BYTES) return undefined;
-  const packed = await (await zstd()).compress(plain, LEVEL[mode]);
+  const packed =
+    plain.byteLength <= SMALL_BLOB
+      ? (await smallCodec()).compress(plain, LEVEL[mode])
+      : await (await zstd()).compress(plain, LEVEL[mode]);
   return packed.length <= plain.byteLength - plain.byteLength / 32 ? packed : undefined;
 }
 

@@ -93,12 +93,72 @@ function zstdError(error: unknown): never {
 
 /** The WebAssembly build: every platform. */
 export async function wasmCodec(): Promise<ZstdCodec> {
-  const wasm = await import('@bokuweb/zstd-wasm');
-  await wasm.init();
+  const wasm = await wasmModule();
   return {
     name: '@bokuweb/zstd-wasm',
     compress: async (data, level) => asBuffer(wasm.compress(asBuffer(data), level)),
     decompress: async (data) => asBuffer(wasm.decompress(asBuffer(data))),
+  };
+}
+
+type WasmZstd = typeof import('@bokuweb/zstd-wasm');
+let loadingWasm: Promise<WasmZstd> | undefined;
+
+/**
+ * The WebAssembly module, instantiated once per thread: each `init` makes a new instance
+ * (new memory), which would leave the contexts of the one before pointing at nothing.
+ */
+function wasmModule(): Promise<WasmZstd> {
+  loadingWasm ??= (async () => {
+    const wasm = await import('@bokuweb/zstd-wasm');
+    await wasm.init();
+    return wasm;
+  })();
+  return loadingWasm;
+}
+
+/** zstd that compresses on the calling thread, at once: for small blobs (smallCodec). */
+export interface SyncZstd {
+  readonly name: 'node:zlib' | '@bokuweb/zstd-wasm';
+  compress(data: Uint8Array, level: number): Buffer;
+}
+
+let loadingSync: Promise<SyncZstd> | undefined;
+
+/**
+ * The codec for small blobs: on the calling thread, synchronously — Node's own
+ * `zstdCompressSync` where the runtime has it, else the WebAssembly build with one reused
+ * context. A small file's chunk compresses in tens of microseconds: a round trip through
+ * the libuv thread pool (a queued job, a wake-up, a completion) costs as much again, and
+ * on two busy cores the handoffs between threads cost more (profiled: docs/benchmarks.md).
+ * The chunk workers call it on their own threads, so both cores still compress.
+ */
+export function smallCodec(): Promise<SyncZstd> {
+  loadingSync ??= loadSync();
+  return loadingSync;
+}
+
+async function loadSync(): Promise<SyncZstd> {
+  const builtin = zlib as unknown as {
+    zstdCompressSync?: (data: Uint8Array, options: { params: Record<number, number> }) => Buffer;
+    constants: Record<string, number>;
+  };
+  if (typeof builtin.zstdCompressSync === 'function') {
+    const compressSync = builtin.zstdCompressSync;
+    const levelParam = builtin.constants.ZSTD_c_compressionLevel ?? 100;
+    return {
+      name: 'node:zlib',
+      compress: (data, level) => compressSync(data, { params: { [levelParam]: level } }),
+    };
+  }
+  const wasm = await wasmModule();
+  // One context for every call of this thread: no workspace set up per blob. Without a
+  // dictionary, ZSTD_compress_usingDict is ZSTD_compressCCtx (what ZSTD_compress does).
+  const cctx = wasm.createCCtx();
+  const noDict = new Uint8Array(0);
+  return {
+    name: '@bokuweb/zstd-wasm',
+    compress: (data, level) => asBuffer(wasm.compressUsingDict(cctx, data, noDict, level)),
   };
 }
 

@@ -40,17 +40,33 @@ export async function loadIndex(
   let files = 0;
   const rejected: string[] = [];
   const exclude = options.excludePacks;
-  for await (const object of repo.backend.list(prefixes.index)) {
+  const keys: string[] = [];
+  for await (const object of repo.backend.list(prefixes.index)) keys.push(object.key);
+  // The next file is fetched while this one is decrypted and parsed (at most one ahead:
+  // an index file is up to ~50,000 blobs); each is added in listing order, as before.
+  const fetch = (key: string) => {
+    const got = repo.getObject(key, cache, options);
+    got.catch(() => undefined); // owned: awaited (and its error handled) in its turn below
+    return got;
+  };
+  let next = keys.length > 0 ? fetch(keys[0]!) : undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const fetching = next!;
+    next = i + 1 < keys.length ? fetch(keys[i + 1]!) : undefined;
     try {
-      const sealed = await repo.getObject(object.key, cache, options);
-      const file = await repo.loadJson<IndexFile>(object.key, sealed);
-      if (!isIndexFile(file)) throw notAnIndex(object.key);
+      const sealed = await fetching;
+      const file = await repo.loadJson<IndexFile>(key, sealed);
+      if (!isIndexFile(file)) throw notAnIndex(key);
       repo.index.add(exclude?.size ? { ...file, packs: file.packs.filter((p) => !exclude.has(p.id)) } : file);
       files++;
     } catch (error) {
-      if (!isIntegrityError(error)) throw error;
-      repo.reject(object.key, error);
-      rejected.push(object.key);
+      if (!isIntegrityError(error)) {
+        await next?.catch(() => undefined); // nothing of a failed load runs on after it
+        throw error;
+      }
+      repo.reject(key, error);
+      rejected.push(key);
     }
   }
   const recovered: IndexFile['packs'] = [];

@@ -111,3 +111,26 @@ it('holds in its table only the entries under the pushed roots; the others are p
   expect(c.lookup('/ab/y', fp(2))).toEqual([id('y')]);
   c.discard();
 });
+
+it('remembers per file whether it had no xattrs (a flag of the record), kept through a push of other roots', async () => {
+  const file = path.join(await fs.mkdtemp(path.join(tmpdir(), 'bk-fc-')), 'files.bin');
+  const a = await FileCache.load(file, ['/a', '/b']);
+  a.record('/a/none', fp(1), [id('n')], true);
+  a.record('/a/unknown', fp(2), [id('u')]);
+  a.record('/b/none', fp(3), [id('b'), id('c')], true);
+  await a.save();
+  const b = await FileCache.load(file, ['/a']);
+  expect(b.lookup('/a/none', fp(1))).toEqual([id('n')]);
+  expect(b.hitHadNoXattrs).toBe(true);
+  expect(b.lookup('/a/unknown', fp(2))).toEqual([id('u')]);
+  expect(b.hitHadNoXattrs).toBe(false);
+  b.record('/a/none', fp(1), [id('n')], false);
+  await b.save();
+  const c = await FileCache.load(file, ['/a', '/b']);
+  expect(c.lookup('/a/none', fp(1))).toEqual([id('n')]);
+  expect(c.hitHadNoXattrs).toBe(false);
+  // Copied on as bytes by the push of /a alone: the flag, and both chunk ids, survive.
+  expect(c.lookup('/b/none', fp(3))).toEqual([id('b'), id('c')]);
+  expect(c.hitHadNoXattrs).toBe(true);
+  c.discard();
+});

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isFileReadError, readSmallFile } from '../../src/archive/read-file.js';
 import { SmallFileBatcher, type StoredFile } from '../../src/archive/small-file-batcher.js';
+import { xattrModuleSync } from '../../src/archive/xattrs.js';
 import { ChunkPool } from '../../src/chunk/chunk-pool.js';
 import { FastCdcChunker } from '../../src/chunk/fastcdc.js';
 import { decompressBlob } from '../../src/compress/compression.js';
@@ -26,9 +27,10 @@ afterEach(async () => {
   pools = [];
 });
 
-function poolFor(repo: Repository): ChunkPool {
+function poolFor(repo: Repository, xattrs = false): ChunkPool {
   const pool = new ChunkPool(
     {
+      xattrs,
       seed: repo.master.chunkerSeed,
       idKey: repo.master.id,
       params: repo.config.chunker,
@@ -311,6 +313,29 @@ describe('small files through the chunk workers', () => {
     expect((folder!.reason as NodeJS.ErrnoException).code).toBe('EISDIR');
     expect(isFileReadError(gone!.reason)).toBe(true);
     expect(isFileReadError(folder!.reason)).toBe(true);
+  });
+
+  it('with xattrs asked for, each file says whether it has any (listed in the worker, after the read)', async () => {
+    const mod = xattrModuleSync();
+    const dir = await tmp('small-xattrs');
+    const plain = path.join(dir, 'plain.txt');
+    const tagged = path.join(dir, 'tagged.txt');
+    await fs.writeFile(plain, 'plain\n');
+    await fs.writeFile(tagged, 'tagged\n');
+    let taggable = mod !== undefined;
+    try {
+      await mod?.setAttribute(tagged, 'user.test', Buffer.from('1'));
+    } catch {
+      taggable = false; // a file system without user xattrs
+    }
+    const [repo] = await twins();
+    const events = { onNewBlob: () => undefined, onBytes: () => undefined };
+    const asked = new SmallFileBatcher(poolFor(repo, true), new PackWriter(repo, 1), events);
+    const [a, b] = await Promise.all([asked.store(plain, 6), asked.store(tagged, 7)]);
+    expect(a!.hasXattrs).toBe(mod ? false : undefined);
+    if (taggable) expect(b!.hasXattrs).toBe(true);
+    const notAsked = new SmallFileBatcher(poolFor(repo), new PackWriter(repo, 1), events);
+    expect((await notAsked.store(plain, 6)).hasXattrs).toBeUndefined();
   });
 
   it('a batch whose chunks are all known seals nothing, and the worker goes on', async () => {

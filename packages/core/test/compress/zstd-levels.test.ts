@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { builtinCodec, nativeCodec, wasmCodec, type ZstdCodec } from '../../src/compress/zstd.js';
+import { compressBlob, decompressBlob, SMALL_BLOB } from '../../src/compress/compression.js';
+import { builtinCodec, nativeCodec, smallCodec, wasmCodec, type ZstdCodec } from '../../src/compress/zstd.js';
 
 // Text that compresses differently at zstd's levels 3 and 11 (`auto` and `max`).
 const text = Buffer.from(
@@ -31,5 +32,36 @@ describe('every zstd source honours the level (max is not auto)', () => {
     const codec = await nativeCodec();
     if (!codec) return ctx.skip('@mongodb-js/zstd is not available on this runtime');
     await expect(codec.decompress(Buffer.from('not a zstd frame'))).rejects.toThrow(/^zstd: /);
+  });
+});
+
+describe('small blobs compress on the calling thread', () => {
+  it('honours the level, one context reused: frames every codec reads, the same bytes each time', async () => {
+    const codec = await smallCodec();
+    const slice = text.subarray(0, SMALL_BLOB);
+    const fast = codec.compress(slice, 1);
+    const max = codec.compress(slice, 19);
+    expect(max.length).toBeLessThan(fast.length);
+    // Interleaved sizes and levels through the one context: each frame stands alone.
+    const again = [codec.compress(text.subarray(0, 100), 3), codec.compress(slice, 19)];
+    expect(again[1]!.equals(max)).toBe(true);
+    for (const [, load] of sources) {
+      const reader = await load();
+      if (!reader) continue;
+      expect((await reader.decompress(max)).equals(slice)).toBe(true);
+      expect((await reader.decompress(again[0]!)).equals(text.subarray(0, 100))).toBe(true);
+    }
+  });
+
+  it('compressBlob: small and large blobs both come back (each through its codec), tiny ones and `off` stay as they are', async () => {
+    for (const size of [5000, SMALL_BLOB, SMALL_BLOB + 1, 3 * SMALL_BLOB]) {
+      const plain = text.subarray(0, size);
+      const packed = await compressBlob(plain, 'auto');
+      expect(packed).toBeDefined();
+      expect((await decompressBlob(packed!)).equals(plain)).toBe(true);
+    }
+    // Below 64 bytes, or with compression off: stored as they are.
+    expect(await compressBlob(text.subarray(0, 63), 'auto')).toBeUndefined();
+    expect(await compressBlob(text.subarray(0, 5000), 'off')).toBeUndefined();
   });
 });

@@ -111,6 +111,46 @@ describe.skipIf(unsupported !== undefined)('extended attributes and ACLs (ext4 h
     expect(m.listAttributesSync(at(path.join(src, 'plain.txt')))).toEqual([]);
   });
 
+  it('re-pushes of unchanged files keep their xattrs; one added or removed later is seen (its ctime moved)', async () => {
+    const m = mod!;
+    const { repo, cache } = await localRepo();
+    const src = await tmp('xattr-repush');
+    const plain = path.join(src, 'plain.txt');
+    const tagged = path.join(src, 'tagged.txt');
+    await fs.writeFile(plain, 'no attributes yet\n');
+    await fs.writeFile(tagged, 'with one\n');
+    await m.setAttribute(tagged, 'user.kept', Buffer.from('kept'));
+    const nodesOf = async (snap: Awaited<ReturnType<typeof push>>) => {
+      let nodes = (await repo.readTree(snap.snapshot.tree)).nodes;
+      for (const part of src.split('/').filter(Boolean)) {
+        nodes = (await repo.readTree(nodes.find((n) => n.name === part)!.subtree!)).nodes;
+      }
+      return new Map(nodes.map((n) => [n.name, n]));
+    };
+    const kept = [{ name: 'user.kept', value: Buffer.from('kept').toString('base64') }];
+    const first = await nodesOf(await push(repo, cache, { paths: [src], host: 'test' }));
+    expect(first.get('plain.txt')).not.toHaveProperty('xattrs');
+    expect(first.get('tagged.txt')?.xattrs).toEqual(kept);
+
+    // Unchanged: answered from the file cache, the xattrs as they are.
+    const again = await push(repo, cache, { paths: [src], host: 'test' });
+    expect(again.snapshot.summary.newBlobs).toBe(0);
+    const second = await nodesOf(again);
+    expect(second.get('plain.txt')).not.toHaveProperty('xattrs');
+    expect(second.get('tagged.txt')?.xattrs).toEqual(kept);
+
+    // An attribute added to the file that had none, and the other's removed: content unchanged.
+    await m.setAttribute(plain, 'user.added', Buffer.from('later'));
+    await m.removeAttribute?.(tagged, 'user.kept');
+    const third = await nodesOf(await push(repo, cache, { paths: [src], host: 'test' }));
+    expect(third.get('plain.txt')?.xattrs).toEqual([
+      { name: 'user.added', value: Buffer.from('later').toString('base64') },
+    ]);
+    if (m.removeAttribute) expect(third.get('tagged.txt')).not.toHaveProperty('xattrs');
+    const fourth = await nodesOf(await push(repo, cache, { paths: [src], host: 'test' }));
+    expect(fourth.get('plain.txt')?.xattrs).toEqual(third.get('plain.txt')?.xattrs);
+  });
+
   it('never sets attributes through a symlink already in the target', async () => {
     const m = mod!;
     const { repo, cache } = await localRepo();

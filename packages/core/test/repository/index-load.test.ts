@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+import { RepoCache } from '../../src/cache/repo-cache.js';
+import { push } from '../../src/operations/push.js';
+import { loadIndex } from '../../src/repository/index-sync.js';
+import { Repository } from '../../src/repository/repository.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
+
+const FAST_KDF = { N: 1024, r: 8, p: 1 };
+const tmp = (name: string) => fs.mkdtemp(path.join(tmpdir(), `bk-${name}-`));
+
+it('index files load in listing order while the next is fetched: a damaged one in the middle is set aside, the others and the packs it listed are known', async () => {
+  const backend = new MemoryBackend();
+  const repo = await Repository.init(backend, 'correct horse', { host: 'test', kdf: FAST_KDF });
+  const cache = new RepoCache(await tmp('cache'), repo.config.id);
+  const chunks: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const src = await tmp(`src${i}`);
+    await fs.writeFile(path.join(src, 'f'), randomBytes(20_000 + i));
+    const result = await push(repo, cache, { paths: [src], host: 'test' });
+    let nodes = (await repo.readTree(result.snapshot.tree)).nodes;
+    while (nodes[0]!.subtree) nodes = (await repo.readTree(nodes[0]!.subtree)).nodes;
+    chunks.push(...nodes[0]!.chunks!);
+  }
+  const indexKeys = [...backend.objects.keys()].filter((k) => k.startsWith('index/')).sort();
+  expect(indexKeys.length).toBe(4);
+  const damaged = indexKeys[1]!;
+  const bytes = backend.objects.get(damaged)!;
+  bytes[bytes.length - 1]! ^= 1;
+
+  const reopened = await Repository.open(backend, 'correct horse');
+  const loaded = await loadIndex(reopened);
+  expect(loaded.files).toBe(3);
+  expect(loaded.rejected).toEqual([damaged]);
+  // What the damaged file described comes back from the packs' own headers.
+  expect(loaded.recovered.length).toBeGreaterThan(0);
+  expect(chunks.length).toBeGreaterThanOrEqual(4);
+  for (const id of chunks) expect(reopened.index.has(id)).toBe(true);
+});
