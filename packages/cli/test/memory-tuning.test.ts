@@ -166,12 +166,16 @@ if (isMainThread) require('node:fs').appendFileSync(process.env.WHO_FILE, JSON.s
     return { child, done, seen };
   }
 
-  /** Waits until process `pid` has ended (dead, or a zombie waiting for init to reap it). */
+  /**
+   * Waits until process `pid` has ended: gone, or a zombie (an orphan waits for PID 1 to
+   * reap it, which in a container may be late; the push lock counts a zombie as gone).
+   */
   async function gone(pid: number): Promise<void> {
     for (;;) {
       let state: string | undefined;
       try {
-        state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
       } catch {
         state = undefined;
       }
