@@ -19,7 +19,39 @@ if (argv.length <= 1) {
   }
 }
 
-if (fast !== undefined) {
+// push, restore, check and prune on Linux with glibc: run once more with the memory
+// settings that only act from a process's start (dist/launch/memory-tuning.js says which,
+// and when not: BACKUPCTL_NO_MALLOC_TUNING=1, the user's own MALLOC_* values, help).
+// (The same list as TUNED_COMMANDS there, checked by a test: other commands import nothing.)
+const TUNED = ['push', 'restore', 'check', 'prune'];
+let relaunched = false;
+if (
+  fast === undefined &&
+  process.platform === 'linux' &&
+  (TUNED.includes(argv[0]) ||
+    process.env.BACKUPCTL_TUNED_PARENT_FD !== undefined ||
+    process.env.BACKUPCTL_TUNED_V8_FLAGS !== undefined)
+) {
+  try {
+    const [tuning, { fileURLToPath }] = await Promise.all([
+      import('../dist/launch/memory-tuning.js'),
+      import('node:url'),
+    ]);
+    if (process.env[tuning.V8_FLAGS_ENV] !== undefined) {
+      // The tuned process itself (a child, or this process after execve).
+      await tuning.applyTunedFlags();
+      if (process.env[tuning.PARENT_FD_ENV] !== undefined) await tuning.watchParent();
+    } else {
+      relaunched = await tuning.relaunchTuned(argv, fileURLToPath(import.meta.url));
+    }
+  } catch {
+    relaunched = false;
+  }
+}
+
+if (relaunched) {
+  // The tuned child runs the command; this process ends as it ends.
+} else if (fast !== undefined) {
   process.stdout.write(fast);
 } else {
   // The AWS SDK warns on every run that its releases after early 2027 need Node >= 22.
