@@ -6,11 +6,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cleanEnv } from '../../../test/support/run-backupctl.js';
-import { assertBuilt, type Device, makeDevice } from './support/cli.js';
+import { type Device, makeDevice, makeDeviceWithSource } from './support/cli.js';
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
 if (!hasScript && process.env.CI) throw new Error('`script` (util-linux) is needed for the Ctrl-C tests');
@@ -68,11 +68,7 @@ describe.skipIf(!hasScript)(
     let repo: string;
 
     beforeAll(async () => {
-      assertBuilt();
-      device = await makeDevice();
-      src = path.join(device.dir, 'src');
-      repo = path.join(device.dir, 'repo');
-      await mkdir(src, { recursive: true });
+      ({ device, src, repo } = await makeDeviceWithSource());
       // Enough random data that the push and the restore are still running when Ctrl-C comes.
       for (let i = 0; i < 12; i++)
         await writeFile(path.join(src, `f${i}.bin`), randomBytes(16 * 1024 * 1024));

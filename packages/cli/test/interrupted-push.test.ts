@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, type Device, makeDevice } from './support/cli.js';
+import { type Device, makeDeviceWithSource } from './support/cli.js';
 
 const FILES = 6;
 const FILE_BYTES = 10 * 1024 * 1024;
@@ -40,11 +40,7 @@ describe('a push killed with SIGKILL mid-way', () => {
   const sha: string[] = [];
 
   beforeAll(async () => {
-    assertBuilt();
-    device = await makeDevice();
-    src = path.join(device.dir, 'src');
-    repo = path.join(device.dir, 'repo');
-    await mkdir(src, { recursive: true });
+    ({ device, src, repo } = await makeDeviceWithSource());
     // Random data: nothing deduplicates or compresses, every byte must be stored.
     for (let i = 0; i < FILES; i++) {
       const data = randomBytes(FILE_BYTES);

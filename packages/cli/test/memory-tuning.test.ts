@@ -21,7 +21,7 @@ import {
   tuningPlan,
   V8_FLAGS_ENV,
 } from '../src/launch/memory-tuning.js';
-import { assertBuilt, type Device, makeDevice } from './support/cli.js';
+import { type Device, makeDeviceWithSource } from './support/cli.js';
 
 const linux = (argv: string[], env: Record<string, string | undefined> = {}, execArgv: string[] = []) =>
   tuningPlan({ argv, env, platform: 'linux', execArgv, glibc: () => true });
@@ -112,11 +112,7 @@ describe.skipIf(!tunable)('the binary (Linux, glibc)', () => {
   let n = 0;
 
   beforeAll(async () => {
-    assertBuilt();
-    device = await makeDevice();
-    src = path.join(device.dir, 'src');
-    repo = path.join(device.dir, 'repo');
-    await mkdir(src, { recursive: true });
+    ({ device, src, repo } = await makeDeviceWithSource());
     // Enough data that a push is still running when the signal comes.
     for (let i = 0; i < 12; i++) await writeFile(path.join(src, `f${i}.bin`), randomBytes(16 * 1024 * 1024));
     // Every main-thread process of the binary says who it is and what it was given.

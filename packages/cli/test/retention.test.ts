@@ -4,7 +4,7 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeTree } from '../../../test/support/tree.js';
-import { assertBuilt, type Device, makeDevice } from './support/cli.js';
+import { assertBuilt, type Device, makeDevice, makeDeviceWithSource } from './support/cli.js';
 
 async function countFiles(dir: string): Promise<number> {
   if (!existsSync(dir)) return 0;
@@ -19,11 +19,7 @@ describe('snapshots, forget and prune through the binary (local repository)', ()
   let repo: string;
 
   beforeAll(async () => {
-    assertBuilt();
-    device = await makeDevice();
-    src = path.join(device.dir, 'src');
-    repo = path.join(device.dir, 'repo');
-    await mkdir(src, { recursive: true });
+    ({ device, src, repo } = await makeDeviceWithSource());
     const init = await device.run(['init', '--repo', repo, '--path', src, '--no-keychain', '--json']);
     expect(init.code, init.stderr).toBe(0);
     // Five generations: each replaces the files of the one before.

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  assertBuilt,
   type CliResult,
   type RunningCli,
   type RunOptions,
@@ -47,4 +48,14 @@ export async function makeDevice(
     spawn: (args) => spawnCli(args, { env }),
     remove: () => rm(dir, { recursive: true, force: true }),
   };
+}
+
+/** A built binary, a device of its own, an empty source folder, and where its repository goes. */
+export async function makeDeviceWithSource(): Promise<{ device: Device; src: string; repo: string }> {
+  assertBuilt();
+  const device = await makeDevice();
+  const src = path.join(device.dir, 'src');
+  const repo = path.join(device.dir, 'repo');
+  await mkdir(src, { recursive: true });
+  return { device, src, repo };
 }
