@@ -3,7 +3,6 @@ import {
   type DeviceConfig,
   type Environment,
   ErrorCodes,
-  errorMessage,
   explainSystemError,
   isS3Repository,
   keychainForConfig,
