@@ -66,18 +66,24 @@ interface SoakFinding {
 
 async function sigkillRounds(soak: Soak, repoLocal?: string): Promise<SoakFinding[]> {
   const findings: SoakFinding[] = [];
+  // How long the last push that ran to its end took: the kill window follows it, so a
+  // faster push is still killed mid-way rather than finishing first (4 s until measured).
+  let pushMs = 4000;
   for (let round = 0; round < ITERATIONS; round++) {
     await mutate(soak.src, round);
     const running = spawnCli(['push'], { env: soak.env });
-    // A random moment from start-up to past a typical push (0–4 s): before, during and
+    // A random moment from start-up to a little past a whole push: before, during and
     // after uploads (a push that finished first is counted, not killed).
-    const delay = Math.floor(Math.random() * 4000);
+    const delay = Math.floor(Math.random() * pushMs * 1.1);
     await Promise.race([sleep(delay), running.result]);
     const exitedBeforeKill = running.child.exitCode !== null;
     if (!exitedBeforeKill) running.child.kill('SIGKILL');
     await running.result;
     const check = await runCli(['check', '--read-data', '--json'], { env: soak.env });
+    const nextStarted = Date.now();
     const next = await runCli(['push'], { env: soak.env });
+    // The next push uploads what the killed one did not: about one round's change.
+    if (next.code === 0) pushMs = Math.max(200, Date.now() - nextStarted);
     findings.push({
       round,
       killedAfterMs: delay,
