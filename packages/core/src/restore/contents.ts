@@ -1,12 +1,4 @@
-import {
-  closeSync,
-  constants,
-  promises as fs,
-  ftruncateSync,
-  openSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, constants, promises as fs, ftruncateSync, openSync, renameSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import { errorMessage } from '../errors/index.js';
@@ -25,6 +17,7 @@ import {
   type WriteError,
 } from './restore-pool.js';
 import { type FsPath, removeStale, tmpNameFor } from './safe-fs.js';
+import { writeFullySync } from './write-fully.js';
 
 /** The bounds of a restore's content pipeline (see ContentRestorer). */
 export interface ContentLimits {
@@ -792,20 +785,6 @@ function tmpOf(job: FileJob): FsPath {
   return job.tmp;
 }
 const ZEROS = Buffer.alloc(64 * 1024);
-
-/**
- * Writes all of `data` at `position`. A write can be short without an error (libuv returns
- * what it wrote before a full disk): go on until all is written, so a full disk surfaces as
- * ENOSPC instead of a file silently cut short.
- */
-function writeFullySync(fd: number, data: Buffer, position: number): void {
-  let done = 0;
-  while (done < data.length) {
-    const written = writeSync(fd, data, done, data.length - done, position + done);
-    if (written <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-    done += written;
-  }
-}
 
 async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
   let done = 0;

@@ -30,11 +30,11 @@ import {
   readSync,
   renameSync,
   unlinkSync,
-  writeSync,
 } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { smallZstdDecoder, zstd } from '../compress/zstd.js';
 import { NONCE_BYTES, OVERHEAD, TAG_BYTES } from '../crypto/cipher.js';
+import { writeFullySync } from './write-fully.js';
 
 export interface RestoreWorkerData {
   encKey: Uint8Array;
@@ -193,7 +193,7 @@ export function writeWholeFile(
     try {
       let end = 0;
       if (!isZero(plain)) {
-        writeFully(fd, plain, 0);
+        writeFullySync(fd, plain, 0);
         end = plain.length;
       }
       if (file.size > end) ftruncateSync(fd, file.size);
@@ -240,15 +240,6 @@ function readBack(
   }
   if (got < length || verify.id(buffer.subarray(0, length)) !== verify.blobId) return `bytes 0–${length}`;
   return got > length ? `longer than ${length} bytes` : undefined;
-}
-
-function writeFully(fd: number, data: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < data.length) {
-    const written = writeSync(fd, data, done, data.length - done, position + done);
-    if (written <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-    done += written;
-  }
 }
 
 function writeError(error: unknown): WriteError {
