@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { compiledWorker, workerExists } from '../util/worker-script.js';
 import type {
   BatchFile,
   BatchFileResult,
@@ -94,13 +93,14 @@ export class ChunkPool {
 
   /** The compiled worker: next to this module in dist/, or dist/ when run from src/ (tests). */
   static workerScript(): URL {
-    const here = new URL('./chunk-worker.js', import.meta.url);
-    if (existsSync(fileURLToPath(here))) return here;
-    return new URL('../../dist/chunk/chunk-worker.js', import.meta.url);
+    return compiledWorker(
+      new URL('./chunk-worker.js', import.meta.url),
+      new URL('../../dist/chunk/chunk-worker.js', import.meta.url),
+    );
   }
 
   static available(): boolean {
-    return existsSync(fileURLToPath(ChunkPool.workerScript()));
+    return workerExists(ChunkPool.workerScript());
   }
 
   chunkFile(path: WorkerPath, handlers: FileHandlers): Promise<{ chunks: number; size: number }> {

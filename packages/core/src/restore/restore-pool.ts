@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { compiledWorker, workerExists } from '../util/worker-script.js';
 import type { BlobOutcome, FromWorker, RestoreWorkerData, ToWorker } from './restore-worker.js';
 
 export type {
@@ -60,13 +59,14 @@ export class RestorePool {
 
   /** The compiled worker: next to this module in dist/, or dist/ when run from src/ (tests). */
   static workerScript(): URL {
-    const here = new URL('./restore-worker.js', import.meta.url);
-    if (existsSync(fileURLToPath(here))) return here;
-    return new URL('../../dist/restore/restore-worker.js', import.meta.url);
+    return compiledWorker(
+      new URL('./restore-worker.js', import.meta.url),
+      new URL('../../dist/restore/restore-worker.js', import.meta.url),
+    );
   }
 
   static available(): boolean {
-    return existsSync(fileURLToPath(RestorePool.workerScript()));
+    return workerExists(RestorePool.workerScript());
   }
 
   /** Batches given to the workers and not answered yet. */
