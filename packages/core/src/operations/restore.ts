@@ -14,6 +14,7 @@ import {
   restoreHardLink,
   restoreSymlink,
 } from '../restore/entries.js';
+import { DEFAULT_FOLDERS_AHEAD, FoldersAhead } from '../restore/folders-ahead.js';
 import { countFiles, folderEntries, IncludeRules, isDamage, type PlannedEntry } from '../restore/plan.js';
 import {
   applyDirMeta,
@@ -61,6 +62,8 @@ export interface RestoreLimits {
   fsConcurrency: number;
   /** Worker threads that open blobs and write small files beside the main thread (0: none). */
   workers: number;
+  /** Folders made before any file, during the counting walk (restore/folders-ahead.ts; 0: none). */
+  foldersAhead: number;
 }
 
 export interface RestoreProgress {
@@ -161,6 +164,7 @@ export async function restore(
     entryConcurrency: 16,
     fsConcurrency: DEFAULT_CONTENT_LIMITS.fsConcurrency,
     workers: DEFAULT_CONTENT_LIMITS.workers,
+    foldersAhead: DEFAULT_FOLDERS_AHEAD,
     ...options.limits,
   };
   const snapshot = await findSnapshot(repo, cache, options.snapshot);
@@ -175,7 +179,12 @@ export async function restore(
   // Totals for progress: a first walk that holds nothing but the trees on its path.
   const count = (treeId: string, abs: string, included: boolean) =>
     countFiles(reader, treeId, abs, include, included);
-  const totals = await count(snapshot.tree, '/', false);
+  // The same walk makes the folders to restore, before any file (restore/folders-ahead.ts).
+  const foldersAhead = new FoldersAhead(limits.foldersAhead);
+  const totals = await countFiles(reader, snapshot.tree, '/', include, false, {
+    folders: foldersAhead,
+    dest: target,
+  });
   const progress: RestoreProgress = {
     filesDone: 0,
     filesTotal: totals.files,
@@ -252,7 +261,8 @@ export async function restore(
     folder.ready ??= (async () => {
       if (!(await ensure(folder.parent!))) return false;
       try {
-        const outcome = await ensureDir(folder.dest, overwrite, folder.parent!.fresh);
+        const outcome =
+          foldersAhead.take(folder.dest) ?? (await ensureDir(folder.dest, overwrite, folder.parent!.fresh));
         if (typeof outcome !== 'string') {
           folder.fresh = outcome.fresh;
           folder.owner = outcome.owner;

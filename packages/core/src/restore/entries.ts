@@ -66,7 +66,7 @@ export async function ensureDir(
  * Who owns a file created in a folder with these stats: the process's effective user, and
  * its group — or the folder's group where the folder is setgid (Linux) or always (BSD, macOS).
  */
-function createdOwner(dir: BigIntStats): { uid: number; gid: number } | undefined {
+export function createdOwner(dir: BigIntStats): { uid: number; gid: number } | undefined {
   if (typeof process.geteuid !== 'function' || typeof process.getegid !== 'function') return undefined;
   const setgid = (dir.mode & 0o2000n) !== 0n;
   const gid = process.platform === 'linux' && !setgid ? process.getegid() : Number(dir.gid);

@@ -2,6 +2,8 @@ import path from 'node:path';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import type { Tree, TreeNode } from '../repository/format.js';
 import { PathPatterns } from '../scan/excludes.js';
+import type { FoldersAhead } from './folders-ahead.js';
+import type { FsPath } from './safe-fs.js';
 import type { TreeReader } from './tree-reader.js';
 
 export interface PlannedEntry {
@@ -109,9 +111,12 @@ export async function countFiles(
   abs: string,
   include: IncludeRules,
   included: boolean,
+  /** Makes the folders to restore as it goes (restore/folders-ahead.ts), below `dest`. */
+  ahead?: { folders: FoldersAhead; dest: FsPath },
 ): Promise<Totals> {
   const totals: Totals = { files: 0, bytes: 0 };
-  const walk = async (id: string, at: string, inc: boolean): Promise<void> => {
+  /** `dest`: where the folder at `at` is restored, when folders may be made in it. */
+  const walk = async (id: string, at: string, inc: boolean, dest?: FsPath): Promise<void> => {
     let tree: Tree;
     try {
       tree = await reader.read(id);
@@ -120,18 +125,21 @@ export async function countFiles(
       if (isDamage(error)) return;
       throw error;
     }
-    const entries = folderEntries(tree, at, '');
+    const entries = folderEntries(tree, at, dest ?? '');
     for (const entry of entries) {
       const wanted = inc || include.wanted(entry.abs);
       if (entry.node.type === 'dir') {
-        if (entry.node.subtree) await walk(entry.node.subtree, entry.abs, wanted);
+        const made =
+          ahead !== undefined && dest !== undefined && wanted && (await ahead.folders.make(entry.dest));
+        if (entry.node.subtree)
+          await walk(entry.node.subtree, entry.abs, wanted, made ? entry.dest : undefined);
       } else if (entry.node.type === 'file' && wanted) {
         totals.files++;
         totals.bytes += entry.node.size ?? 0;
       }
     }
   };
-  await walk(treeId, abs, included);
+  await walk(treeId, abs, included, ahead?.dest);
   return totals;
 }
 
