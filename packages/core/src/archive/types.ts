@@ -24,6 +24,11 @@ export interface PushOptions {
   uploadConcurrency?: number;
   /** zstd of new blobs and metadata (default `auto`; version 1 repositories: always off). */
   compression?: CompressionMode;
+  /**
+   * List folders and lstat their entries in a walker thread, ahead of the walk (default
+   * true; scan/dir-lister.ts). False: on the calling thread. The snapshot is the same.
+   */
+  walkerThread?: boolean;
 }
 
 export interface PushProgress {
