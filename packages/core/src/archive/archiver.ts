@@ -513,7 +513,10 @@ export class Archiver {
           noXattrs = names?.length === 0;
           if (names?.length) xattrs = (await xattrValues(this.xattrMod!, file as string, names)).xattrs;
         }
-        this.fileDone(shown, fingerprint, chunks, size, noXattrs);
+        // The file cache passes its record on as it is (else it encodes it again).
+        if (!this.fileCache!.recordHit(shown, noXattrs))
+          this.fileCache!.record(shown, fingerprint, chunks, noXattrs);
+        this.counted(shown, size);
         return { part: fileNodeJson(name, stat, xattrs, size, chunks) };
       }
       await this.fileSlot();
@@ -564,6 +567,10 @@ export class Archiver {
     noXattrs: boolean,
   ): void {
     this.fileCache!.record(file, fingerprint, chunks, noXattrs);
+    this.counted(file, size);
+  }
+
+  private counted(file: string, size: number): void {
     this.summary.files++;
     this.summary.bytes += size;
     this.progress.filesDone++;
