@@ -65,6 +65,13 @@ const INDEX_FILE_BLOBS = 50_000;
 const FILES_QUEUED = 256;
 /** The walk runs without waiting between most entries; it lets I/O run at least this often. */
 const YIELD_MS = 20;
+/**
+ * Sub-folders are handed to the walker thread while the folders walked lately hold this
+ * many names or more on average: below it, handing them over (a message, a thread woken)
+ * costs more than listing them here. (A laptop's documents: ~100 a folder; /usr/lib/python3: ~15.)
+ */
+const AHEAD_MIN_NAMES = 48;
+// (Counted as entries other than folders: see walkDir.)
 
 /** A tree node as JSON, or one on its way (a file being read, a folder being finished). */
 type Part = string | Promise<string | undefined>;
@@ -92,6 +99,8 @@ export class Archiver {
   /** Folders whose entries are all walked, waiting for their last parts, then stored. */
   private readonly trees = new TaskGroup();
   private lastYield = Date.now();
+  /** Names per folder, of the folders walked lately (a moving average): see AHEAD_MIN_NAMES. */
+  private namesPerFolder = 0;
   private readonly virtualFs = new VirtualFsDetector();
   /** The xattr module (loaded once, synchronously), or undefined where there is none. */
   private readonly xattrMod: XattrModule | undefined = xattrModuleSync();
@@ -134,7 +143,7 @@ export class Archiver {
     lister?: DirLister,
   ) {
     this.ownLister = lister === undefined;
-    this.lister = lister ?? DirLister.start();
+    this.lister = lister ?? DirLister.start({ worker: options.walkerThread !== false });
     this.readSlots = pLimit(options.fileConcurrency ?? 8);
     const onPackUploaded = (pack: { size: number }) => {
       this.progress.bytesUploaded += pack.size;
@@ -367,18 +376,27 @@ export class Archiver {
   private async walkDir(
     dir: string | Buffer,
     shown: string,
-    aheadId?: number,
+    aheadId: number | undefined,
+    nlink: number,
   ): Promise<{ id: Promise<string> }> {
     // Names as bytes, held as latin1 text (one character per byte, lossless and compact:
     // a folder may hold a million names), sorted, each with its lstat: listed by the walker
-    // thread (the main thread makes no syscall per unchanged file), or here without one.
+    // thread ahead of the walk (then the main thread makes no syscall per unchanged file),
+    // or here when the walker has not got to it yet.
     // A name that is not valid UTF-8 is kept, not lost.
-    let listing = this.lister.take(dir, aheadId);
-    if (listing instanceof Promise) listing = await listing;
+    const listing = this.lister.take(dir, aheadId);
     if (listing.error) this.warn(shown, listingError(listing.error));
     const raw = listing.names;
     await this.filter.enterDir(shown, raw.includes(IGNORE_FILE));
-    const ahead = this.lister.threaded ? this.listAhead(dir, listing) : undefined;
+    // A folder's link count is 2 + its sub-folders where the file system keeps it so (ext4,
+    // xfs; btrfs says 1): what is left are its files, the walker's work worth handing over.
+    const files = nlink >= 2 ? Math.max(0, raw.length - (nlink - 2)) : raw.length;
+    this.namesPerFolder = this.namesPerFolder * 0.9 + files * 0.1;
+    const ahead =
+      this.lister.threaded &&
+      (this.namesPerFolder >= AHEAD_MIN_NAMES || this.options.walkerThread === 'always')
+        ? this.listAhead(dir, listing)
+        : undefined;
     const tree = new TreeBuilder();
     for (let i = 0; i < raw.length; i++) {
       if (this.files.failed || this.trees.failed) await this.stopIfFailed();
@@ -480,7 +498,7 @@ export class Archiver {
         ? (await xattrValues(this.xattrMod!, file as string, names)).xattrs
         : undefined;
       const head = nodeJsonHead(name, 'dir', stat, xattrs);
-      const subtree = await this.walkDir(file, shown, ahead?.id);
+      const subtree = await this.walkDir(file, shown, ahead?.id, Number(stat.nlink));
       return { part: subtree.id.then((id) => dirNodeJson(head, id)) };
     }
     if (stat.isSymbolicLink()) {

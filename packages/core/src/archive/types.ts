@@ -25,10 +25,12 @@ export interface PushOptions {
   /** zstd of new blobs and metadata (default `auto`; version 1 repositories: always off). */
   compression?: CompressionMode;
   /**
-   * List folders and lstat their entries in a walker thread, ahead of the walk (default
-   * true; scan/dir-lister.ts). False: on the calling thread. The snapshot is the same.
+   * List folders and lstat their entries in a walker thread, ahead of the walk
+   * (scan/dir-lister.ts): true (default) where the folders walked lately hold many names
+   * (a thread's round trip costs more than listing a few), `'always'` for every folder,
+   * false never. The snapshot is the same.
    */
-  walkerThread?: boolean;
+  walkerThread?: boolean | 'always';
 }
 
 export interface PushProgress {

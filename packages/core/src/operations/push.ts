@@ -44,9 +44,7 @@ export async function push(
   }
   const lock = await acquireLock(cache.file('lock'), 'push');
   if (options.compression) repo.compression = options.compression;
-  // The walker thread starts now and lists the roots while the index loads.
-  const lister = DirLister.start({ worker: options.walkerThread });
-  lister.aheadRoots(roots);
+  const lister = DirLister.start({ worker: options.walkerThread !== false });
   try {
     // Packs prune has marked are on their way out: deduplicating against one could make
     // this snapshot reference a pack deleted before it commits. Leave them out.

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { compiledWorker, workerExists } from '../util/worker-script.js';
 import { type Listing, listDir } from './dir-listing.js';
 import type { ListerWorkerData, ToLister } from './lister-worker.js';
@@ -8,13 +8,21 @@ import type { ListerWorkerData, ToLister } from './lister-worker.js';
  * so ~2 MB at most), whatever the number of files or folders.
  */
 const AHEAD_NAMES = 16_384;
-/** Credit is given back in steps of this many names (or with the next `need`). */
+/** Credit is given back in steps of this many names (or with the next message). */
 const CREDIT_STEP = 2_048;
+/**
+ * Slots of the shared "listed by the main thread" marks (by id, modulo). Far more than the
+ * folders ever asked ahead at once (the credit bounds those), so a slot is reused only
+ * long after; a stale mark could only make the walker skip a folder, which is then listed
+ * by the main thread (never a wrong listing).
+ */
+const TAKEN_SLOTS = 1 << 16;
+
+type Listings = Array<{ id: number; listing: Listing }>;
 
 interface Request {
   dir: string | Buffer;
   listing?: Listing;
-  resolve?: (listing: Listing) => void;
 }
 
 /**
@@ -26,35 +34,49 @@ interface Request {
  */
 export class DirLister {
   private worker: Worker | undefined;
+  /** The walker thread may still be started (at the first `ahead`). */
+  private startable: boolean;
   private readonly requests = new Map<number, Request>();
-  /** Roots asked for before the walk (by path): `take` finds them there. */
-  private readonly byPath = new Map<string, number>();
   private nextId = 0;
   private creditOwed = 0;
 
-  private constructor(worker: Worker | undefined) {
-    this.worker = worker;
-    if (!worker) return;
-    worker.unref();
-    worker.on('message', (listings: Array<{ id: number; listing: Listing }>) => {
-      for (const { id, listing } of listings) this.arrived(id, listing);
-    });
-    // A walker that fails (it should not: it catches every file-system error) leaves the
-    // walk to this thread: what was asked of it is listed here.
-    const stop = () => this.fallBack();
-    worker.on('error', stop);
-    worker.on('exit', stop);
+  private port: MessagePort | undefined;
+  private taken: Uint8Array | undefined;
+
+  private constructor(startable: boolean) {
+    this.startable = startable;
   }
 
-  /** A lister with its walker thread, or one that lists on the calling thread. */
+  /**
+   * A lister whose walker thread starts when first handed folders (`ahead`): a walk that
+   * never does so (folders of a few names: listed here) starts no thread. `worker: false`
+   * (or no compiled worker): it lists on the calling thread only.
+   */
   static start(options: { worker?: boolean } = {}): DirLister {
-    const script = DirLister.workerScript();
-    if (options.worker === false || !workerExists(script)) return new DirLister(undefined);
+    return new DirLister(options.worker !== false && workerExists(DirLister.workerScript()));
+  }
+
+  private startWorker(): Worker | undefined {
+    this.startable = false;
     try {
-      const data: ListerWorkerData = { credit: AHEAD_NAMES };
-      return new DirLister(new Worker(script, { workerData: data }));
+      const { port1, port2 } = new MessageChannel();
+      const taken = new SharedArrayBuffer(TAKEN_SLOTS);
+      const data: ListerWorkerData = { credit: AHEAD_NAMES, port: port2, taken };
+      const worker = new Worker(DirLister.workerScript(), { workerData: data, transferList: [port2] });
+      worker.unref();
+      port1.on('message', (listings: Listings) => this.arrivedAll(listings));
+      port1.unref();
+      // A walker that fails (it should not: it catches every file-system error) leaves the
+      // walk to this thread: what was asked of it is listed here when taken.
+      const stop = () => this.fallBack();
+      worker.on('error', stop);
+      worker.on('exit', stop);
+      this.worker = worker;
+      this.port = port1;
+      this.taken = new Uint8Array(taken);
+      return worker;
     } catch {
-      return new DirLister(undefined);
+      return undefined;
     }
   }
 
@@ -66,9 +88,12 @@ export class DirLister {
     );
   }
 
-  /** Whether listings are made in a walker thread (else `ahead` does nothing). */
+  /** Listings `take` had from the walker thread (the others were made on the calling thread). */
+  fromWalker = 0;
+
+  /** Whether listings may be made in a walker thread (else `ahead` does nothing). */
   get threaded(): boolean {
-    return this.worker !== undefined;
+    return this.worker !== undefined || this.startable;
   }
 
   /**
@@ -76,10 +101,12 @@ export class DirLister {
    * as the credit goes. Returns their ids for `take` (undefined without a walker thread).
    */
   ahead(dirs: ReadonlyArray<string | Buffer>): number[] | undefined {
-    if (!this.worker || dirs.length === 0) return undefined;
+    if (dirs.length === 0) return undefined;
+    if (!this.worker && !(this.startable && this.startWorker())) return undefined;
     const items: Array<{ id: number; dir: string | Buffer }> = [];
     for (const dir of dirs) {
       const id = this.nextId++;
+      if (this.taken) Atomics.store(this.taken, id % this.taken.length, 0);
       this.requests.set(id, { dir });
       items.push({ id, dir });
     }
@@ -87,64 +114,55 @@ export class DirLister {
     return items.map((item) => item.id);
   }
 
-  /** As `ahead`, for the roots: `take` finds them by path. */
-  aheadRoots(roots: readonly string[]): void {
-    const ids = this.ahead(roots);
-    if (ids) for (let i = 0; i < roots.length; i++) this.byPath.set(roots[i]!, ids[i]!);
-  }
-
-  /** The listing of `dir` (`id`: from `ahead`), at once when the walker has it already. */
-  take(dir: string | Buffer, id?: number): Listing | Promise<Listing> {
-    if (id === undefined && typeof dir === 'string') {
-      id = this.byPath.get(dir);
-      if (id !== undefined) this.byPath.delete(dir);
+  /**
+   * The listing of `dir` (`id`: from `ahead`): the walker's when it has it already, else
+   * made here and now — the walk never waits for the walker thread (a wait is two thread
+   * wake-ups, more than listing a small folder), it only gains when the walker is ahead.
+   */
+  take(dir: string | Buffer, id?: number): Listing {
+    const request = id === undefined ? undefined : this.requests.get(id);
+    // Listings that arrived while the walk ran without a turn of the event loop: taken now.
+    if (request && !request.listing && this.port) {
+      for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port))
+        this.arrivedAll(m.message as Listings);
     }
-    if (!this.worker) {
-      if (id !== undefined) this.requests.delete(id);
-      return listDir(dir);
-    }
-    let request = id === undefined ? undefined : this.requests.get(id);
+    if (request) this.requests.delete(id!);
     if (request?.listing) {
-      this.requests.delete(id!);
       this.giveBack(request.listing);
+      this.fromWalker++;
       return request.listing;
     }
-    if (!request || id === undefined) {
-      id = this.nextId++;
-      request = { dir };
-      this.requests.set(id, request);
-      this.post({ type: 'need', id, dir });
-    } else {
-      this.post({ type: 'need', id });
-    }
-    const wanted = request;
-    const key = id;
-    return new Promise<Listing>((resolve) => {
-      wanted.resolve = (listing) => {
-        this.requests.delete(key);
-        this.giveBack(listing);
-        resolve(listing);
-      };
-    });
+    if (request && this.worker) this.cancel(id!);
+    return listDir(dir);
   }
 
   /** Stops the walker thread (listings not taken are dropped). */
   async close(): Promise<void> {
     const worker = this.worker;
     this.worker = undefined;
+    this.startable = false;
     this.requests.clear();
-    this.byPath.clear();
     if (worker) {
       worker.removeAllListeners();
+      this.port?.close();
       await worker.terminate();
     }
   }
 
+  private arrivedAll(listings: Listings): void {
+    for (const { id, listing } of listings) this.arrived(id, listing);
+  }
+
   private arrived(id: number, listing: Listing): void {
     const request = this.requests.get(id);
-    if (!request) return;
-    if (request.resolve) request.resolve(listing);
+    // Listed here meanwhile (or the walk is over): its credit comes back all the same.
+    if (!request) this.giveBack(listing);
     else request.listing = listing;
+  }
+
+  /** A folder listed here although asked of the walker: it skips it if it has not listed it yet. */
+  private cancel(id: number): void {
+    if (this.taken) Atomics.store(this.taken, id % this.taken.length, 1);
   }
 
   private giveBack(listing: Listing): void {
@@ -163,14 +181,8 @@ export class DirLister {
     this.worker.postMessage(message);
   }
 
-  /** The walker stopped: everything asked of it and not listed yet is listed here. */
+  /** The walker stopped: what was asked of it and not listed yet is listed here when taken. */
   private fallBack(): void {
-    if (!this.worker) return;
     this.worker = undefined;
-    for (const [id, request] of this.requests) {
-      if (request.listing) continue;
-      if (request.resolve) request.resolve(listDir(request.dir));
-      else this.requests.delete(id);
-    }
   }
 }
