@@ -25,7 +25,7 @@ it('the walker thread lists folders handed to it exactly as the calling thread d
     expect(first).toEqual(listDir(dirs[0]!));
     const ids = lister.ahead(dirs.slice(1))!;
     // Let the walker get ahead (the walk would be busy with other folders meanwhile).
-    for (let i = 0; i < 200 && lister.fromWalker === 0; i++) {
+    for (let i = 0; i < 1000 && lister.fromWalker === 0; i++) {
       await sleep(10);
       const probe = lister.take(dirs[1]!, ids[0]);
       expect(probe).toEqual(listDir(dirs[1]!));
