@@ -143,7 +143,7 @@ export class Archiver {
     lister?: DirLister,
   ) {
     this.ownLister = lister === undefined;
-    this.lister = lister ?? DirLister.start({ worker: options.walkerThread !== false });
+    this.lister = lister ?? DirLister.start({ worker: Boolean(options.walkerThread) });
     this.readSlots = pLimit(options.fileConcurrency ?? 8);
     const onPackUploaded = (pack: { size: number }) => {
       this.progress.bytesUploaded += pack.size;

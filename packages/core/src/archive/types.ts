@@ -26,9 +26,11 @@ export interface PushOptions {
   compression?: CompressionMode;
   /**
    * List folders and lstat their entries in a walker thread, ahead of the walk
-   * (scan/dir-lister.ts): true (default) where the folders walked lately hold many names
-   * (a thread's round trip costs more than listing a few), `'always'` for every folder,
-   * false never. The snapshot is the same.
+   * (scan/dir-lister.ts): true where the folders walked lately hold many files (a thread's
+   * round trip costs more than listing a few), `'always'` for every folder, false (the
+   * default) never. The snapshot is the same. Off by default: on this project's shared
+   * 2-core machine it took the main thread's lstat calls off it but cost more CPU than it
+   * saved and no wall time (docs/benchmarks.md, "Unchanged re-push (repush)").
    */
   walkerThread?: boolean | 'always';
 }

@@ -44,7 +44,7 @@ export async function push(
   }
   const lock = await acquireLock(cache.file('lock'), 'push');
   if (options.compression) repo.compression = options.compression;
-  const lister = DirLister.start({ worker: options.walkerThread !== false });
+  const lister = DirLister.start({ worker: Boolean(options.walkerThread) });
   try {
     // Packs prune has marked are on their way out: deduplicating against one could make
     // this snapshot reference a pack deleted before it commits. Leave them out.
