@@ -11,8 +11,8 @@ import { runInNewContext } from 'node:vm';
  * freed them: 60–80 MiB per worker while large files flowed, twice that for the two
  * workers (measured: `process.memoryUsage().arrayBuffers` sampled in each worker). Young
  * collections do not free them (measured: no lower). A full collection of such a small
- * heap takes a few milliseconds, so one per `threshold` bytes (16 MiB: ~60 for a 1 GiB file)
- * bounds the pile at little cost.
+ * heap takes a few milliseconds, so one per `threshold` bytes (32 MiB in a chunk worker:
+ * 32 for a 1 GiB file) bounds the pile at little cost.
  *
  * The collector is V8's `gc` function, which `--expose-gc` makes; the flag is turned on
  * for the moment of making one fresh context (`vm.runInNewContext`) and off again, so no
