@@ -12,12 +12,7 @@ import path from 'node:path';
 import { ListBucketsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { classifyAwsError, generateDevicePolicy } from '@backupctl/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  attackerRecords,
-  type CloudTrailRecord,
-  deviceIdentity,
-  stsRecord,
-} from './fixtures/cloudtrail-records.js';
+import { attackerRecords, deviceIdentity, stsRecord } from './fixtures/cloudtrail-records.js';
 import { GuardLoop } from './fixtures/guard-loop.js';
 import { IamState } from './fixtures/iam-state.js';
 import {

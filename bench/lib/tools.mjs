@@ -237,10 +237,15 @@ class AwsSync extends Adapter {
     };
     this.common = ['--endpoint-url', ctx.s3.endpoint, '--no-progress', '--only-show-errors'];
   }
+  // Following links (aws's default) uploads a link's target as a copy, and a dangling link
+  // (the real tree has them) makes `sync` skip it and exit 2. S3 has no links: skip them.
+  get uploadFlags() {
+    return [...this.common, '--no-follow-symlinks'];
+  }
   async backup(dataset, source) {
     return this.run(
       this.ctx.bins.aws,
-      ['s3', 'sync', source, `s3://${this.bucket}/${this.key(dataset)}`, ...this.common],
+      ['s3', 'sync', source, `s3://${this.bucket}/${this.key(dataset)}`, ...this.uploadFlags],
       this.env,
     );
   }

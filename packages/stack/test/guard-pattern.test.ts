@@ -359,7 +359,7 @@ describe('guardFilterPattern()', () => {
     }
   });
 
-  it('the deployed form is pinned with ${AWS::AccountId}, and resolves to the pinned pattern', () => {
+  it('the deployed form is pinned with the AWS::AccountId variable, and resolves to the pinned pattern', () => {
     const sub = guardFilterPatternSub();
     // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
     expect(sub).toContain('"*:iam::${AWS::AccountId}:user/backupctl/*"');

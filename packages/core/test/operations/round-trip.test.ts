@@ -3,12 +3,7 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ConditionalS3,
-  type ConditionalWriteProxy,
-  startConditionalS3,
-  startConditionalWriteProxy,
-} from '../../../../test/fixtures/s3-conditional-proxy.js';
+import { type ConditionalS3, startConditionalS3 } from '../../../../test/fixtures/s3-conditional-proxy.js';
 import { describeTree, makeEdgeCaseTree } from '../../../../test/support/tree.js';
 import { RepoCache } from '../../src/cache/repo-cache.js';
 import { check } from '../../src/operations/check.js';

@@ -2,12 +2,7 @@ import { createHash } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startHttpProxy } from '../../../../test/fixtures/http-proxy.js';
-import {
-  type ConditionalS3,
-  type ConditionalWriteProxy,
-  startConditionalS3,
-  startConditionalWriteProxy,
-} from '../../../../test/fixtures/s3-conditional-proxy.js';
+import { type ConditionalS3, startConditionalS3 } from '../../../../test/fixtures/s3-conditional-proxy.js';
 import { parseS3Url, S3Backend } from '../../src/storage/s3-backend.js';
 import { backendSuite } from './backend-suite.js';
 
