@@ -155,7 +155,9 @@ export class Archiver {
     });
     // Trees go to packs of their own (as restic does): restore and check then fetch all of
     // a snapshot's trees with a few GETs instead of one ranged GET per folder.
-    this.treePacker = new PackWriter(repo, 1, { onPackUploaded });
+    // One buffer: a tree pack fills rarely (~170 B a file), and the next tree waits for
+    // its upload then, rather than a second 20 MiB buffer being held for the whole push.
+    this.treePacker = new PackWriter(repo, 1, { onPackUploaded }, { buffers: 1 });
   }
 
   async run(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
