@@ -86,6 +86,13 @@ describe('tuningPlan', () => {
   });
 });
 
+describe('isGlibc', () => {
+  it.skipIf(process.platform !== 'linux')('says what Node’s diagnostic report says of the C library', () => {
+    const report = process.report.getReport() as { header?: { glibcVersionRuntime?: string } };
+    expect(isGlibc()).toBe(typeof report.header?.glibcVersionRuntime === 'string');
+  });
+});
+
 describe('applyTunedFlags', () => {
   it('takes the variable out of the environment (no child process inherits it)', async () => {
     process.env[V8_FLAGS_ENV] = TUNED_V8_FLAGS.join(' ');

@@ -2,8 +2,8 @@ import {
   type BigIntStats,
   createReadStream,
   promises as fs,
+  constants as fsConstants,
   lstatSync,
-  readdirSync,
   readlinkSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -18,18 +18,21 @@ import { keys, type Snapshot, type SnapshotSummary, type TreeNode } from '../rep
 import { saveIndex } from '../repository/index-sync.js';
 import { PackWriter } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
-import { VirtualFsDetector } from '../scan/virtual-fs.js';
-import { IGNORE_FILE, WalkFilter } from '../scan/walk-filter.js';
-import { TaskGroup } from '../util/task-group.js';
+import { DirLister } from '../scan/dir-lister.js';
 import {
-  dirNodeJson,
-  entryMetadata,
-  entryName,
-  fileNodeJson,
-  joinPath,
-  nodeJsonHead,
-  targetFields,
-} from './entry-metadata.js';
+  childPath,
+  type EntryStat,
+  ListedStat,
+  type Listing,
+  listedStat,
+  listingError,
+  nameOf,
+  STAT_FIELDS,
+} from '../scan/dir-listing.js';
+import { VirtualFsDetector } from '../scan/virtual-fs.js';
+import { type ExcludeReason, IGNORE_FILE, WalkFilter } from '../scan/walk-filter.js';
+import { TaskGroup } from '../util/task-group.js';
+import { dirNodeJson, entryMetadata, fileNodeJson, nodeJsonHead, targetFields } from './entry-metadata.js';
 import { isFileReadError, readSmallFile } from './read-file.js';
 import { SmallFileBatcher } from './small-file-batcher.js';
 import type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from './types.js';
@@ -60,13 +63,23 @@ const INDEX_FILE_BLOBS = 50_000;
  * push holds, whatever the number of files or folders.
  */
 const FILES_QUEUED = 256;
-/** Folders up to this size (what lstat gives a folder: ~8,000 names on ext4) are listed synchronously. */
-const SYNC_READDIR_BYTES = 256 * 1024;
 /** The walk runs without waiting between most entries; it lets I/O run at least this often. */
 const YIELD_MS = 20;
+/**
+ * Sub-folders are handed to the walker thread while the folders walked lately hold this
+ * many names or more on average: below it, handing them over (a message, a thread woken)
+ * costs more than listing them here. (A laptop's documents: ~100 a folder; /usr/lib/python3: ~15.)
+ */
+const AHEAD_MIN_NAMES = 48;
+// (Counted as entries other than folders: see walkDir.)
 
 /** A tree node as JSON, or one on its way (a file being read, a folder being finished). */
 type Part = string | Promise<string | undefined>;
+
+/** What the filter said of a sub-folder when its parent was listed (reused when the walk reaches it). */
+type Verdict = ExcludeReason | undefined | Promise<ExcludeReason | undefined>;
+
+const { S_IFMT, S_IFDIR } = fsConstants;
 
 /**
  * Walks the chosen paths and stores them: files (through the chunk workers: large ones one
@@ -86,6 +99,8 @@ export class Archiver {
   /** Folders whose entries are all walked, waiting for their last parts, then stored. */
   private readonly trees = new TaskGroup();
   private lastYield = Date.now();
+  /** Names per folder, of the folders walked lately (a moving average): see AHEAD_MIN_NAMES. */
+  private namesPerFolder = 0;
   private readonly virtualFs = new VirtualFsDetector();
   /** The xattr module (loaded once, synchronously), or undefined where there is none. */
   private readonly xattrMod: XattrModule | undefined = xattrModuleSync();
@@ -116,12 +131,19 @@ export class Archiver {
     special: 0,
   };
 
+  /** Folder listings with their entries' lstat, made by the walker thread ahead of the walk. */
+  private readonly lister: DirLister;
+  private readonly ownLister: boolean;
+
   constructor(
     private readonly repo: Repository,
     private readonly cache: RepoCache,
     private readonly options: PushOptions,
     private readonly events: PushEvents,
+    lister?: DirLister,
   ) {
+    this.ownLister = lister === undefined;
+    this.lister = lister ?? DirLister.start({ worker: Boolean(options.walkerThread) });
     this.readSlots = pLimit(options.fileConcurrency ?? 8);
     const onPackUploaded = (pack: { size: number }) => {
       this.progress.bytesUploaded += pack.size;
@@ -133,7 +155,9 @@ export class Archiver {
     });
     // Trees go to packs of their own (as restic does): restore and check then fetch all of
     // a snapshot's trees with a few GETs instead of one ranged GET per folder.
-    this.treePacker = new PackWriter(repo, 1, { onPackUploaded });
+    // One buffer: a tree pack fills rarely (~170 B a file), and the next tree waits for
+    // its upload then, rather than a second 20 MiB buffer being held for the whole push.
+    this.treePacker = new PackWriter(repo, 1, { onPackUploaded }, { buffers: 1 });
   }
 
   async run(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
@@ -143,6 +167,7 @@ export class Archiver {
       return await this.runWithPool(roots);
     } finally {
       this.fileCache?.discard();
+      if (this.ownLister) await this.lister.close();
     }
   }
 
@@ -348,26 +373,32 @@ export class Archiver {
    * the same way): what is unchanged is answered at once from the file cache; a file to
    * read goes to the readers, and the walk moves on while it is read. Returns, once every
    * entry is walked, the promise of the folder's tree id (stored when its last part is in).
+   * `aheadId`: the folder was handed to the walker thread to list ahead (DirLister.ahead).
    */
-  private async walkDir(dir: string | Buffer, shown: string, size: number): Promise<{ id: Promise<string> }> {
-    let raw: string[];
-    try {
-      // Names as bytes, held as latin1 text (one character per byte, lossless and compact:
-      // a folder may hold a million names); a name that is not valid UTF-8 is kept, not lost.
-      // A folder of a few thousand names at most (its size says so) is listed at once: the
-      // walk waits for the names either way, and a thread-pool round trip per folder costs
-      // more than the listing. A larger one is listed on the pool, the workers served meanwhile.
-      raw =
-        size <= SYNC_READDIR_BYTES
-          ? readdirSync(dir, { encoding: 'latin1' })
-          : await fs.readdir(dir, { encoding: 'latin1' });
-    } catch (error) {
-      this.warn(shown, error);
-      raw = [];
-    }
-    // Code-unit order of latin1 text is byte order (as Buffer.compare).
-    raw.sort();
+  private async walkDir(
+    dir: string | Buffer,
+    shown: string,
+    aheadId: number | undefined,
+    nlink: number,
+  ): Promise<{ id: Promise<string> }> {
+    // Names as bytes, held as latin1 text (one character per byte, lossless and compact:
+    // a folder may hold a million names), sorted, each with its lstat: listed by the walker
+    // thread ahead of the walk (then the main thread makes no syscall per unchanged file),
+    // or here when the walker has not got to it yet.
+    // A name that is not valid UTF-8 is kept, not lost.
+    const listing = this.lister.take(dir, aheadId);
+    if (listing.error) this.warn(shown, listingError(listing.error));
+    const raw = listing.names;
     await this.filter.enterDir(shown, raw.includes(IGNORE_FILE));
+    // A folder's link count is 2 + its sub-folders where the file system keeps it so (ext4,
+    // xfs; btrfs says 1): what is left are its files, the walker's work worth handing over.
+    const files = nlink >= 2 ? Math.max(0, raw.length - (nlink - 2)) : raw.length;
+    this.namesPerFolder = this.namesPerFolder * 0.9 + files * 0.1;
+    const ahead =
+      this.lister.threaded &&
+      (this.namesPerFolder >= AHEAD_MIN_NAMES || this.options.walkerThread === 'always')
+        ? this.listAhead(dir, listing)
+        : undefined;
     const tree = new TreeBuilder();
     for (let i = 0; i < raw.length; i++) {
       if (this.files.failed || this.trees.failed) await this.stopIfFailed();
@@ -382,6 +413,8 @@ export class Archiver {
         typeof file === 'string' ? file : file.toString(),
         name,
         false,
+        listedStat(listing, i),
+        ahead?.get(i),
       );
       if (entry !== undefined) tree.add(entry.part);
     }
@@ -389,6 +422,35 @@ export class Archiver {
     this.lastYield = Date.now();
     // Wrapped: an async function returning the promise itself would wait for it.
     return { id: this.trees.spawn(async () => this.storeTree(await tree.finish())) };
+  }
+
+  /**
+   * The sub-folders of a listed folder that the walk will enter, handed to the walker
+   * thread in walk order. The filter's verdict on each is taken now (the same answer as
+   * when the walk reaches it: this folder's rules are loaded, and nothing else it reads
+   * changes) and kept for then, so nothing is asked twice (a CACHEDIR.TAG read once). A
+   * folder the filter leaves out, or on a kernel file system, is never listed.
+   */
+  private listAhead(dir: string | Buffer, listing: Listing): Map<number, { verdict: Verdict; id?: number }> {
+    const found = new Map<number, { verdict: Verdict; id?: number }>();
+    const { names, stats, failures } = listing;
+    const dirs: Array<string | Buffer> = [];
+    const at: number[] = [];
+    for (let i = 0; i < names.length; i++) {
+      if ((Number(stats[i * STAT_FIELDS + 2]!) & S_IFMT) !== S_IFDIR || failures?.[i] !== undefined) continue;
+      const file = childPath(dir, nameOf(names[i]!));
+      const shown = typeof file === 'string' ? file : file.toString();
+      const stat = new ListedStat(stats, i * STAT_FIELDS);
+      const verdict = this.filter.check(shown, stat);
+      found.set(i, { verdict });
+      if (verdict !== undefined) continue; // left out, or not known yet (a promise)
+      if (this.virtualFs.kindOfNow(shown, stat.dev) !== undefined) continue;
+      dirs.push(file);
+      at.push(i);
+    }
+    const ids = this.lister.ahead(dirs);
+    if (ids) for (let k = 0; k < ids.length; k++) found.get(at[k]!)!.id = ids[k];
+    return found;
   }
 
   /**
@@ -401,17 +463,20 @@ export class Archiver {
     shown: string,
     name: string | Buffer,
     isRoot: boolean,
+    listed?: EntryStat | Error,
+    ahead?: { verdict: Verdict; id?: number },
   ): Promise<{ part: Part } | undefined> {
-    let stat: BigIntStats;
+    let stat: EntryStat;
     try {
-      stat = lstatSync(file, { bigint: true });
+      if (listed instanceof Error) throw listed;
+      stat = listed ?? lstatSync(file, { bigint: true });
     } catch (error) {
       if (!isRoot && this.filter.excludedByPattern(shown)) return undefined;
       this.warn(shown, error);
       return undefined;
     }
     // For a root: never left out, but it records the root's file system.
-    let excluded = this.filter.check(shown, stat);
+    let excluded = ahead ? ahead.verdict : this.filter.check(shown, stat);
     if (excluded instanceof Promise) excluded = await excluded;
     if (excluded && !isRoot) return undefined;
     let virtual = this.virtualFs.kindOfNow(shown, stat.dev);
@@ -435,7 +500,7 @@ export class Archiver {
         ? (await xattrValues(this.xattrMod!, file as string, names)).xattrs
         : undefined;
       const head = nodeJsonHead(name, 'dir', stat, xattrs);
-      const subtree = await this.walkDir(file, shown, Number(stat.size));
+      const subtree = await this.walkDir(file, shown, ahead?.id, Number(stat.nlink));
       return { part: subtree.id.then((id) => dirNodeJson(head, id)) };
     }
     if (stat.isSymbolicLink()) {
@@ -468,7 +533,10 @@ export class Archiver {
           noXattrs = names?.length === 0;
           if (names?.length) xattrs = (await xattrValues(this.xattrMod!, file as string, names)).xattrs;
         }
-        this.fileDone(shown, fingerprint, chunks, size, noXattrs);
+        // The file cache passes its record on as it is (else it encodes it again).
+        if (!this.fileCache!.recordHit(shown, noXattrs))
+          this.fileCache!.record(shown, fingerprint, chunks, noXattrs);
+        this.counted(shown, size);
         return { part: fileNodeJson(name, stat, xattrs, size, chunks) };
       }
       await this.fileSlot();
@@ -519,6 +587,10 @@ export class Archiver {
     noXattrs: boolean,
   ): void {
     this.fileCache!.record(file, fingerprint, chunks, noXattrs);
+    this.counted(file, size);
+  }
+
+  private counted(file: string, size: number): void {
     this.summary.files++;
     this.summary.bytes += size;
     this.progress.filesDone++;
@@ -530,7 +602,7 @@ export class Archiver {
     source: string | Buffer,
     file: string,
     name: string | Buffer,
-    stat: BigIntStats,
+    stat: EntryStat,
     fingerprint: FileFingerprint,
   ): Promise<string | undefined> {
     let chunks: string[];
@@ -640,7 +712,7 @@ export class Archiver {
   }
 }
 
-function metadata(name: string | Buffer, type: TreeNode['type'], stat: BigIntStats): TreeNode {
+function metadata(name: string | Buffer, type: TreeNode['type'], stat: EntryStat): TreeNode {
   return entryMetadata(name, type, stat);
 }
 
@@ -739,20 +811,6 @@ class TreeBuilder {
     }
     this.used += this.bytes.write(text, this.used);
   }
-}
-
-/** A name read as latin1 (one character per byte) as entryName has it: text when UTF-8, else bytes. */
-function nameOf(latin1: string): string | Buffer {
-  return ASCII.test(latin1) ? latin1 : entryName(Buffer.from(latin1, 'latin1'));
-}
-const ASCII = /^[\x00-\x7f]*$/;
-
-/** `dir/name` (as `joinPath`), without path.join's normalising: a name read from a folder holds no separator. */
-function childPath(dir: string | Buffer, name: string | Buffer): string | Buffer {
-  if (typeof dir === 'string' && typeof name === 'string') {
-    return dir.endsWith(path.sep) ? dir + name : dir + path.sep + name;
-  }
-  return joinPath(dir, name);
 }
 
 /** Byte order of UTF-8 names: stable across locales and platforms. */

@@ -2,12 +2,15 @@ import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
 import type { TreeNode } from '../repository/format.js';
 
+/** What a node keeps of an lstat (BigIntStats, or the walker's ListedStat). */
+type NodeStat = Pick<BigIntStats, 'mode' | 'mtimeNs' | 'uid' | 'gid' | 'nlink' | 'dev' | 'ino'>;
+
 /**
  * What a tree node keeps of an entry's metadata: mode, mtime to the nanosecond (negative
  * before 1970), owner, and for files with several links the link identity restore
  * re-creates them from.
  */
-export function entryMetadata(name: string | Buffer, type: TreeNode['type'], stat: BigIntStats): TreeNode {
+export function entryMetadata(name: string | Buffer, type: TreeNode['type'], stat: NodeStat): TreeNode {
   const node: TreeNode = {
     ...nameFields(name),
     type,
@@ -63,7 +66,7 @@ const POSIX_OWNER = process.platform !== 'win32';
 export function nodeJsonHead(
   name: string | Buffer,
   type: TreeNode['type'],
-  stat: BigIntStats,
+  stat: NodeStat,
   xattrs: TreeNode['xattrs'] | undefined,
 ): string {
   let json: string;
@@ -83,7 +86,7 @@ export function nodeJsonHead(
 /** A file's node as JSON: as `JSON.stringify({ ...metadata, xattrs?, size, chunks })`. */
 export function fileNodeJson(
   name: string | Buffer,
-  stat: BigIntStats,
+  stat: NodeStat,
   xattrs: TreeNode['xattrs'] | undefined,
   size: number,
   chunks: readonly string[],

@@ -145,6 +145,8 @@ export class SmallFileBatcher {
       at += length;
       this.events.onNewBlob(raw);
     }
+    // Every sealed chunk is copied into a pack: the buffer goes back to its worker.
+    sealed.release();
     for (let i = 0; i < batch.length; i++) {
       const file = files[i]!;
       const entry = batch[i]!;

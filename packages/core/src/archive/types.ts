@@ -24,6 +24,15 @@ export interface PushOptions {
   uploadConcurrency?: number;
   /** zstd of new blobs and metadata (default `auto`; version 1 repositories: always off). */
   compression?: CompressionMode;
+  /**
+   * List folders and lstat their entries in a walker thread, ahead of the walk
+   * (scan/dir-lister.ts): true where the folders walked lately hold many files (a thread's
+   * round trip costs more than listing a few), `'always'` for every folder, false (the
+   * default) never. The snapshot is the same. Off by default: on this project's shared
+   * 2-core machine it took the main thread's lstat calls off it but cost more CPU than it
+   * saved and no wall time (docs/benchmarks.md, "Unchanged re-push (repush)").
+   */
+  walkerThread?: boolean | 'always';
 }
 
 export interface PushProgress {

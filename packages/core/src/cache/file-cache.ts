@@ -8,6 +8,7 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs';
+import { endianness } from 'node:os';
 import path from 'node:path';
 
 /** What identifies an unchanged file without reading it (lstat's values, to the nanosecond). */
@@ -54,7 +55,6 @@ const COUNT = 0x7fff_ffff;
 export class FileCache {
   private readonly out: RecordWriter;
   private readonly pathScratch = Buffer.allocUnsafe(4096);
-  private readonly fingerprintScratch = Buffer.allocUnsafe(FINGERPRINT);
   /** The buffer `read` found the last record in (the window, or singleRecord). */
   private recordScratch: Buffer = Buffer.alloc(0);
   private encodeScratch = Buffer.allocUnsafe(4096);
@@ -135,11 +135,12 @@ export class FileCache {
       const pathLength = record.readUInt16LE(found + 4);
       if (pathLength !== wanted.length || !sameBytes(record, found + 6, wanted, 0, pathLength)) continue;
       const at = found + 6 + pathLength;
-      writeFingerprint(this.fingerprintScratch, 0, now);
-      if (!sameBytes(record, at, this.fingerprintScratch, 0, FINGERPRINT)) return undefined;
+      if (!sameBytes(record, at, fingerprintBytes(now), 0, FINGERPRINT)) return undefined;
       const counted = record.readUInt32LE(at + FINGERPRINT);
       const n = counted & COUNT;
       this.hitHadNoXattrs = (counted & NO_XATTRS) !== 0;
+      this.hitPath = filePath;
+      this.hitRecord = record.subarray(found, found + length);
       const chunks: string[] = new Array(n);
       for (let i = 0, c = at + FINGERPRINT + 4; i < n; i++, c += 32)
         chunks[i] = record.toString('hex', c, c + 32);
@@ -182,6 +183,24 @@ export class FileCache {
 
   private singleRecord = Buffer.allocUnsafe(4096);
 
+  /** The path and record bytes the last successful `lookup` found (valid until the next lookup). */
+  private hitPath: string | undefined;
+  private hitRecord: Buffer | undefined;
+
+  /**
+   * Records `filePath` unchanged: the very record the last `lookup` found for it, passed
+   * on as its bytes (what `record` would encode again: same path, fingerprint and chunks).
+   * False when that is not the last hit, or the xattr flag differs: then call `record`.
+   */
+  recordHit(filePath: string, noXattrs: boolean): boolean {
+    if (this.hitPath !== filePath || this.hitRecord === undefined || noXattrs !== this.hitHadNoXattrs)
+      return false;
+    this.out.write(this.hitRecord);
+    this.hitPath = undefined;
+    this.hitRecord = undefined;
+    return true;
+  }
+
   /** `noXattrs`: the file was seen to have no extended attributes (false: not known). */
   record(filePath: string, fingerprint: FileFingerprint, chunks: readonly string[], noXattrs = false): void {
     const pathBytes = this.encodePath(filePath);
@@ -193,7 +212,7 @@ export class FileCache {
     out.writeUInt16LE(pathBytes.length, 4);
     pathBytes.copy(out, 6);
     let at = 6 + pathBytes.length;
-    writeFingerprint(out, at, fingerprint);
+    fingerprintBytes(fingerprint).copy(out, at);
     if (chunks.length > COUNT) return;
     out.writeUInt32LE((chunks.length | (noXattrs ? NO_XATTRS : 0)) >>> 0, at + FINGERPRINT);
     at += FINGERPRINT + 4;
@@ -239,11 +258,28 @@ export class FileCache {
   }
 }
 
-function writeFingerprint(out: Buffer, at: number, f: FileFingerprint): void {
-  out.writeBigUInt64LE(BigInt(f.size), at);
-  out.writeBigInt64LE(f.mtimeNs, at + 8);
-  out.writeBigInt64LE(f.ctimeNs, at + 16);
-  out.writeBigUInt64LE(f.ino, at + 24);
+const fingerprintWords = new BigInt64Array(4);
+const fingerprintScratch = Buffer.from(fingerprintWords.buffer);
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/**
+ * A fingerprint as its 32 record bytes (little-endian), in a buffer reused by the next call.
+ * Through a BigInt64Array where the machine is little-endian: Buffer's writeBig*64LE do
+ * bigint arithmetic, ~1 µs a file on a re-push. (Stores wrap to 64 bits: ino as unsigned.)
+ */
+function fingerprintBytes(f: FileFingerprint): Buffer {
+  if (LITTLE_ENDIAN) {
+    fingerprintWords[0] = BigInt(f.size);
+    fingerprintWords[1] = f.mtimeNs;
+    fingerprintWords[2] = f.ctimeNs;
+    fingerprintWords[3] = f.ino;
+    return fingerprintScratch;
+  }
+  fingerprintScratch.writeBigUInt64LE(BigInt(f.size), 0);
+  fingerprintScratch.writeBigInt64LE(f.mtimeNs, 8);
+  fingerprintScratch.writeBigInt64LE(f.ctimeNs, 16);
+  fingerprintScratch.writeBigUInt64LE(f.ino, 24);
+  return fingerprintScratch;
 }
 
 /** Whether a record's path (UTF-8 bytes) is one of the roots or below one. */

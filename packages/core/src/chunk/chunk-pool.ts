@@ -17,6 +17,11 @@ export interface SealedBatch {
   data: Buffer;
   lengths: number[];
   compressed: boolean[];
+  /**
+   * Hands `data`'s buffer back to the worker that sealed it, for its next batch (no
+   * garbage buffer per batch). Call it once `data` is copied; `data` is unusable after.
+   */
+  release(): void;
 }
 
 /** A chunk of a large file, by id: the main thread decides whether it is to be stored. */
@@ -159,15 +164,27 @@ export class ChunkPool {
       this.endBatch(job);
       if (slot.dead) return Promise.reject(slot.dead);
       slot.worker.postMessage({ type: 'drop', job } satisfies ToWorker);
-      return Promise.resolve({ data: Buffer.alloc(0), lengths: [], compressed: [] });
+      return Promise.resolve({
+        data: Buffer.alloc(0),
+        lengths: [],
+        compressed: [],
+        release: () => undefined,
+      });
     }
     return this.step(slot, job, { type: 'seal', job, want })
       .then((message) => {
         if (message.type !== 'sealed') throw new Error(`chunk worker answered ${message.type} to a seal`);
+        const buffer = message.data.buffer as ArrayBuffer;
+        let released = false;
         return {
-          data: Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength),
+          data: Buffer.from(buffer, message.data.byteOffset, message.data.byteLength),
           lengths: message.lengths,
           compressed: message.compressed,
+          release: () => {
+            if (released || slot.dead) return;
+            released = true;
+            slot.worker.postMessage({ type: 'give', buffer } satisfies ToWorker, [buffer]);
+          },
         };
       })
       .finally(() => this.endBatch(job));

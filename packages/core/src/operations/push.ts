@@ -7,6 +7,7 @@ import type { RepoCache } from '../cache/repo-cache.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { loadIndex, loadPrunedPackIds, recoverUnindexedPacks, saveIndex } from '../repository/index-sync.js';
 import type { Repository } from '../repository/repository.js';
+import { DirLister } from '../scan/dir-lister.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 export type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from '../archive/types.js';
@@ -43,6 +44,7 @@ export async function push(
   }
   const lock = await acquireLock(cache.file('lock'), 'push');
   if (options.compression) repo.compression = options.compression;
+  const lister = DirLister.start({ worker: Boolean(options.walkerThread) });
   try {
     // Packs prune has marked are on their way out: deduplicating against one could make
     // this snapshot reference a pack deleted before it commits. Leave them out.
@@ -62,7 +64,7 @@ export async function push(
       if (recovered.packs > 0) events.onRecovered?.(recovered);
     }
     await writeFileAtomic(unfinished, new Date().toISOString());
-    const archiver = new Archiver(repo, cache, options, events);
+    const archiver = new Archiver(repo, cache, options, events, lister);
     const result = await archiver.run(roots);
     try {
       await fs.rm(unfinished, { force: true });
@@ -73,6 +75,7 @@ export async function push(
     }
     return { ...result, recoveredPacks, durationMs: Date.now() - started };
   } finally {
+    await lister.close();
     await lock.release();
   }
 }

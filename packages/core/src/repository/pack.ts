@@ -17,7 +17,7 @@ export interface PackEvents {
 /**
  * Gathers encrypted blobs into packs of about `packSize` bytes and uploads each once full,
  * with at most `uploads` uploads in flight. Pack buffers come from a pool of at most
- * `uploads + 1` (one being filled, the others uploading) that are reused pack after pack:
+ * `uploads + 1` (one being filled, the others uploading; `buffers` sets fewer) that are reused pack after pack:
  * a blob that finds none free waits for an upload to end, so memory is bounded by design,
  * not by how fast the garbage collector frees dropped buffers. Blobs that are being packed
  * count as present, so a push never stores the same content twice.
@@ -38,6 +38,8 @@ export class PackWriter {
   private failure: unknown;
   private readonly pendingIds = new Set<string>();
   private cutting: Promise<void> | undefined;
+  /** The buffer being taken for the next pack, shared by every blob that waits for it. */
+  private acquiring: Promise<void> | undefined;
   /** Uploaded packs not yet handed to an index file (see takeWritten). */
   private written: IndexFile['packs'] = [];
   private writtenBlobs = 0;
@@ -48,8 +50,10 @@ export class PackWriter {
     private readonly repo: Repository,
     private readonly uploads: number,
     private readonly events: PackEvents = {},
+    options: { buffers?: number } = {},
   ) {
-    this.maxBuffers = Math.max(1, uploads) + 1;
+    // One being filled and one per upload; fewer (at least 1) makes blobs wait for uploads.
+    this.maxBuffers = Math.max(1, options.buffers ?? Math.max(1, uploads) + 1);
   }
 
   /** Pack buffers allocated so far and still owned by the pool (at most `uploads + 1`). */
@@ -147,9 +151,20 @@ export class PackWriter {
         await this.cutting;
         continue;
       }
-      const buffer = await this.takeBuffer();
-      if (this.buffer || this.cutting) this.releaseBuffer(buffer);
-      else this.buffer = buffer;
+      // One acquisition for every blob waiting: each taking a buffer of its own would leave
+      // all but one waiting for a release that, with one buffer, only the next cut makes.
+      this.acquiring ??= this.takeBuffer().then(
+        (buffer) => {
+          this.acquiring = undefined;
+          if (this.buffer || this.cutting) this.releaseBuffer(buffer);
+          else this.buffer = buffer;
+        },
+        (error: unknown) => {
+          this.acquiring = undefined;
+          throw error;
+        },
+      );
+      await this.acquiring;
     }
     this.blobs.push({
       id,

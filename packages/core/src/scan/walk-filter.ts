@@ -23,7 +23,8 @@ export interface WalkFilterOptions {
 
 export type ExcludeReason = 'pattern' | 'ignore-file' | 'cache-dir' | 'other-file-system';
 
-type AnyStats = Stats | BigIntStats;
+/** What the filter reads of an lstat (Stats, BigIntStats, or the walker's ListedStat). */
+type AnyStats = Pick<Stats, 'dev' | 'isDirectory'> | Pick<BigIntStats, 'dev' | 'isDirectory'>;
 
 /**
  * What the walk leaves out, in one place, for push and its dry run alike. It is asked per

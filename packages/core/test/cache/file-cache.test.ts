@@ -134,3 +134,37 @@ it('remembers per file whether it had no xattrs (a flag of the record), kept thr
   expect(c.hitHadNoXattrs).toBe(true);
   c.discard();
 });
+
+it('recordHit passes on the record the last lookup found, byte for byte, and refuses anything else', async () => {
+  const file = path.join(await fs.mkdtemp(path.join(tmpdir(), 'bk-fc-')), 'files.bin');
+  const a = await FileCache.load(file, ['/r']);
+  // Fingerprints with all 64 bits in use (an inode past 2^63, a time before 1970).
+  const odd: FileFingerprint = { size: 7, mtimeNs: -1_234_567_891n, ctimeNs: 5n, ino: 2n ** 64n - 3n };
+  a.record('/r/a', fp(1), [id('a')], true);
+  a.record('/r/b', odd, [id('b1'), id('b2')], false);
+  a.record('/r/c', fp(3), [id('c')], true);
+  await a.save();
+  const bytes = await fs.readFile(file);
+
+  const b = await FileCache.load(file, ['/r']);
+  expect(b.recordHit('/r/a', true)).toBe(false); // no lookup yet
+  expect(b.lookup('/r/a', fp(1))).toEqual([id('a')]);
+  expect(b.recordHit('/r/other', true)).toBe(false);
+  expect(b.recordHit('/r/a', true)).toBe(true);
+  expect(b.recordHit('/r/a', true)).toBe(false); // once
+  expect(b.lookup('/r/b', odd)).toEqual([id('b1'), id('b2')]);
+  expect(b.recordHit('/r/b', false)).toBe(true);
+  expect(b.lookup('/r/c', fp(3))).toEqual([id('c')]);
+  expect(b.recordHit('/r/c', false)).toBe(false); // the flag differs: record() it is
+  b.record('/r/c', fp(3), [id('c')], true);
+  expect(b.rewriting).toBe(false);
+  await b.save();
+  expect((await fs.readFile(file)).equals(bytes)).toBe(true);
+
+  // A record's bytes equal what record() writes for the same values (the fingerprint, too).
+  const c = await FileCache.load(file, ['/r']);
+  expect(c.lookup('/r/b', odd)).toEqual([id('b1'), id('b2')]);
+  expect(c.lookup('/r/b', { ...odd, ino: 2n ** 64n - 4n })).toBeUndefined();
+  expect(c.lookup('/r/b', { ...odd, mtimeNs: odd.mtimeNs + 1n })).toBeUndefined();
+  c.discard();
+});

@@ -149,7 +149,7 @@ it('push leaves out exactly what the dry run does (patterns, .backupctlignore pe
   expect(pushed).toContain('fake-cache/blob');
 });
 
-it('a folder too large to list at once (listed on the thread pool) and small ones (listed synchronously) keep every name, in byte order', async () => {
+it('a wide folder and small ones, listed by the walker thread, keep every name, in byte order', async () => {
   const repo = await setup();
   const cache = new RepoCache(await tmp('cache'), repo.config.id);
   const src = await tmp('wide-src');
@@ -160,13 +160,10 @@ it('a folder too large to list at once (listed on the thread pool) and small one
   for (const name of names) await fs.writeFile(path.join(wide, name), '');
   await fs.writeFile(path.join(src, 'small', 'b'), 'b');
   await fs.writeFile(path.join(src, 'small', 'a'), 'a');
-  // Past the synchronous listing's bound (256 KiB of folder) where the file system says so.
-  const wideSize = (await fs.stat(wide)).size;
   const result = await push(repo, cache, { paths: [src], host: 'test' });
   expect(result.warnings).toEqual([]);
   const wideTree = await repo.readTree(await treeOf(repo, result.snapshot.tree, wide));
   expect(wideTree.nodes.map((n) => n.name)).toEqual([...names].sort());
   const small = await repo.readTree(await treeOf(repo, result.snapshot.tree, path.join(src, 'small')));
   expect(small.nodes.map((n) => n.name)).toEqual(['a', 'b']);
-  if (wideSize <= 256 * 1024) console.warn(`the wide folder is ${wideSize} bytes: listed synchronously here`);
 });

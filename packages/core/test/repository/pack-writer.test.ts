@@ -89,6 +89,42 @@ describe('PackWriter buffer pool', () => {
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
   });
 
+  it('with one buffer (the tree packer), blobs that wait while a pack uploads all get placed', async () => {
+    // Every waiting blob used to take a buffer of its own: the first got the freed one and
+    // the others waited for a release that only the next cut makes (a push hung there).
+    const [repo, backend] = await gatedRepo();
+    const packer = new PackWriter(repo, 1, {}, { buffers: 1 });
+    backend.gated = true;
+    // 12 blobs of 40 KiB: the fourth fills the first 128 KiB pack, the rest wait for it.
+    const blobs = Array.from({ length: 12 }, () => randomBytes(40 * 1024));
+    const ids = await Promise.all(blobs.map((b) => repo.blobId(b)));
+    let added = 0;
+    const adding = blobs.map((b, i) => packer.add(ids[i]!, 'data', b).then(() => added++));
+    for (let i = 0; i < 20 && backend.held.length === 0; i++) await tick();
+    expect(backend.held.length).toBe(1);
+    expect(packer.buffersAllocated).toBe(1);
+    backend.gated = false;
+    backend.releaseAll();
+    // Nothing holds uploads now: every blob is placed (the test times out if one waits forever).
+    await Promise.all(adding);
+    await packer.flush();
+    expect(added).toBe(blobs.length);
+    expect(packer.buffersAllocated).toBe(1);
+    const stored = new Set<string>();
+    for (const [key, body] of backend.objects) {
+      if (!key.startsWith('data/')) continue;
+      for (const entry of await parsePack(repo, key.split('/').at(-1)!, body)) {
+        const plain = await repo.openBlob(body.subarray(entry.offset, entry.offset + entry.length), {
+          ...entry,
+          pack: key.split('/').at(-1)!,
+        });
+        expect(Buffer.compare(plain, blobs[ids.indexOf(entry.id)]!)).toBe(0);
+        stored.add(entry.id);
+      }
+    }
+    expect(stored.size).toBe(blobs.length);
+  });
+
   it('a failed upload gives its buffer back: the push fails instead of waiting forever', async () => {
     const backend = new MemoryBackend();
     await Repository.init(backend, 'pw', { host: 't', ...FAST });
