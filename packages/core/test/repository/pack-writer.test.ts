@@ -29,6 +29,26 @@ class GatedBackend extends MemoryBackend {
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
 
+/** Every blob of every data pack the backend holds, opened (a blob twice if stored twice). */
+async function storedBlobs(
+  repo: Repository,
+  backend: MemoryBackend,
+): Promise<{ id: string; plain: Buffer }[]> {
+  const out: { id: string; plain: Buffer }[] = [];
+  for (const [key, body] of backend.objects) {
+    if (!key.startsWith('data/')) continue;
+    const pack = key.split('/').at(-1)!;
+    for (const entry of await parsePack(repo, pack, body)) {
+      const plain = await repo.openBlob(body.subarray(entry.offset, entry.offset + entry.length), {
+        ...entry,
+        pack,
+      });
+      out.push({ id: entry.id, plain: Buffer.from(plain) });
+    }
+  }
+  return out;
+}
+
 async function gatedRepo(): Promise<[Repository, GatedBackend]> {
   const backend = new GatedBackend();
   await Repository.init(backend, 'pw', { host: 't', ...FAST });
@@ -74,16 +94,9 @@ describe('PackWriter buffer pool', () => {
     expect(packer.packsWritten).toBeGreaterThan(uploads + 1);
     // Every blob is in exactly one pack, whole (reused buffers did not overwrite a pack).
     const seen = new Map<string, number>();
-    for (const [key, body] of backend.objects) {
-      if (!key.startsWith('data/')) continue;
-      for (const entry of await parsePack(repo, key.split('/').at(-1)!, body)) {
-        const plain = await repo.openBlob(body.subarray(entry.offset, entry.offset + entry.length), {
-          ...entry,
-          pack: key.split('/').at(-1)!,
-        });
-        expect(Buffer.compare(plain, blobs[ids.indexOf(entry.id)]!)).toBe(0);
-        seen.set(entry.id, (seen.get(entry.id) ?? 0) + 1);
-      }
+    for (const { id, plain } of await storedBlobs(repo, backend)) {
+      expect(Buffer.compare(plain, blobs[ids.indexOf(id)]!)).toBe(0);
+      seen.set(id, (seen.get(id) ?? 0) + 1);
     }
     expect(seen.size).toBe(blobs.length);
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
@@ -111,16 +124,9 @@ describe('PackWriter buffer pool', () => {
     expect(added).toBe(blobs.length);
     expect(packer.buffersAllocated).toBe(1);
     const stored = new Set<string>();
-    for (const [key, body] of backend.objects) {
-      if (!key.startsWith('data/')) continue;
-      for (const entry of await parsePack(repo, key.split('/').at(-1)!, body)) {
-        const plain = await repo.openBlob(body.subarray(entry.offset, entry.offset + entry.length), {
-          ...entry,
-          pack: key.split('/').at(-1)!,
-        });
-        expect(Buffer.compare(plain, blobs[ids.indexOf(entry.id)]!)).toBe(0);
-        stored.add(entry.id);
-      }
+    for (const { id, plain } of await storedBlobs(repo, backend)) {
+      expect(Buffer.compare(plain, blobs[ids.indexOf(id)]!)).toBe(0);
+      stored.add(id);
     }
     expect(stored.size).toBe(blobs.length);
   });
