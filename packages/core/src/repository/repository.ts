@@ -296,7 +296,7 @@ export class Repository {
     const data = await this.backend.get(key);
     verifyObject(key, data);
     if (hit && !hit.equals(data)) options.onCacheMismatch?.(key);
-    if (!hit || !hit.equals(data)) await cache?.write(key, data);
+    if (!hit?.equals(data)) await cache?.write(key, data);
     return data;
   }
 

@@ -1,6 +1,7 @@
 import { type BigIntStats, constants, promises as fs } from 'node:fs';
 import type { Repository } from '../repository/repository.js';
 import { compareContents } from './compare.js';
+import { createdOwner, type ReadyFolder } from './folder-owner.js';
 import type { PlannedEntry } from './plan.js';
 import {
   applyLinkMeta,
@@ -25,13 +26,6 @@ export const OVERWRITE_POLICIES: readonly OverwritePolicy[] = ['always', 'if-cha
  * One entry's steps in the target: a folder made ours, what to do with a file, a hard link,
  * a symlink. None follows a symlink (see safe-fs.ts).
  */
-
-/** A folder made ours: `fresh` when this restore created it (so it was empty). */
-export interface ReadyFolder {
-  fresh: boolean;
-  /** The owner a file created in it gets (so a matching chown can be skipped). */
-  owner: { uid: number; gid: number } | undefined;
-}
 
 /**
  * Makes `dest` a real folder of ours; returns it, or why it was left alone. In a folder this
@@ -60,17 +54,6 @@ export async function ensureDir(
   }
   await ensureWritable(dest, st);
   return { fresh, owner: createdOwner(st) };
-}
-
-/**
- * Who owns a file created in a folder with these stats: the process's effective user, and
- * its group — or the folder's group where the folder is setgid (Linux) or always (BSD, macOS).
- */
-export function createdOwner(dir: BigIntStats): { uid: number; gid: number } | undefined {
-  if (typeof process.geteuid !== 'function' || typeof process.getegid !== 'function') return undefined;
-  const setgid = (dir.mode & 0o2000n) !== 0n;
-  const gid = process.platform === 'linux' && !setgid ? process.getegid() : Number(dir.gid);
-  return { uid: process.geteuid(), gid };
 }
 
 export type Decision = 'write' | 'unchanged' | 'metadata' | { conflict: string };

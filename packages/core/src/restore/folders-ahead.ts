@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { createdOwner, type ReadyFolder } from './entries.js';
+import { createdOwner, type ReadyFolder } from './folder-owner.js';
 import { type FsPath, lstatOrUndefined } from './safe-fs.js';
 
 /** Folders created ahead at most; past that the walk creates the rest as it goes. */
