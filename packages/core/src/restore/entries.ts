@@ -1,4 +1,4 @@
-import { type BigIntStats, constants, promises as fs } from 'node:fs';
+import { constants, promises as fs } from 'node:fs';
 import type { Repository } from '../repository/repository.js';
 import { compareContents } from './compare.js';
 import { createdOwner, type ReadyFolder } from './folder-owner.js';
