@@ -396,6 +396,7 @@ export class Archiver {
     this.namesPerFolder = this.namesPerFolder * 0.9 + files * 0.1;
     const ahead =
       this.lister.threaded &&
+      listing.lazyDir === undefined &&
       (this.namesPerFolder >= AHEAD_MIN_NAMES || this.options.walkerThread === 'always')
         ? this.listAhead(dir, listing)
         : undefined;

@@ -4,6 +4,13 @@ import { type Listing, listDir } from './dir-listing.js';
 import type { ListerWorkerData, ToLister } from './lister-worker.js';
 
 /**
+ * A folder listed on the walk's own thread is lstat'ed in one go up to this many names
+ * (~300 KB of stats); a larger one entry by entry as the walk reaches it, so memory and
+ * the time before its walk starts do not grow with the folder.
+ */
+export const EAGER_MAX_NAMES = 4096;
+
+/**
  * Names the walker thread may list ahead of the walk (with their lstat: ~100 bytes each,
  * so ~2 MB at most), whatever the number of files or folders.
  */
@@ -133,7 +140,7 @@ export class DirLister {
       return request.listing;
     }
     if (request && this.worker) this.cancel(id!);
-    return listDir(dir);
+    return listDir(dir, EAGER_MAX_NAMES);
   }
 
   /** Stops the walker thread (listings not taken are dropped). */

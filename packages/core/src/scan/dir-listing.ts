@@ -17,6 +17,12 @@ export interface Listing {
   failures?: Record<number, ListingFailure>;
   /** The folder itself could not be listed (then `names` is empty). */
   error?: ListingFailure;
+  /**
+   * Set for a folder of more than `eagerMax` names (listDir): `stats` is empty and each
+   * entry is lstat'ed in this folder when asked for (listedStat), so a folder of a million
+   * files costs no 72 MB array and no seconds of lstat before its walk starts.
+   */
+  lazyDir?: string | Buffer;
 }
 
 export interface ListingFailure {
@@ -95,7 +101,14 @@ export class ListedStat implements EntryStat {
 }
 
 /** The stat of entry `i` of a listing, or its failure as an Error (as lstat would have thrown). */
-export function listedStat(listing: Listing, i: number): ListedStat | Error {
+export function listedStat(listing: Listing, i: number): EntryStat | Error {
+  if (listing.lazyDir !== undefined) {
+    try {
+      return lstatSync(childPath(listing.lazyDir, nameOf(listing.names[i]!)), { bigint: true });
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
+    }
+  }
   const failure = listing.failures?.[i];
   if (failure !== undefined) return listingError(failure);
   return new ListedStat(listing.stats, i * STAT_FIELDS);
@@ -108,8 +121,11 @@ export function listingError(failure: ListingFailure): Error {
   return error;
 }
 
-/** Lists `dir` and lstat's every entry (no entry is followed: symlinks are stat'ed as links). */
-export function listDir(dir: string | Uint8Array): Listing {
+/**
+ * Lists `dir` and lstat's every entry (no entry is followed: symlinks are stat'ed as links);
+ * past `eagerMax` names the entries are left to be lstat'ed one by one (Listing.lazyDir).
+ */
+export function listDir(dir: string | Uint8Array, eagerMax = Number.POSITIVE_INFINITY): Listing {
   let names: string[];
   try {
     names = readdirSync(dir as string | Buffer, { encoding: 'latin1' });
@@ -118,9 +134,10 @@ export function listDir(dir: string | Uint8Array): Listing {
   }
   // Code-unit order of latin1 text is byte order (as Buffer.compare).
   names.sort();
+  const base = typeof dir === 'string' ? dir : Buffer.from(dir.buffer, dir.byteOffset, dir.byteLength);
+  if (names.length > eagerMax) return { names, stats: new BigInt64Array(0), lazyDir: base };
   const stats = new BigInt64Array(names.length * STAT_FIELDS);
   let failures: Record<number, ListingFailure> | undefined;
-  const base = typeof dir === 'string' ? dir : Buffer.from(dir.buffer, dir.byteOffset, dir.byteLength);
   for (let i = 0; i < names.length; i++) {
     let s: BigIntStats;
     try {

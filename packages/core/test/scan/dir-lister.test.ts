@@ -57,3 +57,30 @@ it('the walker thread lists folders handed to it exactly as the calling thread d
     await lister.close();
   }
 });
+
+it('a folder past eagerMax names is listed without stats, and each entry lstat’ed when asked gives the same values', async () => {
+  const dir = await fs.mkdtemp(path.join(tmpdir(), 'bk-lazy-'));
+  for (let f = 0; f < 12; f++) await fs.writeFile(path.join(dir, `f${f}`), 'y'.repeat(f));
+  await fs.symlink('f1', path.join(dir, 'link'));
+  await fs.writeFile(Buffer.from(`${dir}/bad-\xff`, 'latin1'), 'b');
+  const eager = listDir(dir);
+  const lazy = listDir(dir, 4);
+  expect(eager.lazyDir).toBeUndefined();
+  expect(lazy.lazyDir).toBe(dir);
+  expect(lazy.stats.length).toBe(0);
+  expect(lazy.names).toEqual(eager.names);
+  const fields = (s: ReturnType<typeof listedStat>) => {
+    if (s instanceof Error) return s;
+    return [s.dev, s.ino, s.mode, s.nlink, s.uid, s.gid, s.size, s.mtimeNs, s.ctimeNs, s.isSymbolicLink()];
+  };
+  for (let i = 0; i < eager.names.length; i++) {
+    expect(fields(listedStat(lazy, i))).toEqual(fields(listedStat(eager, i)));
+  }
+  // An entry gone since the listing: lstat's own error, as for an eager listing's failure.
+  await fs.rm(path.join(dir, 'f3'));
+  const gone = listedStat(lazy, lazy.names.indexOf('f3'));
+  expect(gone).toBeInstanceOf(Error);
+  expect((gone as NodeJS.ErrnoException).code).toBe('ENOENT');
+  expect(listDir(dir, 4).names).not.toContain('f3');
+  await fs.rm(dir, { recursive: true });
+});
