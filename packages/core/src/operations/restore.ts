@@ -2,6 +2,7 @@ import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { BackupctlError, ErrorCodes, errorMessage } from '../errors/index.js';
+import type { TreeNode } from '../repository/format.js';
 import { loadIndex } from '../repository/index-sync.js';
 import type { Repository } from '../repository/repository.js';
 import { XattrApplier } from '../restore/apply-xattrs.js';
@@ -13,11 +14,12 @@ import {
   type OverwritePolicy,
   restoreHardLink,
   restoreSymlink,
+  restoreSymlinkFresh,
 } from '../restore/entries.js';
 import { DEFAULT_FOLDERS_AHEAD, FoldersAhead } from '../restore/folders-ahead.js';
 import { countFiles, folderEntries, IncludeRules, isDamage, type PlannedEntry } from '../restore/plan.js';
 import {
-  applyDirMeta,
+  applyDirMetaSync,
   applyMetaToFdSync,
   applyMetaToHandle,
   openNoFollow,
@@ -27,6 +29,11 @@ import { TreeReader } from '../restore/tree-reader.js';
 import { utimeArg } from '../restore/utime-precision.js';
 import { TaskGroup } from '../util/task-group.js';
 import { findSnapshot } from './find-snapshot.js';
+
+/** Whether a node has extended attributes to set (they need the main thread's xattr module). */
+function hasXattrs(node: TreeNode): boolean {
+  return node.xattrs !== undefined && !(Array.isArray(node.xattrs) && node.xattrs.length === 0);
+}
 
 export { OVERWRITE_POLICIES, type OverwritePolicy } from '../restore/entries.js';
 
@@ -235,8 +242,7 @@ export async function restore(
     // extended attributes stays on the main thread, which holds the xattr module.
     workerMeta: (entry, owner) => {
       const node = entry.node;
-      if (node.xattrs !== undefined && !(Array.isArray(node.xattrs) && node.xattrs.length === 0))
-        return undefined;
+      if (hasXattrs(node)) return undefined;
       return {
         size: node.size ?? 0,
         mode: node.mode,
@@ -285,7 +291,7 @@ export async function restore(
     if (folder.entry && folder.ready && (await folder.ready)) {
       try {
         const node = folder.entry.node;
-        await applyDirMeta(folder.dest, node, () => xattrs.apply(folder.dest, node));
+        applyDirMetaSync(folder.dest, node, () => xattrs.applySync(folder.dest, node));
       } catch (error) {
         if (noSpace(error)) throw error;
         fail(folder.entry.abs, errorMessage(error));
@@ -367,7 +373,9 @@ export async function restore(
   const restoreSymlinkIn = async (entry: PlannedEntry, folder: Folder): Promise<void> => {
     try {
       if (!(await ensure(folder))) return;
-      const outcome = await restoreSymlink(entry, overwrite);
+      const outcome = folder.fresh
+        ? await restoreSymlinkFresh(entry, overwrite)
+        : await restoreSymlink(entry, overwrite);
       if (outcome === 'ok') symlinks++;
       else conflict(entry.abs, outcome);
     } catch (error) {

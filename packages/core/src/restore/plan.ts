@@ -89,11 +89,21 @@ export function folderEntries(
     const name = raw ?? node.name;
     const dest =
       typeof destDir === 'string' && typeof name === 'string'
-        ? path.join(destDir, name)
+        ? joinName(destDir, name)
         : Buffer.concat([Buffer.from(destDir), Buffer.from(path.sep), Buffer.from(name)]);
     out.push({ abs: childAbs, dest, node });
   }
   return out;
+}
+
+/**
+ * `path.join(dir, name)` for a name already checked (no separator, not `.` or `..`) and a
+ * folder that is absolute and normalized (the target's real path, then names): the same
+ * string without normalizing it again, one per entry of a snapshot.
+ */
+function joinName(dir: string, name: string): string {
+  if (process.platform === 'win32' || !path.isAbsolute(dir)) return path.join(dir, name);
+  return dir.endsWith(path.sep) ? dir + name : dir + path.sep + name;
 }
 
 export interface Totals {
