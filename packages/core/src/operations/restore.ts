@@ -45,7 +45,7 @@ export interface RestoreOptions {
    * otherwise at any depth; a matching folder brings everything below it.
    */
   include?: string[];
-  /** Pack downloads (ranged GETs) in flight (default 2, of up to 16 MiB each). */
+  /** Pack downloads (ranged GETs) in flight (default 4, of up to 8 MiB each). */
   concurrency?: number;
   overwrite?: OverwritePolicy;
   /** Read each written file back and compare it with the snapshot before it takes its name. */

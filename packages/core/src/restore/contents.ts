@@ -43,19 +43,20 @@ export interface ContentLimits {
 }
 
 /*
- * A window of 4,096 files and runs of up to 16 MiB: a pack of small files (~16 MiB, ~3,000
- * files) comes in one or two ranged GETs where 1,024 and 8 MiB took five or six (the real
- * tree: 97 GETs → 36, restic 26). Two downloads in flight keep the bytes held at the old
- * bound (4 × 8 MiB), and are enough to keep both workers busy.
+ * Windows of 1,024 files take several ranged GETs per pack of small files (the real tree:
+ * 97 where restic sends 26): push's workers interleave files in packs, so one window's
+ * blobs are spread over its packs. Windows of 4,096 files and runs of 16 MiB (2 in flight)
+ * took 36, but held ~30 MiB more at the peak (docs/benchmarks.md, "Restore CPU"); reading a
+ * pack ahead of the window took 64 and downloaded a third more bytes.
  */
 export const DEFAULT_CONTENT_LIMITS: ContentLimits = {
-  concurrency: 2,
+  concurrency: 4,
   windowBlobs: 16384,
-  windowFiles: 4096,
+  windowFiles: 1024,
   windows: 2,
   openFiles: 64,
   fsConcurrency: 16,
-  maxRequestBytes: 16 * 1024 * 1024,
+  maxRequestBytes: 8 * 1024 * 1024,
   workers: RestorePool.defaultSize(),
 };
 

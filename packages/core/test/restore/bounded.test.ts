@@ -172,32 +172,4 @@ describe('restore with bounded memory and concurrency', () => {
     await walk(snapshot.tree);
     expect(trees).toBeGreaterThan(80);
   });
-
-  it('a pack of many small files is fetched once, not once per window of files', async () => {
-    const { repo, cache } = await localRepo();
-    const src = await tmp('src');
-    // 2,500 small files of their own contents: one data pack (packs are 512 KiB here), more
-    // files than the old windows of 1,024 held.
-    for (let d = 0; d < 10; d++) {
-      const dir = path.join(src, `d${d}`);
-      await fs.mkdir(dir);
-      for (let f = 0; f < 250; f++) await fs.writeFile(path.join(dir, `f${f}`), randomBytes(120));
-    }
-    const snap = await push(repo, cache, { paths: [src], host: 'test' });
-    const target = await tmp('target');
-    const gets: string[] = [];
-    const backend = repo.backend;
-    const get = backend.get.bind(backend);
-    (backend as { get: typeof backend.get }).get = (key, range) => {
-      if (key.startsWith('data/') && range) gets.push(key);
-      return get(key, range);
-    };
-    const result = await restore(repo, cache, { snapshot: snap.snapshotId, target });
-    expect(result.failed).toEqual([]);
-    expect(result.files).toBe(2500);
-    expect(gets.length).toBeGreaterThan(0);
-    // Each pack once: its blobs are within one request's bytes.
-    expect(gets.length).toBe(new Set(gets).size);
-    expect(result.requests).toBe(gets.length);
-  });
 });
