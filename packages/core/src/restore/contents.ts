@@ -9,13 +9,8 @@ import { TaskGroup } from '../util/task-group.js';
 import { settleAll } from './bounded.js';
 import { compareContents } from './compare.js';
 import { isDamage, type PlannedEntry } from './plan.js';
-import {
-  type BlobOutcome,
-  type BlobTask,
-  RestorePool,
-  type WholeFile,
-  type WriteError,
-} from './restore-pool.js';
+import { type BatchOutcome, RestorePool, type WholeFile, type WriteError } from './restore-pool.js';
+import { DAMAGED, FAILED, VERIFIED, type WorkerPath } from './restore-worker.js';
 import { type FsPath, removeStale, tmpNameFor } from './safe-fs.js';
 import { writeFullySync } from './write-fully.js';
 
@@ -432,7 +427,7 @@ export class ContentRestorer {
     held: { bytes?: Buffer },
   ): Promise<void> {
     const writes = new Writes();
-    const inFlight: Array<{ sent: Sent[]; answer: Promise<BlobOutcome[]> }> = [];
+    const inFlight: Array<{ sent: Sent[]; answer: Promise<BatchOutcome> }> = [];
     const settleNext = async () => {
       const next = inFlight.shift()!;
       this.takeAnswers(next.sent, await next.answer, writes);
@@ -487,14 +482,20 @@ export class ContentRestorer {
     batch: Slot[],
     start: number,
     bytes: Buffer,
-  ): { sent?: { sent: Sent[]; answer: Promise<BlobOutcome[]> }; here: Slot[] } {
-    const tasks: BlobTask[] = [];
+  ): { sent?: { sent: Sent[]; answer: Promise<BatchOutcome> }; here: Slot[] } {
     const sent: Sent[] = [];
     const here: Slot[] = [];
+    // The flat form restore-worker.ts reads (ToWorker): numbers, ids, dests, mtimes.
+    const numbers: number[] = [];
+    const ids: string[] = [];
+    const dests: WorkerPath[] = [];
+    const mtimes: string[] = [];
+    let from = 0;
+    let to = 0;
     for (const slot of batch) {
-      const files: WholeFile[] = [];
-      const whole: FileJob[] = [];
+      let whole: FileJob[] | undefined;
       let rest = false;
+      let blobAt = -1;
       for (const place of slot.at) {
         const job = place.job;
         if (job.failed) continue;
@@ -504,53 +505,59 @@ export class ContentRestorer {
           rest = true;
           continue;
         }
-        files.push({ ...meta, tmp: pathForWorker(tmpOf(job)), dest: pathForWorker(job.entry.dest) });
+        if (!whole) {
+          whole = [];
+          const { blob } = slot;
+          if (sent.length === 0) from = blob.offset;
+          to = blob.offset + blob.length;
+          blobAt = numbers.length;
+          numbers.push(blob.offset - from, blob.length, blob.rawLength, blob.compressed === true ? 1 : 0, 0);
+          ids.push(blob.id);
+          sent.push({ slot, whole });
+        }
+        numbers.push(meta.size, meta.mode, meta.uid ?? -1, meta.gid ?? -1, meta.ownerMatches ? 1 : 0);
+        numbers[blobAt + 4]!++;
+        dests.push(pathForWorker(job.entry.dest));
+        mtimes.push(meta.mtime);
         whole.push(job);
         job.inWorker = true;
       }
       if (rest) here.push(slot);
-      if (files.length === 0) continue;
-      const { blob } = slot;
-      sent.push({ slot, whole });
-      tasks.push({
-        id: blob.id,
-        at: blob.offset,
-        length: blob.length,
-        rawLength: blob.rawLength,
-        compressed: blob.compressed === true,
-        files,
-      });
     }
     if (sent.length === 0) return { here };
-    const from = tasks[0]!.at;
-    const last = tasks.at(-1)!;
-    const to = last.at + last.length;
-    for (const task of tasks) task.at -= from;
     // In a buffer of their own: the run's may be pooled, and is still read here.
     const data = new Uint8Array(bytes.subarray(from - start, to - start));
-    const answer = pool.run({ pack: packId, data, blobs: tasks, verify: this.options.verify });
+    const answer = pool.run({
+      pack: packId,
+      data,
+      numbers: new Float64Array(numbers),
+      ids: ids.join(''),
+      dests,
+      mtimes,
+      verify: this.options.verify,
+    });
     return { sent: { sent, answer }, here };
   }
 
   /** A batch's answer: the files the workers wrote are done (or failed). */
-  private takeAnswers(sent: Sent[], answer: BlobOutcome[], writes: Writes): void {
+  private takeAnswers(sent: Sent[], answer: BatchOutcome, writes: Writes): void {
+    let file = 0;
+    let error = 0;
     for (let i = 0; i < sent.length; i++) {
       const { slot, whole } = sent[i]!;
-      const outcome = answer[i]!;
-      for (let f = 0; f < whole.length; f++) {
-        const job = whole[f]!;
-        if (outcome.damage !== undefined) {
-          writes.add(this.failJob(job, `damaged data: ${outcome.damage}`));
+      for (const job of whole) {
+        const result = answer.files[file++]!;
+        if (result === DAMAGED) {
+          writes.add(this.failJob(job, `damaged data: ${answer.damage[i]}`));
           continue;
         }
-        const result = outcome.files[f]!;
-        if (typeof result === 'object') {
-          writes.add(this.failWrite(job, result));
+        if (result === FAILED) {
+          writes.add(this.failWrite(job, answer.errors[error++]!));
           continue;
         }
         job.remaining = 0;
         job.cleaned = true;
-        this.verified += result;
+        if (result === VERIFIED) this.verified++;
         this.options.progress.bytesDone += slot.blob.rawLength;
         this.options.progress.filesDone++;
         writes.add(job.done());
@@ -789,7 +796,7 @@ class Writes {
 }
 
 /** A path for a worker: text, or its bytes (a name that is not UTF-8). */
-function pathForWorker(p: FsPath): string | Uint8Array {
+function pathForWorker(p: FsPath): WorkerPath {
   return typeof p === 'string' ? p : new Uint8Array(p);
 }
 
