@@ -300,6 +300,28 @@ export async function restore(
     if (folder.parent) await release(folder.parent);
   };
 
+  /** A file to write into `folder` (made ours): handed to the content pipeline. */
+  const write = async (entry: PlannedEntry, folder: Folder, primary?: Primary): Promise<void> => {
+    await contents.add(entry, folder.owner, async (reason) => {
+      if (reason === undefined) files++;
+      else fail(entry.abs, reason);
+      primary?.settle(reason === undefined);
+      await release(folder);
+    });
+  };
+
+  /** `write` for a file of a folder this restore made (nothing to decide), from the walk itself. */
+  const writeFresh = async (entry: PlannedEntry, folder: Folder, primary?: Primary): Promise<void> => {
+    try {
+      await write(entry, folder, primary);
+    } catch (error) {
+      if (noSpace(error)) throw error;
+      fail(entry.abs, errorMessage(error));
+      primary?.settle(false);
+      await release(folder);
+    }
+  };
+
   const restoreFile = async (entry: PlannedEntry, folder: Folder, primary?: Primary): Promise<void> => {
     const settle = (ok: boolean) => primary?.settle(ok);
     if (!(await ensure(folder))) {
@@ -311,12 +333,7 @@ export async function restore(
     try {
       decision = folder.fresh ? 'write' : await decide(repo, entry, overwrite);
       if (decision === 'write') {
-        await contents.add(entry, folder.owner, async (reason) => {
-          if (reason === undefined) files++;
-          else fail(entry.abs, reason);
-          settle(reason === undefined);
-          await release(folder);
-        });
+        await write(entry, folder, primary);
         return;
       }
       if (decision === 'metadata') {
@@ -438,7 +455,10 @@ export async function restore(
         primary = { entry, restored, settle };
         primaries.set(key, primary);
       }
-      await entryTasks.start(() => restoreFile(entry, folder, primary));
+      // In a folder this restore made there is nothing to look at first: no task of its own
+      // (a promise chain and closures per file, on the main thread), the pipeline's bound holds.
+      if (folder.fresh) await writeFresh(entry, folder, primary);
+      else await entryTasks.start(() => restoreFile(entry, folder, primary));
     }
   };
 
