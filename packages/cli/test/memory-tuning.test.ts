@@ -15,6 +15,7 @@ import { BIN, cleanEnv } from '../../../test/support/run-backupctl.js';
 import {
   applyTunedFlags,
   isGlibc,
+  RESTORE_SEMI_SPACE_FLAG,
   SEMI_SPACE_FLAG,
   TUNED_COMMANDS,
   TUNED_V8_FLAGS,
@@ -32,8 +33,15 @@ describe('tuningPlan', () => {
     for (const command of TUNED_COMMANDS)
       expect(linux([command, '--json'])).toEqual({
         env: { MALLOC_ARENA_MAX: '2' },
-        execArgv: [SEMI_SPACE_FLAG],
+        execArgv: [command === 'restore' ? RESTORE_SEMI_SPACE_FLAG : SEMI_SPACE_FLAG],
       });
+  });
+
+  it("gives restore's main thread a young generation of 1 MiB semi-spaces, push 8", () => {
+    expect(linux(['restore', 'SNAP', '--target', 'T'])?.execArgv).toEqual(['--max-semi-space-size=1']);
+    expect(linux(['push', 'DIR'])?.execArgv).toEqual(['--max-semi-space-size=8']);
+    // The user's own flag still wins for restore.
+    expect(linux(['restore', 'SNAP'], { NODE_OPTIONS: '--max-semi-space-size=4' })?.execArgv).toEqual([]);
   });
 
   it('bin/run.js imports the tuning only for these commands (its own copy of the list)', () => {
@@ -219,6 +227,16 @@ if (isMainThread) require('node:fs').appendFileSync(process.env.WHO_FILE, JSON.s
     const r = await ok.done;
     expect(r.code, r.output).toBe(0);
     expect(ok.seen().map((s) => s.arena)).toEqual([null, '2']);
+  });
+
+  it("restore's tuned process has restore's semi-space flag", async () => {
+    const run = start(['restore', 'nosuch', '--target', path.join(device.dir, 'out'), '--json']);
+    const r = await run.done;
+    expect(r.code).not.toBe(0);
+    const seen = run.seen();
+    expect(seen).toHaveLength(2);
+    expect(seen[1]!.execArgv).toContain(RESTORE_SEMI_SPACE_FLAG);
+    expect(seen[1]!.execArgv).not.toContain(SEMI_SPACE_FLAG);
   });
 
   it('help, status, snapshots and the opt-out run in one process, untuned', async () => {

@@ -10,7 +10,7 @@
  * - `--heap-growing-percent=100` (TUNED_V8_FLAGS, set by the tuned process on itself);
  * - `--max-semi-space-size=8`: V8's young generation per isolate (main thread and each
  *   worker) grows to 3 × 16 MiB by default; half of that holds the garbage of a push as
- *   well, for a few percent more scavenging.
+ *   well, for a few percent more scavenging (restore: 1, RESTORE_SEMI_SPACE_FLAG).
  *
  * The user's own values win: any `MALLOC_*` tunable or `GLIBC_TUNABLES` with a malloc
  * setting in the environment, or a semi-space flag of their own, and nothing is added.
@@ -36,6 +36,20 @@ export const MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: 
  * CPU in them (940 scavenges, against 0.85 s at 16 and 1.2 s at 8).
  */
 export const SEMI_SPACE_FLAG = '--max-semi-space-size=8';
+
+/**
+ * restore's main thread: 1 MiB. What it leaves behind is mostly ArrayBuffers (downloaded
+ * ranges, decoded blobs, tree packs) whose memory V8 gives back only when the object that
+ * holds it is collected; a young generation that fills sooner frees them sooner. The real
+ * tree's restore peaked at ~300 MiB with 8, ~285 with 2, ~250 with 1, for ~5 % more CPU
+ * (docs/benchmarks.md, "Restore memory").
+ */
+export const RESTORE_SEMI_SPACE_FLAG = '--max-semi-space-size=1';
+
+/** The young generation flag for a tuned command. */
+export function semiSpaceFlag(command: string): string {
+  return command === 'restore' ? RESTORE_SEMI_SPACE_FLAG : SEMI_SPACE_FLAG;
+}
 
 /**
  * V8 flags the tuned process sets on itself as it starts (`applyTunedFlags`), so that a
@@ -90,7 +104,7 @@ export function tuningPlan(input: TuningInput): TuningPlan | undefined {
   const ownSemiSpace = [...input.execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].some((flag) =>
     /^--(max|min)[-_]semi[-_]space[-_]size/.test(flag),
   );
-  return { env: { ...MALLOC_ENV }, execArgv: ownSemiSpace ? [] : [SEMI_SPACE_FLAG] };
+  return { env: { ...MALLOC_ENV }, execArgv: ownSemiSpace ? [] : [semiSpaceFlag(command)] };
 }
 
 /**
