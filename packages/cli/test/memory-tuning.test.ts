@@ -16,6 +16,7 @@ import {
   applyTunedFlags,
   isGlibc,
   RESTORE_SEMI_SPACE_FLAG,
+  RESTORE_V8_FLAGS,
   SEMI_SPACE_FLAG,
   TUNED_COMMANDS,
   TUNED_V8_FLAGS,
@@ -237,6 +238,8 @@ if (isMainThread) require('node:fs').appendFileSync(process.env.WHO_FILE, JSON.s
     expect(seen).toHaveLength(2);
     expect(seen[1]!.execArgv).toContain(RESTORE_SEMI_SPACE_FLAG);
     expect(seen[1]!.execArgv).not.toContain(SEMI_SPACE_FLAG);
+    expect(seen[1]!.v8).toBe([...TUNED_V8_FLAGS, ...RESTORE_V8_FLAGS].join(' '));
+    expect(RESTORE_V8_FLAGS).toEqual(['--no-parallel-scavenge']);
   });
 
   it('help, status, snapshots and the opt-out run in one process, untuned', async () => {
