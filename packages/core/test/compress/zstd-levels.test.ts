@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compressBlob, decompressBlob, SMALL_BLOB } from '../../src/compress/compression.js';
+import {
+  compressBlob,
+  decompressBlob,
+  SMALL_BLOB,
+  SMALL_BLOB_WASM,
+  smallBlobLimit,
+} from '../../src/compress/compression.js';
 import { builtinCodec, nativeCodec, smallCodec, wasmCodec, type ZstdCodec } from '../../src/compress/zstd.js';
 
 // Text that compresses differently at zstd's levels 3 and 11 (`auto` and `max`).
@@ -54,7 +60,14 @@ describe('small blobs compress on the calling thread', () => {
   });
 
   it('compressBlob: small and large blobs both come back (each through its codec), tiny ones and `off` stay as they are', async () => {
-    for (const size of [5000, SMALL_BLOB, SMALL_BLOB + 1, 3 * SMALL_BLOB]) {
+    for (const size of [
+      5000,
+      SMALL_BLOB_WASM,
+      SMALL_BLOB_WASM + 1,
+      SMALL_BLOB,
+      SMALL_BLOB + 1,
+      3 * SMALL_BLOB,
+    ]) {
       const plain = text.subarray(0, size);
       const packed = await compressBlob(plain, 'auto');
       expect(packed).toBeDefined();
@@ -63,5 +76,14 @@ describe('small blobs compress on the calling thread', () => {
     // Below 64 bytes, or with compression off: stored as they are.
     expect(await compressBlob(text.subarray(0, 63), 'auto')).toBeUndefined();
     expect(await compressBlob(text.subarray(0, 5000), 'off')).toBeUndefined();
+  });
+
+  it("the calling thread compresses up to 128 KiB with Node's own zstd, up to 16 KiB with the WebAssembly build", async () => {
+    expect(smallBlobLimit({ name: 'node:zlib' })).toBe(SMALL_BLOB);
+    expect(smallBlobLimit({ name: '@bokuweb/zstd-wasm' })).toBe(SMALL_BLOB_WASM);
+    expect(SMALL_BLOB_WASM).toBeLessThan(SMALL_BLOB);
+    // This runtime's codec picks its own limit (Node 20: the WebAssembly build).
+    const codec = await smallCodec();
+    expect(smallBlobLimit(codec)).toBe(codec.name === 'node:zlib' ? SMALL_BLOB : SMALL_BLOB_WASM);
   });
 });
