@@ -1,4 +1,4 @@
-import { type SyncZstd, smallCodec, zstd } from './zstd.js';
+import { type SyncZstd, smallCodec, type ZstdCodec, zstd } from './zstd.js';
 
 /**
  * restic's modes: `auto` compresses fast (zstd level 3), `max` compresses harder (level 11,
@@ -32,19 +32,23 @@ export const SMALL_BLOB = 128 * 1024;
  */
 export const SMALL_BLOB_WASM = 16 * 1024;
 
-/** The size up to which `codec` (the calling thread's) is used rather than the thread pool's. */
-export function smallBlobLimit(codec: Pick<SyncZstd, 'name'>): number {
-  return codec.name === 'node:zlib' ? SMALL_BLOB : SMALL_BLOB_WASM;
+/**
+ * The size up to which `small` (the calling thread's codec) is used rather than `large`
+ * (the thread pool's, `zstd()`). Where `large` is the WebAssembly build too (no native
+ * codec on this platform) nothing is gained by going there: the limit stays SMALL_BLOB.
+ */
+export function smallBlobLimit(small: Pick<SyncZstd, 'name'>, large: Pick<ZstdCodec, 'name'>): number {
+  return small.name === 'node:zlib' || large.name === '@bokuweb/zstd-wasm' ? SMALL_BLOB : SMALL_BLOB_WASM;
 }
 
 /** The compressed bytes, or undefined when the data is to be stored as it is. */
 export async function compressBlob(plain: Uint8Array, mode: CompressionMode): Promise<Buffer | undefined> {
   if (mode === 'off' || plain.byteLength < MIN_BYTES) return undefined;
-  const small = await smallCodec();
+  const [small, large] = await Promise.all([smallCodec(), zstd()]);
   const packed =
-    plain.byteLength <= smallBlobLimit(small)
+    plain.byteLength <= smallBlobLimit(small, large)
       ? small.compress(plain, LEVEL[mode])
-      : await (await zstd()).compress(plain, LEVEL[mode]);
+      : await large.compress(plain, LEVEL[mode]);
   return packed.length <= plain.byteLength - plain.byteLength / 32 ? packed : undefined;
 }
 
