@@ -56,7 +56,13 @@ export type BatchFileResult =
   | { ids: string[]; lengths: number[]; hasXattrs?: boolean }
   | { message: string; code?: string };
 
-export type ToWorker =
+/**
+ * `give` on any message: a sealed batch's buffer handed back (as the `give` message does),
+ * riding on the next message to the worker rather than costing one of its own.
+ */
+export type ToWorker = ToWorkerMessage & { give?: ArrayBuffer };
+
+type ToWorkerMessage =
   | { type: 'file'; job: number; path: WorkerPath }
   /** A sealed chunk was packed: its credit back, and its buffer to reuse. */
   | { type: 'ack'; job: number; buffer?: ArrayBuffer }
@@ -399,6 +405,8 @@ if (parentPort) {
   };
 
   port.on('message', (message: ToWorker) => {
+    // Before the message itself: a `seal` takes its buffer from the pool it refills.
+    if (message.give) sealedBatches.adopt(message.give);
     switch (message.type) {
       case 'ack':
         sealedBuffers.adopt(message.buffer);
