@@ -97,6 +97,12 @@ async function sigkillRounds(soak: Soak, repoLocal?: string): Promise<SoakFindin
       // The next push removed the killed push's temporary files.
       expect(await readdir(path.join(repoLocal, '.tmp')), `round ${round}`).toEqual([]);
     }
+    // Nor is a pack the killed push was staging in the cache (S3: cache/<repo>/staging/).
+    const cacheDir = soak.env.BACKUPCTL_CACHE_DIR!;
+    for (const repoId of existsSync(cacheDir) ? await readdir(cacheDir) : []) {
+      const staging = path.join(cacheDir, repoId, 'staging');
+      if (existsSync(staging)) expect(await readdir(staging), `round ${round}`).toEqual([]);
+    }
   }
   const target = path.join(soak.dir, 'restored');
   const restore = await runCli(['restore', 'latest', '--target', target], { env: soak.env });

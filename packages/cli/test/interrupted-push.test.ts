@@ -99,6 +99,10 @@ describe('a push killed with SIGKILL mid-way', () => {
     expect(doc.summary.bytesUploaded).toBeLessThan(TOTAL - (PACK * dataPacks * 9) / 10);
     expect(doc.summary.newBytes).toBeLessThan(TOTAL - (PACK * dataPacks * 9) / 10);
     expect(existsSync(lock)).toBe(false);
+    // The pack the killed push was writing (a temporary file in .tmp/) is gone, and no
+    // temporary file of the second push is left either.
+    const tmpDir = path.join(repo, '.tmp');
+    expect((existsSync(tmpDir) ? await readdir(tmpDir) : []).filter((n) => n.endsWith('.part'))).toEqual([]);
 
     const after = await device.run(['check', '--json']);
     expect(after.json<{ ok: boolean; unindexedPacks: number }>()).toMatchObject({

@@ -16,7 +16,7 @@ import { FastCdcChunker } from '../chunk/fastcdc.js';
 import { errorMessage } from '../errors/index.js';
 import { keys, type Snapshot, type SnapshotSummary, type TreeNode } from '../repository/format.js';
 import { saveIndex } from '../repository/index-sync.js';
-import { PackWriter } from '../repository/pack.js';
+import { PACK_STAGING_DIR, PackWriter } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { DirLister } from '../scan/dir-lister.js';
 import {
@@ -150,14 +150,19 @@ export class Archiver {
       this.report();
       this.maybeSaveIndex();
     };
-    this.packer = new PackWriter(repo, options.uploadConcurrency ?? repo.backend.writeConcurrency ?? 2, {
-      onPackUploaded,
-    });
+    // Packs are written to temporary files as they fill (a local repository's own `.tmp/`;
+    // for S3 this cache folder, cleared of a killed push's leftovers by the next push).
+    const scratchDir = cache.file(PACK_STAGING_DIR);
+    this.packer = new PackWriter(
+      repo,
+      options.uploadConcurrency ?? repo.backend.writeConcurrency ?? 2,
+      { onPackUploaded },
+      { scratchDir },
+    );
     // Trees go to packs of their own (as restic does): restore and check then fetch all of
     // a snapshot's trees with a few GETs instead of one ranged GET per folder.
-    // One buffer: a tree pack fills rarely (~170 B a file), and the next tree waits for
-    // its upload then, rather than a second 20 MiB buffer being held for the whole push.
-    this.treePacker = new PackWriter(repo, 1, { onPackUploaded }, { buffers: 1 });
+    // One upload: a tree pack fills rarely (~170 B a file).
+    this.treePacker = new PackWriter(repo, 1, { onPackUploaded }, { scratchDir });
   }
 
   async run(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
@@ -174,6 +179,10 @@ export class Archiver {
   private async runWithPool(roots: string[]): Promise<Omit<PushResult, 'recoveredPacks' | 'durationMs'>> {
     try {
       return await this.archive(roots);
+    } catch (error) {
+      // No temporary pack file outlives a failed push.
+      await Promise.all([this.packer.abandon(), this.treePacker.abandon()]);
+      throw error;
     } finally {
       await this.pool?.close();
     }

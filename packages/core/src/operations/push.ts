@@ -6,8 +6,10 @@ import { acquireLock } from '../cache/lock.js';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { loadIndex, loadPrunedPackIds, recoverUnindexedPacks, saveIndex } from '../repository/index-sync.js';
+import { PACK_STAGING_DIR } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { DirLister } from '../scan/dir-lister.js';
+import { removeStaleParts } from '../storage/staged-file.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 export type { PushEvents, PushOptions, PushProgress, PushResult, PushWarning } from '../archive/types.js';
@@ -59,6 +61,7 @@ export async function push(
     let recoveredPacks = 0;
     if (lock.stale || (await exists(unfinished))) {
       await repo.backend.removeStaleTemporaries?.();
+      await removeStaleParts(cache.file(PACK_STAGING_DIR));
       const recovered = await recoverUnindexedPacks(repo, cache, { excludePacks });
       recoveredPacks = recovered.packs;
       if (recovered.packs > 0) events.onRecovered?.(recovered);

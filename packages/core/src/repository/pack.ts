@@ -1,48 +1,65 @@
-import { createSecretKey } from 'node:crypto';
+import { createHash, createSecretKey, type Hash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { compressBlob } from '../compress/compression.js';
 import { encryptInto, OVERHEAD, type SecretKey } from '../crypto/cipher.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
+import type { StagedObject } from '../storage/backend.js';
+import { stageObject } from '../storage/stage-object.js';
 import { type BlobEntry, type BlobType, type IndexFile, keys, PACK_TRAILER_BYTES } from './format.js';
-import { type Repository, sha256Hex } from './repository.js';
+import type { Repository } from './repository.js';
 
-/** Headroom for a pack's header and trailer (about 200 bytes per blob; a data pack has ~20). */
-const HEADER_ROOM = 64 * 1024;
-/** Past the pack size, room for the last blob: the largest chunk, sealed. */
-const MAX_BLOB_ROOM = 4 * 1024 * 1024 + 1024;
+/** Blobs are gathered into a buffer this large before it is written to the staged pack. */
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+/** Write buffers per writer: one being filled while the other is written. */
+const WRITE_BUFFERS = 2;
+
+/** The cache folder (RepoCache.file) where packs for a backend that cannot stage in place (S3) are written. */
+export const PACK_STAGING_DIR = 'staging';
 
 export interface PackEvents {
   onPackUploaded?(pack: { id: string; size: number; blobs: number }): void;
 }
 
+/** A pack being filled: its bytes go to a staged object (a temporary file), hashed in order. */
+interface OpenPack {
+  readonly staged: Promise<StagedObject>;
+  readonly hash: Hash;
+  readonly blobs: BlobEntry[];
+  /** Writes issued to the staged object; none rejects (a failure is recorded instead). */
+  readonly writes: Promise<void>[];
+  size: number;
+}
+
 /**
  * Gathers encrypted blobs into packs of about `packSize` bytes and uploads each once full,
- * with at most `uploads` uploads in flight. Pack buffers come from a pool of at most
- * `uploads + 1` (one being filled, the others uploading; `buffers` sets fewer) that are reused pack after pack:
- * a blob that finds none free waits for an upload to end, so memory is bounded by design,
- * not by how fast the garbage collector frees dropped buffers. Blobs that are being packed
- * count as present, so a push never stores the same content twice.
+ * with at most `uploads` uploads in flight. No pack body is held in memory: a pack's bytes
+ * go, through one of two small write buffers, to a staged object of the backend (a
+ * temporary file in a local repository's `.tmp/`, linked into place when the pack is
+ * complete; for S3 one in `scratchDir`, uploaded from the file), hashed as they go, so the
+ * pack's id is known when its header is written. Memory is bounded by design: 2 MiB of
+ * buffers per writer, whatever the pack size or the number of uploads in flight. Blobs
+ * that are being packed count as present, so a push never stores the same content twice.
  */
 export class PackWriter {
-  private blobs: BlobEntry[] = [];
-  /** The pack being filled: blobs are copied in as they come, so no pack is ever copied whole. */
+  /** The pack being filled (undefined between packs). */
+  private pack: OpenPack | undefined;
+  /** The write buffer being filled; its first byte is at `bufferStart` of the pack. */
   private buffer: Buffer | undefined;
-  /** Pool buffers whose upload is done, for the next packs (no 20 MiB allocation per pack). */
+  private bufferStart = 0;
+  private bufferFill = 0;
+  /** Write buffers whose write is done, for the next bytes. */
   private readonly free: Buffer[] = [];
-  /** Pool buffers that exist (free, being filled or uploading): never more than `maxBuffers`. */
   private allocated = 0;
-  private readonly maxBuffers: number;
-  private readonly owned = new WeakSet<Buffer>();
   private bufferWaiters: Array<() => void> = [];
-  private size = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown;
   private readonly pendingIds = new Set<string>();
   private cutting: Promise<void> | undefined;
-  /** The buffer being taken for the next pack, shared by every blob that waits for it. */
-  private acquiring: Promise<void> | undefined;
   /** Uploaded packs not yet handed to an index file (see takeWritten). */
   private written: IndexFile['packs'] = [];
   private writtenBlobs = 0;
+  private readonly scratchDir: string;
   packsWritten = 0;
   bytesUploaded = 0;
 
@@ -50,46 +67,16 @@ export class PackWriter {
     private readonly repo: Repository,
     private readonly uploads: number,
     private readonly events: PackEvents = {},
-    options: { buffers?: number } = {},
+    /** `scratchDir`: where a backend that stages outside its own storage (S3) keeps packs being written. */
+    options: { scratchDir?: string } = {},
   ) {
-    // One being filled and one per upload; fewer (at least 1) makes blobs wait for uploads.
-    this.maxBuffers = Math.max(1, options.buffers ?? Math.max(1, uploads) + 1);
+    this.uploads = Math.max(1, uploads);
+    this.scratchDir = options.scratchDir ?? path.join(tmpdir(), 'backupctl-staging');
   }
 
-  /** Pack buffers allocated so far and still owned by the pool (at most `uploads + 1`). */
+  /** Write buffers allocated so far (at most 2, whatever the number of uploads). */
   get buffersAllocated(): number {
     return this.allocated;
-  }
-
-  private get bufferSize(): number {
-    return this.repo.config.packSize + MAX_BLOB_ROOM + HEADER_ROOM;
-  }
-
-  /** A free pool buffer, a new one while fewer than `maxBuffers` exist, else the next one freed. */
-  private async takeBuffer(): Promise<Buffer> {
-    for (;;) {
-      const free = this.free.pop();
-      if (free) return free;
-      if (this.allocated < this.maxBuffers) {
-        this.allocated++;
-        // allocUnsafe: pages are touched only as blobs are written into them.
-        const buffer = Buffer.allocUnsafe(this.bufferSize);
-        this.owned.add(buffer);
-        return buffer;
-      }
-      if (this.failure) throw this.failure;
-      await new Promise<void>((resolve) => this.bufferWaiters.push(resolve));
-    }
-  }
-
-  private releaseBuffer(buffer: Buffer): void {
-    if (!this.owned.has(buffer)) return;
-    // A buffer grown for an outsized blob is dropped; its slot is free for a normal one.
-    if (buffer.length === this.bufferSize) this.free.push(buffer);
-    else this.allocated--;
-    const waiters = this.bufferWaiters;
-    this.bufferWaiters = [];
-    for (const wake of waiters) wake();
   }
 
   /** True when the blob is stored or on its way: callers skip it. */
@@ -104,7 +91,7 @@ export class PackWriter {
    */
   async add(id: string, type: BlobType, plain: Uint8Array): Promise<number> {
     if (!this.claim(id)) return 0;
-    // As repo.sealBlob, but encrypted straight into the pack: no sealed copy per blob.
+    // As repo.sealBlob, but encrypted straight into the write buffer: no sealed copy per blob.
     const packed = await compressBlob(plain, this.repo.compression);
     const body = packed ?? plain;
     this.key ??= createSecretKey(this.repo.master.encryption);
@@ -128,11 +115,20 @@ export class PackWriter {
   }
 
   /**
-   * Places a claimed blob, sealed as `repo.sealBlob` seals (`sealed` is copied into the
-   * pack, so it may be a view into a larger buffer). Returns `rawLength`.
+   * Places a claimed blob, sealed as `repo.sealBlob` seals (`sealed` may be a view into a
+   * larger buffer; it is copied or written before this settles, so the caller may reuse
+   * it then). Returns `rawLength`.
    */
   place(id: string, type: BlobType, sealed: Buffer, rawLength: number, compressed: boolean): Promise<number> {
-    return this.put(id, type, sealed.length, rawLength, compressed, (out, at) => sealed.copy(out, at));
+    return this.put(
+      id,
+      type,
+      sealed.length,
+      rawLength,
+      compressed,
+      (out, at) => sealed.copy(out, at),
+      sealed,
+    );
   }
 
   private async put(
@@ -142,63 +138,120 @@ export class PackWriter {
     rawLength: number,
     compressed: boolean,
     write: (out: Buffer, at: number) => number,
+    sealed?: Buffer,
   ): Promise<number> {
-    // Backpressure: while a full pack waits for an upload slot, new blobs wait too.
-    // Without this, every concurrent caller could fill and hold a pack of its own
-    // (measured: 340 MiB of buffers on a push to a slow S3 server).
-    while (this.cutting || !this.buffer) {
+    const direct = length > WRITE_BUFFER_BYTES;
+    for (;;) {
+      if (this.failure) throw this.failure;
+      // Backpressure: while a full pack waits for an upload slot, new blobs wait too.
       if (this.cutting) {
         await this.cutting;
         continue;
       }
-      // One acquisition for every blob waiting: each taking a buffer of its own would leave
-      // all but one waiting for a release that, with one buffer, only the next cut makes.
-      this.acquiring ??= this.takeBuffer().then(
-        (buffer) => {
-          this.acquiring = undefined;
-          if (this.buffer || this.cutting) this.releaseBuffer(buffer);
-          else this.buffer = buffer;
-        },
-        (error: unknown) => {
-          this.acquiring = undefined;
-          throw error;
-        },
-      );
-      await this.acquiring;
+      // A blob larger than a write buffer is written on its own.
+      if (direct) break;
+      if (this.buffer && this.bufferFill + length <= this.buffer.length) break;
+      this.flushBuffer();
+      const buffer = this.takeBuffer();
+      if (buffer) {
+        this.buffer = buffer;
+        this.bufferStart = this.pack?.size ?? 0;
+        this.bufferFill = 0;
+        break;
+      }
+      // Both buffers are being written: wait for one (then look again, from the top).
+      await new Promise<void>((resolve) => this.bufferWaiters.push(resolve));
     }
-    this.blobs.push({
+    // From here to the cut, synchronous: the blob's offset is where its bytes land.
+    this.pack ??= this.openPack();
+    const pack = this.pack;
+    pack.blobs.push({
       id,
       type,
-      offset: this.size,
+      offset: pack.size,
       length,
       rawLength,
       ...(compressed ? { compressed: true as const } : {}),
     });
-    this.reserve(length);
-    write(this.buffer!, this.size);
-    this.size += length;
-    if (this.size >= this.repo.config.packSize) {
-      this.cutting = this.cut().finally(() => {
-        this.cutting = undefined;
-      });
-      await this.cutting;
+    let writing: Promise<void> | undefined;
+    if (direct) {
+      this.flushBuffer();
+      let bytes = sealed;
+      if (!bytes) {
+        bytes = Buffer.allocUnsafe(length);
+        write(bytes, 0);
+      }
+      pack.hash.update(bytes);
+      writing = this.writeAt(pack, bytes, pack.size);
+    } else {
+      write(this.buffer!, this.bufferFill);
+      this.bufferFill += length;
     }
+    pack.size += length;
+    if (pack.size >= this.repo.config.packSize) this.startCut();
+    // The caller's bytes are in use until written; the cut, once started, holds the next blobs.
+    if (writing) await writing;
+    if (this.cutting) await this.cutting;
     return rawLength;
   }
 
-  /** Room for `more` bytes (plus the header and trailer that close a pack). */
-  private reserve(more: number): void {
-    const need = this.size + more + HEADER_ROOM;
-    const current = this.buffer!;
-    if (need <= current.length) return;
-    // An outsized blob (a huge tree): this pack's buffer grows, in place of its pool buffer.
-    const next = Buffer.allocUnsafe(need);
-    current.copy(next, 0, 0, this.size);
-    if (this.owned.has(current)) {
-      this.owned.delete(current);
-      this.owned.add(next);
+  private openPack(): OpenPack {
+    const staged = stageObject(this.repo.backend, this.scratchDir);
+    // A failure to open is recorded by the first write (every write waits for the open).
+    staged.catch(() => undefined);
+    return { staged, hash: createHash('sha256'), blobs: [], writes: [], size: 0 };
+  }
+
+  /** A free write buffer, a new one while fewer than WRITE_BUFFERS exist, else undefined. */
+  private takeBuffer(): Buffer | undefined {
+    const free = this.free.pop();
+    if (free) return free;
+    if (this.allocated >= WRITE_BUFFERS) return undefined;
+    this.allocated++;
+    return Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+  }
+
+  private releaseBuffer(buffer: Buffer): void {
+    this.free.push(buffer);
+    const waiters = this.bufferWaiters;
+    this.bufferWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Hashes the write buffer's bytes and writes them to the pack; the buffer is free once written. */
+  private flushBuffer(): void {
+    const buffer = this.buffer;
+    if (!buffer) return;
+    this.buffer = undefined;
+    if (this.bufferFill === 0 || !this.pack) {
+      this.releaseBuffer(buffer);
+      return;
     }
-    this.buffer = next;
+    const bytes = buffer.subarray(0, this.bufferFill);
+    this.pack.hash.update(bytes);
+    this.writeAt(this.pack, bytes, this.bufferStart).then(
+      () => this.releaseBuffer(buffer),
+      () => this.releaseBuffer(buffer),
+    );
+  }
+
+  /** Writes `bytes` at `position` of the pack: the returned promise may reject, the tracked one never. */
+  private writeAt(pack: OpenPack, bytes: Uint8Array, position: number): Promise<void> {
+    const writing = pack.staged.then((staged) => staged.write(bytes, position));
+    pack.writes.push(
+      writing.catch((error: unknown) => {
+        this.failure ??= error;
+      }),
+    );
+    return writing;
+  }
+
+  private startCut(): Promise<void> {
+    const cutting = this.cut().finally(() => {
+      if (this.cutting === cutting) this.cutting = undefined;
+    });
+    this.cutting = cutting;
+    return cutting;
   }
 
   /** Blobs in uploaded packs not yet taken: what the next index file would hold. */
@@ -225,56 +278,73 @@ export class PackWriter {
   /** Uploads what is pending and waits for every upload. */
   async flush(): Promise<void> {
     while (this.cutting) await this.cutting;
-    if (this.blobs.length > 0) await this.cut();
+    if (this.pack) await this.startCut();
     await Promise.all(this.inFlight);
     if (this.failure) throw this.failure;
   }
 
-  private async cut(): Promise<void> {
-    const blobs = this.blobs;
-    const buffer = this.buffer ?? Buffer.alloc(0);
-    const size = this.size;
-    this.blobs = [];
+  /**
+   * The push failed: drops the pack being filled (its temporary file) and takes no more
+   * blobs. Uploads in flight end on their own, each removing its temporary file.
+   */
+  async abandon(): Promise<void> {
+    this.failure ??= new Error('the pack writer was abandoned');
+    const pack = this.pack;
+    this.pack = undefined;
     this.buffer = undefined;
-    this.size = 0;
-    let body: Buffer;
+    if (!pack) return;
+    await Promise.all(pack.writes);
+    await pack.staged.then(
+      (staged) => staged.discard(),
+      () => undefined,
+    );
+  }
+
+  private async cut(): Promise<void> {
+    const pack = this.pack;
+    if (!pack) return;
+    this.flushBuffer();
+    this.pack = undefined;
+    let staged: StagedObject;
     let id: string;
+    let size: number;
     try {
-      const header = await this.repo.sealMeta(JSON.stringify(blobs));
-      const total = size + header.length + PACK_TRAILER_BYTES;
-      if (total <= buffer.length) {
-        header.copy(buffer, size);
-        buffer.writeUInt32LE(header.length, size + header.length);
-        body = buffer.subarray(0, total);
-      } else {
-        const trailer = Buffer.alloc(PACK_TRAILER_BYTES);
-        trailer.writeUInt32LE(header.length);
-        body = Buffer.concat([buffer.subarray(0, size), header, trailer]);
-      }
-      id = sha256Hex(body);
+      const header = await this.repo.sealMeta(JSON.stringify(pack.blobs));
+      const tail = Buffer.allocUnsafe(header.length + PACK_TRAILER_BYTES);
+      header.copy(tail, 0);
+      tail.writeUInt32LE(header.length, header.length);
+      pack.hash.update(tail);
+      void this.writeAt(pack, tail, pack.size).catch(() => undefined);
+      size = pack.size + tail.length;
+      await Promise.all(pack.writes);
+      if (this.failure) throw this.failure;
+      id = pack.hash.digest('hex');
+      staged = await pack.staged;
       while (this.inFlight.size >= this.uploads) await Promise.race(this.inFlight);
       if (this.failure) throw this.failure;
     } catch (error) {
       this.failure ??= error;
-      this.releaseBuffer(buffer);
+      await pack.staged.then(
+        (s) => s.discard(),
+        () => undefined,
+      );
       throw error;
     }
-    const upload = this.repo.backend
-      .putIfAbsent(keys.pack(id), body)
+    const blobs = pack.blobs;
+    const upload = staged
+      .publish(keys.pack(id), size, id)
       .then(() => {
-        this.written.push({ id, size: body.length, blobs });
+        this.written.push({ id, size, blobs });
         this.writtenBlobs += blobs.length;
         this.packsWritten++;
-        this.bytesUploaded += body.length;
-        this.events.onPackUploaded?.({ id, size: body.length, blobs: blobs.length });
+        this.bytesUploaded += size;
+        this.events.onPackUploaded?.({ id, size, blobs: blobs.length });
       })
       .catch((error: unknown) => {
         this.failure ??= error;
       })
       .finally(() => {
         this.inFlight.delete(upload);
-        // The upload is done with the buffer (backends copy what they keep).
-        this.releaseBuffer(buffer);
       });
     this.inFlight.add(upload);
   }

@@ -22,6 +22,25 @@ export interface ByteRange {
 
 export type PutResult = 'created' | 'exists';
 
+/**
+ * An object written piece by piece to a temporary place (a file), then published whole
+ * under its key: how a pack is stored without its body ever being held in memory. Nothing
+ * is visible under the key before `publish`; a process killed before it leaves only a
+ * temporary file that `removeStaleTemporaries` (or the next push) removes.
+ */
+export interface StagedObject {
+  /** Writes `bytes` at `position`; the caller leaves `bytes` untouched until this settles. */
+  write(bytes: Uint8Array, position: number): Promise<void>;
+  /**
+   * Creates the object under `key` from the `size` bytes written (their SHA-256 is `sha256`,
+   * hex) unless one exists (then 'exists', untouched), as `putIfAbsent` does. The staged
+   * bytes are gone afterwards, whatever the outcome.
+   */
+  publish(key: string, size: number, sha256: string): Promise<PutResult>;
+  /** Drops the staged bytes (the push failed). Safe to call more than once. */
+  discard(): Promise<void>;
+}
+
 export interface Backend {
   /** Human-readable location, e.g. `/home/me/backups` or `s3://bucket/prefix`. */
   readonly location: string;
@@ -35,6 +54,13 @@ export interface Backend {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Size of an object, or undefined when it does not exist. */
   stat(key: string): Promise<ObjectInfo | undefined>;
+  /**
+   * Opens a staged object (see StagedObject). `scratchDir` is where a backend that cannot
+   * stage inside its own storage (S3) keeps the temporary file; a local folder stages in
+   * its own `.tmp/`, so publishing is a link, not a copy. Backends without it: callers
+   * use `stageObject` (storage/stage-object.ts), which falls back to memory.
+   */
+  stage?(scratchDir: string): Promise<StagedObject>;
   /** Removes what killed writers left (a local folder's `.tmp/*.part`); the count removed. */
   removeStaleTemporaries?(): Promise<number>;
 }

@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { constants, promises as fs } from 'node:fs';
-import { hostname } from 'node:os';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import {
@@ -10,6 +8,7 @@ import {
   type ObjectInfo,
   type PutResult,
 } from './backend.js';
+import { removeStaleParts, StagedFile } from './staged-file.js';
 
 /**
  * A repository in a local directory. Writes go to a temporary file that is then linked
@@ -30,34 +29,40 @@ export class LocalBackend implements DeletableBackend {
   }
 
   async putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {
-    const target = this.pathOf(key);
-    if (await exists(target)) return 'exists';
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    // Named after its writer (host, pid), so a later push can tell a dead writer's leftovers
-    // from a live concurrent push's (removeStaleTemporaries).
-    const tmp = path.join(this.location, '.tmp', `${TMP_OWNER}.${randomBytes(8).toString('hex')}.part`);
-    await fs.mkdir(path.dirname(tmp), { recursive: true });
+    if (await exists(this.pathOf(key))) return 'exists';
+    const staged = await this.stage();
     try {
-      const handle = await fs.open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
-      try {
-        await handle.writeFile(body);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await staged.write(body, 0);
     } catch (error) {
       // A full disk, an I/O error: leave nothing half-written behind.
-      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      await staged.discard();
       throw error;
     }
+    return staged.publish(key, body.byteLength, '');
+  }
+
+  /**
+   * A temporary file in the repository's own `.tmp/` (the same file system, so publishing
+   * is a `link(2)`, not a copy), named after its writer (host, pid) so that a later push
+   * tells a dead writer's leftovers from a live concurrent push's (removeStaleTemporaries).
+   */
+  stage(): Promise<StagedFile> {
+    return StagedFile.create(path.join(this.location, '.tmp'), (file, key) => this.publish(file, key));
+  }
+
+  /** Flushed to the disk, then linked into place: never a half-written object under a key. */
+  private async publish(file: StagedFile, key: string): Promise<PutResult> {
+    const target = this.pathOf(key);
+    await file.sync();
+    await file.close();
+    if (await exists(target)) return 'exists';
+    await fs.mkdir(path.dirname(target), { recursive: true });
     try {
-      await fs.link(tmp, target);
+      await fs.link(file.path, target);
       return 'created';
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
       throw error;
-    } finally {
-      await fs.rm(tmp, { force: true });
     }
   }
 
@@ -66,35 +71,8 @@ export class LocalBackend implements DeletableBackend {
    * process of this host that is gone, or (any host, e.g. a shared disk) untouched for a
    * day. A concurrent live push's temporary file is never touched.
    */
-  async removeStaleTemporaries(now = Date.now()): Promise<number> {
-    const dir = path.join(this.location, '.tmp');
-    let names: string[];
-    try {
-      names = await fs.readdir(dir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-      throw error;
-    }
-    let removed = 0;
-    for (const name of names) {
-      if (!name.endsWith('.part')) continue;
-      const file = path.join(dir, name);
-      const owner = /^(.+)-(\d+)\.[0-9a-f]{16}\.part$/.exec(name);
-      let stale = owner !== null && owner[1] === HOST_TAG && !isAlive(Number(owner[2]));
-      if (!stale) {
-        const stat = await fs.stat(file).catch(() => undefined);
-        stale = stat !== undefined && now - stat.mtimeMs > STALE_TMP_MS;
-      }
-      if (
-        stale &&
-        (await fs.rm(file).then(
-          () => true,
-          () => false,
-        ))
-      )
-        removed++;
-    }
-    return removed;
+  removeStaleTemporaries(now = Date.now()): Promise<number> {
+    return removeStaleParts(path.join(this.location, '.tmp'), now);
   }
 
   async get(key: string, range?: ByteRange): Promise<Buffer> {
@@ -168,23 +146,6 @@ export class LocalBackend implements DeletableBackend {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-  }
-}
-
-/** A temporary file older than this is a dead writer's, whoever it was. */
-const STALE_TMP_MS = 24 * 60 * 60 * 1000;
-const HOST_TAG =
-  hostname()
-    .replace(/[^A-Za-z0-9_.]/g, '_')
-    .slice(0, 64) || 'host';
-const TMP_OWNER = `${HOST_TAG}-${process.pid}`;
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

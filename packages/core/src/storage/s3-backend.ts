@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createReadStream, type ReadStream } from 'node:fs';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -15,10 +16,15 @@ import {
   type DeletableBackend,
   type ObjectInfo,
   type PutResult,
+  type StagedObject,
 } from './backend.js';
 import type { S3Location } from './s3-location.js';
+import { StagedFile } from './staged-file.js';
 
 export { parseS3Url, type S3Location } from './s3-location.js';
+
+/** Read size of a staged file's upload (fewer, larger reads than the stream default). */
+const UPLOAD_READ_BYTES = 1024 * 1024;
 
 /** Tries of one GET whose body fails mid-transfer. */
 const BODY_ATTEMPTS = 3;
@@ -73,6 +79,69 @@ export class S3Backend implements DeletableBackend {
       const status = httpStatus(error);
       if (status === 412 || status === 409) return 'exists';
       throw error;
+    }
+  }
+
+  /**
+   * A temporary file in `scratchDir` (the repository's cache folder, on a disk: not /tmp,
+   * which is memory on many systems), uploaded with one PUT on publish, as putIfAbsent does.
+   */
+  stage(scratchDir: string): Promise<StagedObject> {
+    return StagedFile.create(scratchDir, async (file, key, size, sha256) => {
+      await file.close();
+      return this.putFile(key, file.path, size, sha256);
+    });
+  }
+
+  /**
+   * One PUT of a file's `size` bytes, read as they are sent: the body is never in memory.
+   * Its SHA-256 is known (`sha256`, hex: the pack's id), so it is both the checksum header
+   * and the signed payload hash (`x-amz-content-sha256`): nothing hashes the body again.
+   * The SDK does not retry a request whose body is a stream (it cannot rewind one), so the
+   * body is a placeholder outside the retry loop and a fresh read of the file inside it,
+   * each attempt.
+   */
+  private async putFile(key: string, file: string, size: number, sha256: string): Promise<PutResult> {
+    const streams: ReadStream[] = [];
+    const command = new PutObjectCommand({
+      Bucket: this.where.bucket,
+      Key: this.keyOf(key),
+      Body: PLACEHOLDER_BODY,
+      ContentLength: size,
+      IfNoneMatch: '*',
+      ChecksumAlgorithm: 'SHA256',
+      ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
+    });
+    type Args = { request: { headers: Record<string, string>; body?: unknown } };
+    const bodyFromFile =
+      (next: (args: Args) => Promise<unknown>) =>
+      async (args: Args): Promise<unknown> => {
+        const stream = createReadStream(file, { highWaterMark: UPLOAD_READ_BYTES });
+        streams.push(stream);
+        const placeholder = args.request.body;
+        args.request.body = stream;
+        args.request.headers['x-amz-content-sha256'] = sha256;
+        try {
+          return await next(args);
+        } finally {
+          args.request.body = placeholder;
+          stream.destroy();
+        }
+      };
+    (command.middlewareStack as unknown as LooseStack).addRelativeTo(bodyFromFile, {
+      relation: 'before',
+      toMiddleware: 'httpSigningMiddleware',
+      name: 'backupctlBodyFromFile',
+    });
+    try {
+      await this.client.send(command);
+      return 'created';
+    } catch (error) {
+      const status = httpStatus(error);
+      if (status === 412 || status === 409) return 'exists';
+      throw error;
+    } finally {
+      for (const stream of streams) stream.destroy();
     }
   }
 
@@ -170,6 +239,13 @@ export class S3Backend implements DeletableBackend {
     const first = response.Contents?.[0];
     return first?.Key === fullKey ? { key, size: first.Size ?? 0 } : undefined;
   }
+}
+
+/** Stands for a staged file's body where the SDK must not see a stream (see putFile). */
+const PLACEHOLDER_BODY = new Uint8Array(0);
+
+interface LooseStack {
+  addRelativeTo(middleware: unknown, options: Record<string, unknown>): void;
 }
 
 function httpStatus(error: unknown): number | undefined {

@@ -1,4 +1,4 @@
-import type { Backend, ByteRange, ObjectInfo, PutResult } from '../storage/backend.js';
+import type { Backend, ByteRange, ObjectInfo, PutResult, StagedObject } from '../storage/backend.js';
 
 export interface FaultPlan {
   /** Fail every write whose key matches, after `afterWrites` successful writes in all. */
@@ -21,6 +21,28 @@ export class FaultyBackend implements Backend {
     public plan: FaultPlan = {},
   ) {
     this.location = inner.location;
+    const stage = inner.stage?.bind(inner);
+    if (stage) this.stage = async (scratchDir) => this.faultyStaged(await stage(scratchDir));
+  }
+
+  /** Present when the inner backend stages: its publish is a write like putIfAbsent. */
+  readonly stage?: (scratchDir: string) => Promise<StagedObject>;
+
+  private faultyStaged(staged: StagedObject): StagedObject {
+    return {
+      write: (bytes, position) => staged.write(bytes, position),
+      discard: () => staged.discard(),
+      publish: async (key, size, sha256) => {
+        const rule = this.plan.failWrites;
+        if (rule?.match.test(key) && this.writes >= (rule.afterWrites ?? 0)) {
+          await staged.discard();
+          throw rule.error?.() ?? new Error(`injected write failure: ${key}`);
+        }
+        const result = await staged.publish(key, size, sha256);
+        this.writes++;
+        return result;
+      },
+    };
   }
 
   async putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {
