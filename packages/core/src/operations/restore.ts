@@ -2,6 +2,7 @@ import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { BackupctlError, ErrorCodes, errorMessage } from '../errors/index.js';
+import type { TreeNode } from '../repository/format.js';
 import { loadIndex } from '../repository/index-sync.js';
 import type { Repository } from '../repository/repository.js';
 import { XattrApplier } from '../restore/apply-xattrs.js';
@@ -13,11 +14,12 @@ import {
   type OverwritePolicy,
   restoreHardLink,
   restoreSymlink,
+  restoreSymlinkFresh,
 } from '../restore/entries.js';
 import { DEFAULT_FOLDERS_AHEAD, FoldersAhead } from '../restore/folders-ahead.js';
 import { countFiles, folderEntries, IncludeRules, isDamage, type PlannedEntry } from '../restore/plan.js';
 import {
-  applyDirMeta,
+  applyDirMetaSync,
   applyMetaToFdSync,
   applyMetaToHandle,
   openNoFollow,
@@ -27,6 +29,11 @@ import { TreeReader } from '../restore/tree-reader.js';
 import { utimeArg } from '../restore/utime-precision.js';
 import { TaskGroup } from '../util/task-group.js';
 import { findSnapshot } from './find-snapshot.js';
+
+/** Whether a node has extended attributes to set (they need the main thread's xattr module). */
+function hasXattrs(node: TreeNode): boolean {
+  return node.xattrs !== undefined && !(Array.isArray(node.xattrs) && node.xattrs.length === 0);
+}
 
 export { OVERWRITE_POLICIES, type OverwritePolicy } from '../restore/entries.js';
 
@@ -38,7 +45,7 @@ export interface RestoreOptions {
    * otherwise at any depth; a matching folder brings everything below it.
    */
   include?: string[];
-  /** Pack downloads in flight (default 4). */
+  /** Pack downloads (ranged GETs) in flight (default 4, of up to 8 MiB each). */
   concurrency?: number;
   overwrite?: OverwritePolicy;
   /** Read each written file back and compare it with the snapshot before it takes its name. */
@@ -235,8 +242,7 @@ export async function restore(
     // extended attributes stays on the main thread, which holds the xattr module.
     workerMeta: (entry, owner) => {
       const node = entry.node;
-      if (node.xattrs !== undefined && !(Array.isArray(node.xattrs) && node.xattrs.length === 0))
-        return undefined;
+      if (hasXattrs(node)) return undefined;
       return {
         size: node.size ?? 0,
         mode: node.mode,
@@ -285,13 +291,35 @@ export async function restore(
     if (folder.entry && folder.ready && (await folder.ready)) {
       try {
         const node = folder.entry.node;
-        await applyDirMeta(folder.dest, node, () => xattrs.apply(folder.dest, node));
+        applyDirMetaSync(folder.dest, node, () => xattrs.applySync(folder.dest, node));
       } catch (error) {
         if (noSpace(error)) throw error;
         fail(folder.entry.abs, errorMessage(error));
       }
     }
     if (folder.parent) await release(folder.parent);
+  };
+
+  /** A file to write into `folder` (made ours): handed to the content pipeline. */
+  const write = async (entry: PlannedEntry, folder: Folder, primary?: Primary): Promise<void> => {
+    await contents.add(entry, folder.owner, async (reason) => {
+      if (reason === undefined) files++;
+      else fail(entry.abs, reason);
+      primary?.settle(reason === undefined);
+      await release(folder);
+    });
+  };
+
+  /** `write` for a file of a folder this restore made (nothing to decide), from the walk itself. */
+  const writeFresh = async (entry: PlannedEntry, folder: Folder, primary?: Primary): Promise<void> => {
+    try {
+      await write(entry, folder, primary);
+    } catch (error) {
+      if (noSpace(error)) throw error;
+      fail(entry.abs, errorMessage(error));
+      primary?.settle(false);
+      await release(folder);
+    }
   };
 
   const restoreFile = async (entry: PlannedEntry, folder: Folder, primary?: Primary): Promise<void> => {
@@ -305,12 +333,7 @@ export async function restore(
     try {
       decision = folder.fresh ? 'write' : await decide(repo, entry, overwrite);
       if (decision === 'write') {
-        await contents.add(entry, folder.owner, async (reason) => {
-          if (reason === undefined) files++;
-          else fail(entry.abs, reason);
-          settle(reason === undefined);
-          await release(folder);
-        });
+        await write(entry, folder, primary);
         return;
       }
       if (decision === 'metadata') {
@@ -367,7 +390,9 @@ export async function restore(
   const restoreSymlinkIn = async (entry: PlannedEntry, folder: Folder): Promise<void> => {
     try {
       if (!(await ensure(folder))) return;
-      const outcome = await restoreSymlink(entry, overwrite);
+      const outcome = folder.fresh
+        ? await restoreSymlinkFresh(entry, overwrite)
+        : await restoreSymlink(entry, overwrite);
       if (outcome === 'ok') symlinks++;
       else conflict(entry.abs, outcome);
     } catch (error) {
@@ -430,7 +455,10 @@ export async function restore(
         primary = { entry, restored, settle };
         primaries.set(key, primary);
       }
-      await entryTasks.start(() => restoreFile(entry, folder, primary));
+      // In a folder this restore made there is nothing to look at first: no task of its own
+      // (a promise chain and closures per file, on the main thread), the pipeline's bound holds.
+      if (folder.fresh) await writeFresh(entry, folder, primary);
+      else await entryTasks.start(() => restoreFile(entry, folder, primary));
     }
   };
 

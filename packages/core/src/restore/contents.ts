@@ -9,13 +9,8 @@ import { TaskGroup } from '../util/task-group.js';
 import { settleAll } from './bounded.js';
 import { compareContents } from './compare.js';
 import { isDamage, type PlannedEntry } from './plan.js';
-import {
-  type BlobOutcome,
-  type BlobTask,
-  RestorePool,
-  type WholeFile,
-  type WriteError,
-} from './restore-pool.js';
+import { type BatchOutcome, RestorePool, type WholeFile, type WriteError } from './restore-pool.js';
+import { DAMAGED, FAILED, VERIFIED, type WorkerPath } from './restore-worker.js';
 import { type FsPath, removeStale, tmpNameFor } from './safe-fs.js';
 import { writeFullySync } from './write-fully.js';
 
@@ -42,6 +37,13 @@ export interface ContentLimits {
   workers: number;
 }
 
+/*
+ * Windows of 1,024 files take several ranged GETs per pack of small files (the real tree:
+ * 97 where restic sends 26): push's workers interleave files in packs, so one window's
+ * blobs are spread over its packs. Windows of 4,096 files and runs of 16 MiB (2 in flight)
+ * took 36, but held ~30 MiB more at the peak (docs/benchmarks.md, "Restore CPU"); reading a
+ * pack ahead of the window took 64 and downloaded a third more bytes.
+ */
 export const DEFAULT_CONTENT_LIMITS: ContentLimits = {
   concurrency: 4,
   windowBlobs: 16384,
@@ -328,8 +330,12 @@ export class ContentRestorer {
       fetchError = `pack ${packId} cannot be read: ${errorMessage(error)}`;
     }
     const pool = bytes && !fetchError ? this.workers() : undefined;
-    if (pool && bytes) await this.openInWorkers(pool, packId, run, start, bytes);
-    else await this.openHere(packId, run, start, bytes, fetchError);
+    if (pool && bytes) {
+      // Held by `held` alone, which openInWorkers lets go of once every batch is handed out.
+      const held: { bytes?: Buffer } = { bytes };
+      bytes = undefined;
+      await this.openInWorkers(pool, packId, run, start, held);
+    } else await this.openHere(packId, run, start, bytes, fetchError);
     this.options.onProgress();
   }
 
@@ -418,10 +424,10 @@ export class ContentRestorer {
     packId: string,
     run: Slot[],
     start: number,
-    bytes: Buffer,
+    held: { bytes?: Buffer },
   ): Promise<void> {
     const writes = new Writes();
-    const inFlight: Array<{ sent: Sent[]; answer: Promise<BlobOutcome[]> }> = [];
+    const inFlight: Array<{ sent: Sent[]; answer: Promise<BatchOutcome> }> = [];
     const settleNext = async () => {
       const next = inFlight.shift()!;
       this.takeAnswers(next.sent, await next.answer, writes);
@@ -429,6 +435,7 @@ export class ContentRestorer {
     };
     try {
       for (const batch of this.batches(run)) {
+        const bytes = held.bytes!;
         const { sent, here } = this.sendBatch(pool, packId, batch, start, bytes);
         if (sent) {
           // Owned at once: a rejection is awaited below (or by settle), never left unhandled.
@@ -438,6 +445,8 @@ export class ContentRestorer {
         if (here.length > 0) await this.decodeHere(packId, here, start, bytes, undefined, writes);
         if (inFlight.length >= BATCHES_PER_RUN) await settleNext();
       }
+      // Every batch has its own copy: the run's bytes can go while the last ones are written.
+      held.bytes = undefined;
       while (inFlight.length > 0) await settleNext();
     } finally {
       await Promise.allSettled(inFlight.map((f) => f.answer));
@@ -473,14 +482,20 @@ export class ContentRestorer {
     batch: Slot[],
     start: number,
     bytes: Buffer,
-  ): { sent?: { sent: Sent[]; answer: Promise<BlobOutcome[]> }; here: Slot[] } {
-    const tasks: BlobTask[] = [];
+  ): { sent?: { sent: Sent[]; answer: Promise<BatchOutcome> }; here: Slot[] } {
     const sent: Sent[] = [];
     const here: Slot[] = [];
+    // The flat form restore-worker.ts reads (ToWorker): numbers, ids, dests, mtimes.
+    const numbers: number[] = [];
+    const ids: string[] = [];
+    const dests: WorkerPath[] = [];
+    const mtimes: string[] = [];
+    let from = 0;
+    let to = 0;
     for (const slot of batch) {
-      const files: WholeFile[] = [];
-      const whole: FileJob[] = [];
+      let whole: FileJob[] | undefined;
       let rest = false;
+      let blobAt = -1;
       for (const place of slot.at) {
         const job = place.job;
         if (job.failed) continue;
@@ -490,53 +505,59 @@ export class ContentRestorer {
           rest = true;
           continue;
         }
-        files.push({ ...meta, tmp: pathForWorker(tmpOf(job)), dest: pathForWorker(job.entry.dest) });
+        if (!whole) {
+          whole = [];
+          const { blob } = slot;
+          if (sent.length === 0) from = blob.offset;
+          to = blob.offset + blob.length;
+          blobAt = numbers.length;
+          numbers.push(blob.offset - from, blob.length, blob.rawLength, blob.compressed === true ? 1 : 0, 0);
+          ids.push(blob.id);
+          sent.push({ slot, whole });
+        }
+        numbers.push(meta.size, meta.mode, meta.uid ?? -1, meta.gid ?? -1, meta.ownerMatches ? 1 : 0);
+        numbers[blobAt + 4]!++;
+        dests.push(pathForWorker(job.entry.dest));
+        mtimes.push(meta.mtime);
         whole.push(job);
         job.inWorker = true;
       }
       if (rest) here.push(slot);
-      if (files.length === 0) continue;
-      const { blob } = slot;
-      sent.push({ slot, whole });
-      tasks.push({
-        id: blob.id,
-        at: blob.offset,
-        length: blob.length,
-        rawLength: blob.rawLength,
-        compressed: blob.compressed === true,
-        files,
-      });
     }
     if (sent.length === 0) return { here };
-    const from = tasks[0]!.at;
-    const last = tasks.at(-1)!;
-    const to = last.at + last.length;
-    for (const task of tasks) task.at -= from;
     // In a buffer of their own: the run's may be pooled, and is still read here.
     const data = new Uint8Array(bytes.subarray(from - start, to - start));
-    const answer = pool.run({ pack: packId, data, blobs: tasks, verify: this.options.verify });
+    const answer = pool.run({
+      pack: packId,
+      data,
+      numbers: new Float64Array(numbers),
+      ids: ids.join(''),
+      dests,
+      mtimes,
+      verify: this.options.verify,
+    });
     return { sent: { sent, answer }, here };
   }
 
   /** A batch's answer: the files the workers wrote are done (or failed). */
-  private takeAnswers(sent: Sent[], answer: BlobOutcome[], writes: Writes): void {
+  private takeAnswers(sent: Sent[], answer: BatchOutcome, writes: Writes): void {
+    let file = 0;
+    let error = 0;
     for (let i = 0; i < sent.length; i++) {
       const { slot, whole } = sent[i]!;
-      const outcome = answer[i]!;
-      for (let f = 0; f < whole.length; f++) {
-        const job = whole[f]!;
-        if (outcome.damage !== undefined) {
-          writes.add(this.failJob(job, `damaged data: ${outcome.damage}`));
+      for (const job of whole) {
+        const result = answer.files[file++]!;
+        if (result === DAMAGED) {
+          writes.add(this.failJob(job, `damaged data: ${answer.damage[i]}`));
           continue;
         }
-        const result = outcome.files[f]!;
-        if (typeof result === 'object') {
-          writes.add(this.failWrite(job, result));
+        if (result === FAILED) {
+          writes.add(this.failWrite(job, answer.errors[error++]!));
           continue;
         }
         job.remaining = 0;
         job.cleaned = true;
-        this.verified += result;
+        if (result === VERIFIED) this.verified++;
         this.options.progress.bytesDone += slot.blob.rawLength;
         this.options.progress.filesDone++;
         writes.add(job.done());
@@ -775,7 +796,7 @@ class Writes {
 }
 
 /** A path for a worker: text, or its bytes (a name that is not UTF-8). */
-function pathForWorker(p: FsPath): string | Uint8Array {
+function pathForWorker(p: FsPath): WorkerPath {
   return typeof p === 'string' ? p : new Uint8Array(p);
 }
 

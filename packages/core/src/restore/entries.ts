@@ -1,10 +1,11 @@
-import { constants, promises as fs } from 'node:fs';
+import { constants, promises as fs, renameSync, symlinkSync } from 'node:fs';
 import type { Repository } from '../repository/repository.js';
 import { compareContents } from './compare.js';
 import { createdOwner, type ReadyFolder } from './folder-owner.js';
 import type { PlannedEntry } from './plan.js';
 import {
   applyLinkMeta,
+  applyLinkMetaSync,
   ensureWritable,
   type FsPath,
   lstatOrUndefined,
@@ -120,11 +121,37 @@ export async function restoreHardLink(
   return 'ok';
 }
 
+/**
+ * restoreSymlink in a folder this restore created (so empty before it: nothing at the name,
+ * nothing at the temporary name), with synchronous calls: symlink, owner and times, rename —
+ * the same steps without the two lstat calls that find nothing and the thread-pool round
+ * trips. Something at the temporary name after all (a snapshot entry of that name restored
+ * first): the usual path, which replaces it.
+ */
+export function restoreSymlinkFresh(
+  link: PlannedEntry,
+  overwrite: OverwritePolicy,
+): string | Promise<string> {
+  const tmp = tmpNameFor(link.dest);
+  try {
+    symlinkSync(linkTarget(link), tmp);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return restoreSymlink(link, overwrite);
+    throw error;
+  }
+  applyLinkMetaSync(tmp, link.node);
+  renameSync(tmp, link.dest);
+  return 'ok';
+}
+
+function linkTarget(link: PlannedEntry): Buffer {
+  return link.node.targetBytes === undefined
+    ? Buffer.from(link.node.target ?? '')
+    : Buffer.from(link.node.targetBytes, 'base64');
+}
+
 export async function restoreSymlink(link: PlannedEntry, overwrite: OverwritePolicy): Promise<string> {
-  const target =
-    link.node.targetBytes === undefined
-      ? Buffer.from(link.node.target ?? '')
-      : Buffer.from(link.node.targetBytes, 'base64');
+  const target = linkTarget(link);
   const st = await lstatOrUndefined(link.dest);
   if (st?.isSymbolicLink() && (await fs.readlink(link.dest, { encoding: 'buffer' })).equals(target)) {
     await applyLinkMeta(link.dest, link.node);

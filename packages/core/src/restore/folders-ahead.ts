@@ -1,6 +1,6 @@
-import { promises as fs } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
 import { createdOwner, type ReadyFolder } from './folder-owner.js';
-import { type FsPath, lstatOrUndefined } from './safe-fs.js';
+import type { FsPath } from './safe-fs.js';
 
 /** Folders created ahead at most; past that the walk creates the rest as it goes. */
 export const DEFAULT_FOLDERS_AHEAD = 32_768;
@@ -33,15 +33,17 @@ export class FoldersAhead {
    * Makes `dest`, whose parent is the target or a folder made here; true when it did (then
    * the walk may make its subfolders too).
    */
-  async make(dest: FsPath): Promise<boolean> {
+  make(dest: FsPath): boolean {
     if (this.made.size >= this.limit) return false;
+    // Synchronous calls: the counting walk makes one folder after another, and two
+    // thread-pool round trips per folder cost more than the calls (~0.3 s on the real tree).
     try {
-      await fs.mkdir(dest, { mode: 0o700 });
+      mkdirSync(dest, { mode: 0o700 });
     } catch {
       // Already there, or not possible: the walk finds out and says so, as before.
       return false;
     }
-    const st = await lstatOrUndefined(dest);
+    const st = lstatSync(dest, { bigint: true, throwIfNoEntry: false });
     if (!st?.isDirectory()) return false;
     this.made.set(keyOf(dest), createdOwner(st));
     this.created++;

@@ -89,11 +89,21 @@ export function folderEntries(
     const name = raw ?? node.name;
     const dest =
       typeof destDir === 'string' && typeof name === 'string'
-        ? path.join(destDir, name)
+        ? joinName(destDir, name)
         : Buffer.concat([Buffer.from(destDir), Buffer.from(path.sep), Buffer.from(name)]);
     out.push({ abs: childAbs, dest, node });
   }
   return out;
+}
+
+/**
+ * `path.join(dir, name)` for a name already checked (no separator, not `.` or `..`) and a
+ * folder that is absolute and normalized (the target's real path, then names): the same
+ * string without normalizing it again, one per entry of a snapshot.
+ */
+function joinName(dir: string, name: string): string {
+  if (process.platform === 'win32' || !path.isAbsolute(dir)) return path.join(dir, name);
+  return dir.endsWith(path.sep) ? dir + name : dir + path.sep + name;
 }
 
 export interface Totals {
@@ -116,31 +126,55 @@ export async function countFiles(
 ): Promise<Totals> {
   const totals: Totals = { files: 0, bytes: 0 };
   /** `dest`: where the folder at `at` is restored, when folders may be made in it. */
-  const walk = async (id: string, at: string, inc: boolean, dest?: FsPath): Promise<void> => {
-    let tree: Tree;
+  const walk = async (tree: Promise<Tree>, at: string, inc: boolean, dest?: FsPath): Promise<void> => {
+    let entries: PlannedEntry[];
     try {
-      tree = await reader.read(id);
+      entries = folderEntries(await tree, at, dest ?? '');
     } catch (error) {
       // A damaged tree counts for nothing here; the restore names it when it gets there.
       if (isDamage(error)) return;
       throw error;
     }
-    const entries = folderEntries(tree, at, dest ?? '');
+    // The next subfolders' trees are read while this one's are walked (a few at a time,
+    // in order): one tree after another, the walk waited on each one's download and
+    // decompression in turn.
+    const subtrees = entries.filter((e) => e.node.type === 'dir' && e.node.subtree !== undefined);
+    const reads: Array<Promise<Tree>> = [];
+    const readNext = () => {
+      const next = subtrees[reads.length];
+      if (next) reads.push(owned(reader.read(next.node.subtree!)));
+    };
+    for (let i = 0; i < TREES_AHEAD; i++) readNext();
+    let taken = 0;
     for (const entry of entries) {
       const wanted = inc || include.wanted(entry.abs);
       if (entry.node.type === 'dir') {
-        const made =
-          ahead !== undefined && dest !== undefined && wanted && (await ahead.folders.make(entry.dest));
-        if (entry.node.subtree)
-          await walk(entry.node.subtree, entry.abs, wanted, made ? entry.dest : undefined);
+        const made = ahead !== undefined && dest !== undefined && wanted && ahead.folders.make(entry.dest);
+        if (entry.node.subtree) {
+          const subtree = reads[taken]!;
+          reads[taken++] = DONE;
+          readNext();
+          await walk(subtree, entry.abs, wanted, made ? entry.dest : undefined);
+        }
       } else if (entry.node.type === 'file' && wanted) {
         totals.files++;
         totals.bytes += entry.node.size ?? 0;
       }
     }
   };
-  await walk(treeId, abs, included, ahead?.dest);
+  await walk(owned(reader.read(treeId)), abs, included, ahead?.dest);
   return totals;
+}
+
+/** Subfolders' trees the counting walk reads ahead of the one it walks, per level. */
+const TREES_AHEAD = 4;
+/** A read handed on: the walk awaits it, or drops it for good (the slot of a read taken). */
+const DONE: Promise<Tree> = Promise.resolve({ nodes: [] });
+
+/** A read that may be awaited later, or never (the walk stops at an error): owned here. */
+function owned(read: Promise<Tree>): Promise<Tree> {
+  read.catch(() => undefined);
+  return read;
 }
 
 /** Damage to the repository's data (fails the entries that need it) vs. anything else (stops). */

@@ -1,18 +1,12 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { compiledWorker, workerExists } from '../util/worker-script.js';
-import type { BlobOutcome, FromWorker, RestoreWorkerData, ToWorker } from './restore-worker.js';
+import type { BatchOutcome, FromWorker, RestoreWorkerData, ToWorker } from './restore-worker.js';
 
-export type {
-  BlobOutcome,
-  BlobTask,
-  FileOutcome,
-  WholeFile,
-  WriteError,
-} from './restore-worker.js';
+export type { BatchOutcome, WholeFile, WriteError } from './restore-worker.js';
 
 interface Pending {
-  resolve: (blobs: BlobOutcome[]) => void;
+  resolve: (outcome: BatchOutcome) => void;
   reject: (error: Error) => void;
   slot: Slot;
 }
@@ -74,7 +68,7 @@ export class RestorePool {
     return this.pending.size;
   }
 
-  run(batch: Omit<ToWorker, 'type' | 'job'>): Promise<BlobOutcome[]> {
+  run(batch: Omit<ToWorker, 'type' | 'job'>): Promise<BatchOutcome> {
     const slot = this.slots.reduce((best, s) => (s.active < best.active ? s : best));
     const job = this.nextJob++;
     return new Promise((resolve, reject) => {
@@ -86,6 +80,7 @@ export class RestorePool {
       this.pending.set(job, { resolve, reject, slot });
       slot.worker.postMessage({ type: 'batch', job, ...batch } satisfies ToWorker, [
         batch.data.buffer as ArrayBuffer,
+        batch.numbers.buffer as ArrayBuffer,
       ]);
     });
   }
@@ -104,7 +99,7 @@ export class RestorePool {
     if (!p) return;
     this.pending.delete(message.job);
     p.slot.active--;
-    if (message.type === 'done') p.resolve(message.blobs);
+    if (message.type === 'done') p.resolve(message);
     else p.reject(new Error(`restore worker: ${message.message}`));
   }
 

@@ -1,5 +1,19 @@
 import { createHash } from 'node:crypto';
-import { type BigIntStats, constants, fchmodSync, fchownSync, promises as fs, futimesSync } from 'node:fs';
+import {
+  type BigIntStats,
+  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  promises as fs,
+  futimesSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  openSync,
+  utimesSync,
+} from 'node:fs';
 import path from 'node:path';
 import { utimeArg } from './utime-precision.js';
 
@@ -37,6 +51,12 @@ export async function lstatOrUndefined(p: FsPath): Promise<BigIntStats | undefin
  * fixed per name, so a re-run after a kill finds and replaces what the killed run left.
  */
 export function tmpNameFor(dest: FsPath): FsPath {
+  if (typeof dest === 'string') {
+    // Text (nearly every name): the same name without a round trip through bytes.
+    const cut = dest.lastIndexOf(path.sep) + 1;
+    const base = dest.slice(cut);
+    if (Buffer.byteLength(base) <= 200) return `${dest.slice(0, cut)}.${base}${TMP_SUFFIX}`;
+  }
   const bytes = Buffer.from(dest);
   const cut = bytes.lastIndexOf(path.sep) + 1;
   const base = bytes.subarray(cut);
@@ -124,23 +144,35 @@ export function applyMetaToFdSync(
   futimesSync(fd, t as unknown as number, t as unknown as number);
 }
 
-/** Sets a folder's metadata; the folder is opened with O_DIRECTORY|O_NOFOLLOW first. */
-export async function applyDirMeta(dir: FsPath, meta: Meta, beforeMode?: () => Promise<void>): Promise<void> {
-  if (HAS_NOFOLLOW) {
-    const handle = await fs.open(dir, constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    try {
-      await applyMetaToHandle(handle, meta, undefined, beforeMode);
-    } finally {
-      await handle.close();
-    }
+/**
+ * Sets a folder's metadata; the folder is opened with O_DIRECTORY|O_NOFOLLOW first.
+ * Synchronous calls: a restore sets it once per folder, and four thread-pool round trips
+ * cost more than the calls.
+ */
+export function applyDirMetaSync(dir: FsPath, meta: Meta, beforeMode?: () => void): void {
+  if (!HAS_NOFOLLOW) {
+    const st = lstatSync(dir);
+    if (!st.isDirectory())
+      throw Object.assign(new Error(`${dir} is no longer a folder`), { code: 'ENOTDIR' });
+    beforeMode?.();
+    chmodSync(dir, meta.mode);
+    const t = utimeArg(meta.mtimeNs);
+    utimesSync(dir, t as unknown as number, t as unknown as number);
     return;
   }
-  const st = await fs.lstat(dir);
-  if (!st.isDirectory()) throw Object.assign(new Error(`${dir} is no longer a folder`), { code: 'ENOTDIR' });
-  await beforeMode?.();
-  await fs.chmod(dir, meta.mode);
+  const fd = openSync(dir, constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  try {
+    applyMetaToFdSync(fd, meta, undefined, beforeMode);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** applyLinkMeta with synchronous calls. */
+export function applyLinkMetaSync(link: FsPath, meta: Meta): void {
+  if (IS_ROOT && meta.uid !== undefined && meta.gid !== undefined) lchownSync(link, meta.uid, meta.gid);
   const t = utimeArg(meta.mtimeNs);
-  await fs.utimes(dir, t as unknown as number, t as unknown as number);
+  lutimesSync(link, t as unknown as number, t as unknown as number);
 }
 
 /** A symlink's owner and times: lchown/lutimes act on the link itself. */

@@ -44,6 +44,13 @@ export function utimePrecision(): UtimePrecision {
  * the result is the microsecond at or below the stored time (floor, also before 1970).
  */
 export function utimeArg(mtimeNs: string, precision: UtimePrecision = utimePrecision()): string {
+  if (WHOLE_SECONDS_AND_MORE.test(mtimeNs)) {
+    // At least one second after 1970 (every real file): the digits cut in place, no BigInt.
+    const seconds = mtimeNs.slice(0, -9);
+    return precision === 'microsecond'
+      ? `${seconds}.${mtimeNs.slice(-9, -3)}5`
+      : `${seconds}.${mtimeNs.slice(-9)}5`;
+  }
   const ns = BigInt(mtimeNs);
   let units = ns;
   let digits = 9;
@@ -58,6 +65,9 @@ export function utimeArg(mtimeNs: string, precision: UtimePrecision = utimePreci
   const scale = 10n ** BigInt(digits + 1);
   return `${negative ? '-' : ''}${abs / scale}.${(abs % scale).toString().padStart(digits + 1, '0')}`;
 }
+
+/** A plain count of nanoseconds of one second or more (no sign, no leading zero). */
+const WHOLE_SECONDS_AND_MORE = /^[1-9][0-9]{9,}$/;
 
 /** The microsecond below a nanosecond time (floor, also before 1970). */
 export function microseconds(ns: bigint): bigint {

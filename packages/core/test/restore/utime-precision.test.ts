@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isRestoredTime, utimeArg, utimePrecision } from '../../src/restore/utime-precision.js';
 import { tmp } from './helpers.js';
@@ -16,6 +17,24 @@ describe('utimeArg: the numeric string that libuv truncates onto the stored time
     expect(utimeArg('1700000000987654321', 'double')).toBe('1700000000.9876543215');
     expect(utimeArg('-1000000300', 'double')).toBe('-1.0000003005');
     expect(utimeArg('700', 'double')).toBe('0.0000007005');
+  });
+
+  it('the digit-cutting path for times after 1970 gives what the arithmetic gives', () => {
+    // The arithmetic, written out on BigInt (the path for times before 1970 and below 1 s).
+    const reference = (ns: bigint, digits: 6 | 9) => {
+      const units = digits === 6 ? ns / 1000n : ns;
+      const tenths = units * 10n + 5n;
+      const scale = 10n ** BigInt(digits + 1);
+      return `${tenths / scale}.${(tenths % scale).toString().padStart(digits + 1, '0')}`;
+    };
+    fc.assert(
+      fc.property(fc.bigInt({ min: 1_000_000_000n, max: 10n ** 20n }), (ns) => {
+        expect(utimeArg(String(ns), 'microsecond')).toBe(reference(ns, 6));
+        expect(utimeArg(String(ns), 'double')).toBe(reference(ns, 9));
+      }),
+    );
+    expect(utimeArg('1000000000', 'microsecond')).toBe('1.0000005');
+    expect(utimeArg('1700000000000000999', 'microsecond')).toBe('1700000000.0000005');
   });
 });
 

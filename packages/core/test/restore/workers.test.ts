@@ -5,10 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { push } from '../../src/operations/push.js';
 import { restore } from '../../src/operations/restore.js';
 import { keys } from '../../src/repository/format.js';
+import { loadIndex } from '../../src/repository/index-sync.js';
 import { RestorePool } from '../../src/restore/restore-pool.js';
 import { TMP_SUFFIX, tmpNameFor } from '../../src/restore/safe-fs.js';
 import { isRestoredTime } from '../../src/restore/utime-precision.js';
-import { listAll, localRepo, tmp } from './helpers.js';
+import { craftSnapshot, listAll, localRepo, tmp } from './helpers.js';
 
 /*
  * The restore workers (restore/restore-worker.ts) open blobs and write files off the main
@@ -198,6 +199,34 @@ describe.skipIf(!RestorePool.available())('restore workers', () => {
       if (result.failed.some((f) => f.path === name)) expect(restored).toBeUndefined();
       else expect(restored).toEqual(await fs.readFile(name));
     }
+    expect((await listAll(target)).filter((f) => f.endsWith(TMP_SUFFIX))).toEqual([]);
+  });
+
+  it('a file a worker cannot write fails alone, with its own reason, among files of the same blobs', async () => {
+    const { repo, cache } = await localRepo();
+    const shared = Buffer.from('the same bytes in several files\n'.repeat(20));
+    const other = Buffer.from('another blob\n'.repeat(30));
+    // Modes Node refuses (each a different message): the worker's fchmod throws for those files.
+    const files = [
+      { name: 'a', data: shared },
+      { name: 'b', data: shared, mode: -1 },
+      { name: 'c', data: shared },
+      { name: 'd', data: other, mode: -2 },
+      { name: 'e', data: other },
+      { name: 'f', data: shared, mode: -3 },
+    ];
+    const snapshot = await craftSnapshot(repo, [{ name: 'dir', children: files }]);
+    await loadIndex(repo, cache);
+    const target = await tmp('target');
+    const result = await restore(repo, cache, { snapshot, target, limits: { workers: 1 } });
+    const reasons = new Map(result.failed.map((f) => [f.path, f.reason]));
+    expect([...reasons.keys()].sort()).toEqual(['/dir/b', '/dir/d', '/dir/f']);
+    expect(reasons.get('/dir/b')).toMatch(/-1\b/);
+    expect(reasons.get('/dir/d')).toMatch(/-2\b/);
+    expect(reasons.get('/dir/f')).toMatch(/-3\b/);
+    expect(result.files).toBe(3);
+    for (const { name, data } of files.filter((f) => f.mode === undefined))
+      expect(await fs.readFile(path.join(target, 'dir', name))).toEqual(data);
     expect((await listAll(target)).filter((f) => f.endsWith(TMP_SUFFIX))).toEqual([]);
   });
 });
