@@ -184,8 +184,17 @@ export class Archiver {
       await Promise.all([this.packer.abandon(), this.treePacker.abandon()]);
       throw error;
     } finally {
-      await this.pool?.close();
+      await this.stopWorkers();
     }
+  }
+
+  /** Stops the chunk workers, once; a file read after that is read on this thread. */
+  private async stopWorkers(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    this.batcher = undefined;
+    this.poolChecked = true;
+    await pool?.close();
   }
 
   private poolChecked = false;
@@ -238,6 +247,10 @@ export class Archiver {
       await this.trees.wait().catch(() => undefined);
       throw error;
     }
+    // Every file is read and sealed (the root tree names them all): the chunk workers, their
+    // pooled buffers and zstd instances (~45 MiB each at the end of a first push) are freed
+    // before the last packs, the index and the file cache are written, the push's peak.
+    await this.stopWorkers();
     await scan;
     // One after the other: after an explicit deny on the data pack, no tree pack follows.
     await this.packer.flush();

@@ -66,6 +66,12 @@ interface Job {
 interface WorkerSlot {
   worker: Worker;
   active: number;
+  /**
+   * A sealed batch's buffer released and not handed back yet: it goes with the next
+   * message to this worker (`ToWorker.give`), which for a busy worker is its next batch or
+   * seal, so the worker has it back before it seals again. At most one waits.
+   */
+  gift?: ArrayBuffer;
   /** Why the worker stopped: work given to it after that fails at once, never waits. */
   dead?: Error;
 }
@@ -118,7 +124,7 @@ export class ChunkPool {
         return;
       }
       this.jobs.set(job, { kind: 'file', handlers, pending: new Set(), resolve, reject, worker: slot });
-      slot.worker.postMessage({ type: 'file', job, path } satisfies ToWorker);
+      this.send(slot, { type: 'file', job, path });
     });
   }
 
@@ -163,7 +169,7 @@ export class ChunkPool {
       // Everything known (a touched but unchanged file): free the batch, no round trip.
       this.endBatch(job);
       if (slot.dead) return Promise.reject(slot.dead);
-      slot.worker.postMessage({ type: 'drop', job } satisfies ToWorker);
+      this.send(slot, { type: 'drop', job });
       return Promise.resolve({
         data: Buffer.alloc(0),
         lengths: [],
@@ -183,7 +189,10 @@ export class ChunkPool {
           release: () => {
             if (released || slot.dead) return;
             released = true;
-            slot.worker.postMessage({ type: 'give', buffer } satisfies ToWorker, [buffer]);
+            // One waits at most: an older one goes now, on a message of its own.
+            const older = slot.gift;
+            slot.gift = buffer;
+            if (older) slot.worker.postMessage({ type: 'give', buffer: older } satisfies ToWorker, [older]);
           },
         };
       })
@@ -210,8 +219,20 @@ export class ChunkPool {
         return;
       }
       this.jobs.set(job, { kind: 'batch', resolve, reject, worker: slot });
-      slot.worker.postMessage(message);
+      this.send(slot, message);
     });
+  }
+
+  /** Posts `message` to the slot's worker, with the buffer waiting to go back if there is one. */
+  private send(slot: WorkerSlot, message: ToWorker, transfer: ArrayBuffer[] = []): void {
+    const gift = slot.gift;
+    if (gift === undefined) {
+      slot.worker.postMessage(message, transfer);
+      return;
+    }
+    slot.gift = undefined;
+    message.give = gift;
+    slot.worker.postMessage(message, [...transfer, gift]);
   }
 
   /** Stops the workers; jobs still running fail (a push that failed stops here). */

@@ -26,6 +26,7 @@ import { BufferPool } from '../util/buffer-pool.js';
 import { GarbageHint } from '../util/gc-hint.js';
 import { grown } from '../util/grown.js';
 import { type ChunkerParams, FastCdcChunker } from './fastcdc.js';
+import { BATCH_MAX, BATCH_MIN, workerPoolBudgets } from './worker-budgets.js';
 
 export interface ChunkWorkerData {
   seed: Uint8Array;
@@ -56,7 +57,13 @@ export type BatchFileResult =
   | { ids: string[]; lengths: number[]; hasXattrs?: boolean }
   | { message: string; code?: string };
 
-export type ToWorker =
+/**
+ * `give` on any message: a sealed batch's buffer handed back (as the `give` message does),
+ * riding on the next message to the worker rather than costing one of its own.
+ */
+export type ToWorker = ToWorkerMessage & { give?: ArrayBuffer };
+
+type ToWorkerMessage =
   | { type: 'file'; job: number; path: WorkerPath }
   /** A sealed chunk was packed: its credit back, and its buffer to reuse. */
   | { type: 'ack'; job: number; buffer?: ArrayBuffer }
@@ -81,9 +88,6 @@ export type FromWorker =
 const READ_BUFFER = 1024 * 1024;
 /** Dropped buffer bytes between two full collections in a worker (see gc-hint.ts). */
 const GARBAGE_BYTES = 32 * 1024 * 1024;
-/** Pooled batch buffers: a batch holds up to 2 MiB (DEFAULT_BATCH_LIMITS) plus one file. */
-const BATCH_MIN = 256 * 1024;
-const BATCH_MAX = 4 * 1024 * 1024;
 /** The smallest pooled chunk buffer (a chunk of a large file is at least minSize, 256 KiB by default). */
 const MIN_POOLED = 64 * 1024;
 
@@ -141,6 +145,7 @@ if (parentPort) {
   const idKey: SecretKey = createSecretKey(data.idKey);
   const encKey: SecretKey | undefined = data.encKey ? createSecretKey(data.encKey) : undefined;
   const compression: CompressionMode = data.compression ?? 'off';
+  const budgets = workerPoolBudgets(data.params, data.credits);
   /**
    * Bytes of buffers dropped by the chunks of large files (zstd's and the cipher's
    * outputs): a full collection every GARBAGE_BYTES (gc-hint.ts). Not counted for batches
@@ -160,8 +165,8 @@ if (parentPort) {
    * (those come back from the main thread with `give`): reused batch after batch, so a
    * push of a million small files makes no garbage buffer per batch.
    */
-  const batchSlabs = new BufferPool(BATCH_MIN, BATCH_MAX, 2 * BATCH_MAX);
-  const sealedBatches = new BufferPool(BATCH_MIN, BATCH_MAX, 2 * BATCH_MAX);
+  const batchSlabs = new BufferPool(BATCH_MIN, BATCH_MAX, budgets.batchSlabs);
+  const sealedBatches = new BufferPool(BATCH_MIN, BATCH_MAX, budgets.sealedBatches);
   const endBatch = (job: number) => {
     const batch = batches.get(job);
     batches.delete(job);
@@ -181,11 +186,7 @@ if (parentPort) {
    * thread and back with its `ack`: about the chunks in flight, not `credits` of the
    * largest chunk size.
    */
-  const sealedBuffers = new BufferPool(
-    MIN_POOLED,
-    data.params.maxSize + OVERHEAD,
-    Math.max(data.params.maxSize + OVERHEAD, data.credits * data.params.avgSize),
-  );
+  const sealedBuffers = new BufferPool(MIN_POOLED, data.params.maxSize + OVERHEAD, budgets.sealed);
 
   const takeCredit = async () => {
     while (credits <= 0) await new Promise<void>((resolve) => (waiting = resolve));
@@ -242,11 +243,7 @@ if (parentPort) {
   const ring = Array.from({ length: Math.ceil(data.params.maxSize / READ_BUFFER) + 2 }, () =>
     Buffer.allocUnsafeSlow(READ_BUFFER),
   );
-  const chunkBuffers = new BufferPool(
-    MIN_POOLED,
-    data.params.maxSize,
-    Math.max(data.params.maxSize, (data.credits + 4) * data.params.avgSize),
-  );
+  const chunkBuffers = new BufferPool(MIN_POOLED, data.params.maxSize, budgets.chunks);
   const chunkBuffer = (length: number): Buffer => Buffer.from(chunkBuffers.take(length), 0, length);
   /** A settled chunk's buffer, back to the pool (within its budget: see BufferPool). */
   const releaseChunk = (chunk: Buffer | undefined) => chunkBuffers.give(chunk?.buffer);
@@ -399,6 +396,8 @@ if (parentPort) {
   };
 
   port.on('message', (message: ToWorker) => {
+    // Before the message itself: a `seal` takes its buffer from the pool it refills.
+    if (message.give) sealedBatches.adopt(message.give);
     switch (message.type) {
       case 'ack':
         sealedBuffers.adopt(message.buffer);

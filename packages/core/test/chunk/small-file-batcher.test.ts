@@ -395,3 +395,56 @@ describe('small files through the chunk workers', () => {
     await expect(batcher.store(files[0]!, 10)).rejects.toThrow(/chunk worker/);
   });
 });
+
+describe('a sealed batch buffer handed back to its worker', () => {
+  /** A pool of one worker and a file in `dir` of `bytes` compressible bytes, new each call. */
+  async function sealOne(pool: ChunkPool, dir: string, name: string) {
+    const file = path.join(dir, name);
+    await fs.writeFile(file, `${name}\n`.repeat(400));
+    const { job, files } = await pool.readBatch([{ path: file, size: (name.length + 1) * 400 }]);
+    expect('ids' in files[0]!).toBe(true);
+    return pool.sealBatch(job, [0]);
+  }
+
+  it('rides on the next message to the worker (no message of its own), and the worker seals on', async () => {
+    const [repo] = await twins();
+    const dir = await tmp('gift');
+    const pool = new ChunkPool(
+      {
+        seed: repo.master.chunkerSeed,
+        idKey: repo.master.id,
+        params: repo.config.chunker,
+        credits: 8,
+        encKey: repo.master.encryption,
+        compression: repo.compression,
+      },
+      1,
+    );
+    pools.push(pool);
+    const first = await sealOne(pool, dir, 'a.txt');
+    const buffer = first.data.buffer;
+    expect(buffer.byteLength).toBeGreaterThan(0);
+    first.release();
+    first.release(); // twice: nothing more
+    // Released, not sent yet: it waits for the next message to this worker.
+    expect(buffer.byteLength).toBeGreaterThan(0);
+    const second = await sealOne(pool, dir, 'b.txt');
+    // Gone with the next batch (transferred: detached here).
+    expect(buffer.byteLength).toBe(0);
+    expect(second.data.length).toBe(second.lengths[0]);
+    // Two released with no message between them: the older goes at once, the newer waits.
+    const third = await sealOne(pool, dir, 'c.txt');
+    second.release();
+    third.release();
+    expect(second.data.buffer.byteLength).toBe(0);
+    expect(third.data.buffer.byteLength).toBeGreaterThan(0);
+    const fourth = await sealOne(pool, dir, 'd.txt');
+    expect(third.data.buffer.byteLength).toBe(0);
+    // Each sealed blob opens to its file's bytes: the reused buffers held no stale data.
+    for (const [sealed, name] of [[fourth, 'd.txt']] as const) {
+      const opened = await repo.open(sealed.data.subarray(0, sealed.lengths[0]!), name);
+      const plain = sealed.compressed[0] ? await decompressBlob(opened) : opened;
+      expect(plain.toString()).toBe(`${name}\n`.repeat(400));
+    }
+  });
+});

@@ -1,8 +1,21 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compressBlob, decompressBlob, SMALL_BLOB } from '../../src/compress/compression.js';
-import { builtinCodec, nativeCodec, smallCodec, wasmCodec, type ZstdCodec } from '../../src/compress/zstd.js';
+import {
+  compressBlob,
+  decompressBlob,
+  SMALL_BLOB,
+  SMALL_BLOB_WASM,
+  smallBlobLimit,
+} from '../../src/compress/compression.js';
+import {
+  builtinCodec,
+  nativeCodec,
+  smallCodec,
+  wasmCodec,
+  type ZstdCodec,
+  zstd,
+} from '../../src/compress/zstd.js';
 
 // Text that compresses differently at zstd's levels 3 and 11 (`auto` and `max`).
 const text = Buffer.from(
@@ -54,7 +67,14 @@ describe('small blobs compress on the calling thread', () => {
   });
 
   it('compressBlob: small and large blobs both come back (each through its codec), tiny ones and `off` stay as they are', async () => {
-    for (const size of [5000, SMALL_BLOB, SMALL_BLOB + 1, 3 * SMALL_BLOB]) {
+    for (const size of [
+      5000,
+      SMALL_BLOB_WASM,
+      SMALL_BLOB_WASM + 1,
+      SMALL_BLOB,
+      SMALL_BLOB + 1,
+      3 * SMALL_BLOB,
+    ]) {
       const plain = text.subarray(0, size);
       const packed = await compressBlob(plain, 'auto');
       expect(packed).toBeDefined();
@@ -63,5 +83,18 @@ describe('small blobs compress on the calling thread', () => {
     // Below 64 bytes, or with compression off: stored as they are.
     expect(await compressBlob(text.subarray(0, 63), 'auto')).toBeUndefined();
     expect(await compressBlob(text.subarray(0, 5000), 'off')).toBeUndefined();
+  });
+
+  it("the calling thread compresses up to 128 KiB with Node's own zstd, up to 16 KiB with the WebAssembly build beside a native one", async () => {
+    const wasm = { name: '@bokuweb/zstd-wasm' } as const;
+    expect(smallBlobLimit({ name: 'node:zlib' }, { name: 'node:zlib' })).toBe(SMALL_BLOB);
+    expect(smallBlobLimit(wasm, { name: '@mongodb-js/zstd' })).toBe(SMALL_BLOB_WASM);
+    // No native codec at all: the thread pool's is WebAssembly too, nothing gained there.
+    expect(smallBlobLimit(wasm, wasm)).toBe(SMALL_BLOB);
+    expect(SMALL_BLOB_WASM).toBeLessThan(SMALL_BLOB);
+    // This runtime's codecs pick their own limit (Node 20 on Linux x64: 16 KiB).
+    const [small, large] = [await smallCodec(), await zstd()];
+    const expected = small.name === 'node:zlib' || large.name === wasm.name ? SMALL_BLOB : SMALL_BLOB_WASM;
+    expect(smallBlobLimit(small, large)).toBe(expected);
   });
 });
