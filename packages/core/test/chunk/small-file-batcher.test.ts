@@ -27,7 +27,7 @@ afterEach(async () => {
   pools = [];
 });
 
-function poolFor(repo: Repository, xattrs = false): ChunkPool {
+function poolFor(repo: Repository, xattrs = false, workers = 2): ChunkPool {
   const pool = new ChunkPool(
     {
       xattrs,
@@ -38,7 +38,7 @@ function poolFor(repo: Repository, xattrs = false): ChunkPool {
       encKey: repo.master.encryption,
       compression: repo.compression,
     },
-    2,
+    workers,
   );
   pools.push(pool);
   return pool;
@@ -409,18 +409,7 @@ describe('a sealed batch buffer handed back to its worker', () => {
   it('rides on the next message to the worker (no message of its own), and the worker seals on', async () => {
     const [repo] = await twins();
     const dir = await tmp('gift');
-    const pool = new ChunkPool(
-      {
-        seed: repo.master.chunkerSeed,
-        idKey: repo.master.id,
-        params: repo.config.chunker,
-        credits: 8,
-        encKey: repo.master.encryption,
-        compression: repo.compression,
-      },
-      1,
-    );
-    pools.push(pool);
+    const pool = poolFor(repo, false, 1);
     const first = await sealOne(pool, dir, 'a.txt');
     const buffer = first.data.buffer;
     expect(buffer.byteLength).toBeGreaterThan(0);
