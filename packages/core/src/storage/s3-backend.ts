@@ -61,18 +61,31 @@ export class S3Backend implements DeletableBackend {
    * headers are input fields the access manifest allows; they need no IAM action.
    */
   async putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {
+    const sha256 = createHash('sha256').update(body).digest('base64');
+    return await this.sendConditionalPut(this.conditionalPut(key, body, body.byteLength, sha256));
+  }
+
+  /** A PUT that only creates (`If-None-Match: *`), its SHA-256 (base64) checked by S3. */
+  private conditionalPut(
+    key: string,
+    body: Uint8Array,
+    size: number,
+    sha256Base64: string,
+  ): PutObjectCommand {
+    return new PutObjectCommand({
+      Bucket: this.where.bucket,
+      Key: this.keyOf(key),
+      Body: body,
+      ContentLength: size,
+      IfNoneMatch: '*',
+      ChecksumAlgorithm: 'SHA256',
+      ChecksumSHA256: sha256Base64,
+    });
+  }
+
+  private async sendConditionalPut(command: PutObjectCommand): Promise<PutResult> {
     try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.where.bucket,
-          Key: this.keyOf(key),
-          Body: body,
-          ContentLength: body.byteLength,
-          IfNoneMatch: '*',
-          ChecksumAlgorithm: 'SHA256',
-          ChecksumSHA256: createHash('sha256').update(body).digest('base64'),
-        }),
-      );
+      await this.client.send(command);
       return 'created';
     } catch (error) {
       // 412: an object exists under the key. 409: a concurrent conditional write won.
@@ -103,15 +116,12 @@ export class S3Backend implements DeletableBackend {
    */
   private async putFile(key: string, file: string, size: number, sha256: string): Promise<PutResult> {
     const streams: ReadStream[] = [];
-    const command = new PutObjectCommand({
-      Bucket: this.where.bucket,
-      Key: this.keyOf(key),
-      Body: PLACEHOLDER_BODY,
-      ContentLength: size,
-      IfNoneMatch: '*',
-      ChecksumAlgorithm: 'SHA256',
-      ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
-    });
+    const command = this.conditionalPut(
+      key,
+      PLACEHOLDER_BODY,
+      size,
+      Buffer.from(sha256, 'hex').toString('base64'),
+    );
     type Args = { request: { headers: Record<string, string>; body?: unknown } };
     const bodyFromFile =
       (next: (args: Args) => Promise<unknown>) =>
@@ -134,12 +144,7 @@ export class S3Backend implements DeletableBackend {
       name: 'backupctlBodyFromFile',
     });
     try {
-      await this.client.send(command);
-      return 'created';
-    } catch (error) {
-      const status = httpStatus(error);
-      if (status === 412 || status === 409) return 'exists';
-      throw error;
+      return await this.sendConditionalPut(command);
     } finally {
       for (const stream of streams) stream.destroy();
     }
