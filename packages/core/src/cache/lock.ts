@@ -1,7 +1,8 @@
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
+import { isProcessAlive } from '../util/process-alive.js';
 
 export interface LockInfo {
   pid: number;
@@ -39,7 +40,7 @@ export async function acquireLock(file: string, operation: string): Promise<Acqu
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     const holder = await readLock(file);
-    if (holder && holder.host === info.host && isAlive(holder.pid)) {
+    if (holder && holder.host === info.host && isProcessAlive(holder.pid)) {
       throw new BackupctlError(
         ErrorCodes.repoLocked,
         `another ${holder.operation} (pid ${holder.pid}, since ${holder.started}) is running`,
@@ -57,26 +58,5 @@ async function readLock(file: string): Promise<LockInfo | undefined> {
     return JSON.parse(await fs.readFile(file, 'utf8')) as LockInfo;
   } catch {
     return undefined;
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A zombie (killed, not reaped yet: an orphan waits for PID 1, which in a container may
-  // reap late) still answers kill(pid, 0), but holds nothing.
-  return !isZombie(pid);
-}
-
-function isZombie(pid: number): boolean {
-  if (process.platform !== 'linux') return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return false;
   }
 }

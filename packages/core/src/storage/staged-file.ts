@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { isProcessAlive } from '../util/process-alive.js';
 import type { PutResult, StagedObject } from './backend.js';
 
 /** A temporary file older than this is a dead writer's, whoever it was. */
@@ -92,7 +93,7 @@ export async function removeStaleParts(dir: string, now = Date.now()): Promise<n
     if (!name.endsWith('.part')) continue;
     const file = path.join(dir, name);
     const owner = /^(.+)-(\d+)\.[0-9a-f]{16}\.part$/.exec(name);
-    let stale = owner !== null && owner[1] === HOST_TAG && !isAlive(Number(owner[2]));
+    let stale = owner !== null && owner[1] === HOST_TAG && !isProcessAlive(Number(owner[2]));
     if (!stale) {
       const stat = await fs.stat(file).catch(() => undefined);
       stale = stat !== undefined && now - stat.mtimeMs > STALE_TMP_MS;
@@ -107,13 +108,4 @@ export async function removeStaleParts(dir: string, now = Date.now()): Promise<n
       removed++;
   }
   return removed;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

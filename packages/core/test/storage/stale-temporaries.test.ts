@@ -1,9 +1,20 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { promises as fs } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { LocalBackend } from '../../src/storage/local-backend.js';
+
+/** How a temporary file's name spells this host (staged-file.ts). */
+function hostTag(): string {
+  return (
+    hostname()
+      .replace(/[^A-Za-z0-9_.]/g, '_')
+      .slice(0, 64) || 'host'
+  );
+}
 
 describe('LocalBackend.removeStaleTemporaries (.tmp/*.part of killed pushes)', () => {
   it('removes a dead writer’s and day-old parts, never a live writer’s', async () => {
@@ -11,10 +22,7 @@ describe('LocalBackend.removeStaleTemporaries (.tmp/*.part of killed pushes)', (
     const backend = new LocalBackend(root);
     await backend.putIfAbsent('config', Buffer.from('{}'));
     const dir = path.join(root, '.tmp');
-    const host =
-      hostname()
-        .replace(/[^A-Za-z0-9_.]/g, '_')
-        .slice(0, 64) || 'host';
+    const host = hostTag();
     // A pid that certainly existed and is gone now.
     const dead = spawnSync(process.execPath, [
       '-e',
@@ -37,6 +45,38 @@ describe('LocalBackend.removeStaleTemporaries (.tmp/*.part of killed pushes)', (
     expect(await backend.removeStaleTemporaries()).toBe(3);
     expect((await fs.readdir(dir)).sort()).toEqual([names.live, names.otherHostFresh, names.notAPart].sort());
   });
+
+  it.skipIf(process.platform !== 'linux')(
+    'removes a part whose writer is a zombie (killed, not reaped yet)',
+    async () => {
+      // A killed push's process, orphaned in a container whose PID 1 reaps late, stays a
+      // zombie for a while: it still answers kill(pid, 0) but writes nothing more. Its parent
+      // here is a `sleep` that never reaps it, so it stays a zombie for the whole test.
+      const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      try {
+        const [pidLine] = (await once(parent.stdout, 'data')) as [Buffer];
+        const zombie = Number(pidLine.toString().trim());
+        let state = '';
+        while (state !== 'Z') {
+          const stat = await fs.readFile(`/proc/${zombie}/stat`, 'utf8');
+          state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+          if (state !== 'Z') await sleep(5);
+        }
+        const root = await fs.mkdtemp(path.join(tmpdir(), 'bk-tmp-'));
+        const backend = new LocalBackend(root);
+        await backend.putIfAbsent('config', Buffer.from('{}'));
+        const part = path.join(root, '.tmp', `${hostTag()}-${zombie}.0123456789abcdef.part`);
+        await fs.writeFile(part, 'x');
+
+        expect(await backend.removeStaleTemporaries()).toBe(1);
+        expect(await fs.readdir(path.join(root, '.tmp'))).toEqual([]);
+      } finally {
+        parent.kill('SIGKILL');
+      }
+    },
+  );
 
   it('a failed write leaves no part behind', async () => {
     const root = await fs.mkdtemp(path.join(tmpdir(), 'bk-tmp-'));

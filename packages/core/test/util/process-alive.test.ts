@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { isAlive } from '../../src/cache/lock.js';
+import { isProcessAlive } from '../../src/util/process-alive.js';
 
-describe('isAlive (the push lock holder check)', () => {
+describe('isProcessAlive (lock holders, temporary files’ writers)', () => {
   it('a running process is alive; this one too', () => {
-    expect(isAlive(process.pid)).toBe(true);
+    expect(isProcessAlive(process.pid)).toBe(true);
   });
 
   it.skipIf(process.platform !== 'linux')('a zombie (dead, not reaped yet) holds nothing', async () => {
@@ -15,7 +15,7 @@ describe('isAlive (the push lock holder check)', () => {
     const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
     await new Promise<void>((resolve) => child.once('spawn', () => resolve()));
     const pid = child.pid!;
-    expect(isAlive(pid)).toBe(true);
+    expect(isProcessAlive(pid)).toBe(true);
     process.kill(pid, 'SIGKILL');
     let state = '';
     while (state !== 'Z' && existsSync(`/proc/${pid}`)) {
@@ -23,7 +23,7 @@ describe('isAlive (the push lock holder check)', () => {
       state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
     }
     expect(state).toBe('Z');
-    expect(isAlive(pid)).toBe(false);
+    expect(isProcessAlive(pid)).toBe(false);
     await new Promise((resolve) => child.once('exit', resolve));
   });
 });
