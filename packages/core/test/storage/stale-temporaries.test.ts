@@ -50,11 +50,17 @@ describe('LocalBackend.removeStaleTemporaries (.tmp/*.part of killed pushes)', (
     'removes a part whose writer is a zombie (killed, not reaped yet)',
     async () => {
       // A killed push's process, orphaned in a container whose PID 1 reaps late, stays a
-      // zombie for a while: it still answers kill(pid, 0) but writes nothing more. Its parent
-      // here is a `sleep` that never reaps it, so it stays a zombie for the whole test.
-      const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], {
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
+      // zombie for a while: it still answers kill(pid, 0) but writes nothing more. Here its
+      // parent is a node whose event loop is blocked, so it never reaps it while the test runs.
+      const parent = spawn(
+        process.execPath,
+        [
+          '-e',
+          `const c = require('node:child_process').spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+         c.once('spawn', () => { process.stdout.write(c.pid + '\\n'); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000); });`,
+        ],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
       try {
         const [pidLine] = (await once(parent.stdout, 'data')) as [Buffer];
         const zombie = Number(pidLine.toString().trim());
