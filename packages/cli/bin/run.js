@@ -33,7 +33,8 @@ const OPENS_REPOSITORY = ['push', 'restore', 'check', 'prune', 'snapshots', 'ls'
 let warmUp;
 function warmUpKey() {
   if (warmUp !== undefined || !OPENS_REPOSITORY.includes(argv[0])) return;
-  if (argv.includes('--help') || argv.includes('-h') || (argv[0] === 'push' && argv.includes('--dry-run'))) return;
+  if (argv.includes('--help') || argv.includes('-h') || (argv[0] === 'push' && argv.includes('--dry-run')))
+    return;
   warmUp = import('@backupctl/core/key-warm-up').then(
     (m) => m.warmUpRepositoryKey(),
     () => undefined,

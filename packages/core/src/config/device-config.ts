@@ -5,10 +5,9 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { CONFIG_FILE } from './config-file.js';
 import { type DeviceConfig, parseDeviceConfig } from './config-schema.js';
 
+export { CONFIG_FILE } from './config-file.js';
 /** `config.json` in the config folder: what this device backs up, and where to (see config-schema.ts). */
 export type { DeviceConfig, DeviceGuardConfig } from './config-schema.js';
-
-export { CONFIG_FILE } from './config-file.js';
 
 export async function loadDeviceConfig(configDir: string): Promise<DeviceConfig> {
   const file = path.join(configDir, CONFIG_FILE);

@@ -15,9 +15,9 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type KdfParams, deriveAhead } from '../crypto/keys.js';
 import { CONFIG_FILE } from '../config/config-file.js';
 import { readEnvironment } from '../config/environment.js';
+import { deriveAhead, type KdfParams } from '../crypto/keys.js';
 import { SYSTEMD_PASSWORD_CREDENTIAL } from '../secrets/secret-store.js';
 
 /** A key file's name: the SHA-256 of its bytes. */
@@ -68,7 +68,7 @@ function passphraseOf(environment: ReturnType<typeof readEnvironment>): string |
 /** The scrypt parameters of a key file, if it looks like one (the open checks it fully). */
 function kdfOf(text: string): KdfParams | undefined {
   const kdf = (JSON.parse(text) as { kdf?: Partial<KdfParams> }).kdf;
-  if (!kdf || kdf.algorithm !== 'scrypt' || typeof kdf.salt !== 'string') return undefined;
+  if (kdf?.algorithm !== 'scrypt' || typeof kdf.salt !== 'string') return undefined;
   const { N, r, p } = kdf;
   if (![N, r, p].every((n) => Number.isSafeInteger(n) && (n as number) > 0)) return undefined;
   return { algorithm: 'scrypt', N: N as number, r: r as number, p: p as number, salt: kdf.salt };
