@@ -75,13 +75,13 @@ describe('the quick check of the device config (no zod at start-up)', () => {
       );
     const text = mostly(fc.oneof(fc.constantFrom('/x', 'eu-west-1', 'a b'), fc.string({ minLength: 1 })));
     const texts = mostly(fc.array(text, { maxLength: 3 }));
-    const guardRecord = fc.record(
-      {
-        ...Object.fromEntries(Object.keys(guard).map((k) => [k, text])),
-        accountId: mostly(fc.constantFrom('123456789012', '12345678901', '123456789012\n')),
-      },
-      { requiredKeys: Object.keys(guard).filter((k) => k !== 'adminProfile') },
-    );
+    const guardFields: Record<string, fc.Arbitrary<unknown>> = {
+      ...Object.fromEntries(Object.keys(guard).map((k) => [k, text])),
+      accountId: mostly(fc.constantFrom('123456789012', '12345678901', '123456789012\n')),
+    };
+    const guardRecord = fc.record(guardFields, {
+      requiredKeys: Object.keys(guard).filter((k) => k !== 'adminProfile'),
+    });
     fc.assert(
       fc.property(
         fc.oneof(
