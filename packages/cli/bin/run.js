@@ -24,6 +24,24 @@ if (argv.length <= 1) {
 // and when not: BACKUPCTL_NO_MALLOC_TUNING=1, the user's own MALLOC_* values, help).
 // (The same list as TUNED_COMMANDS there, checked by a test: other commands import nothing.)
 const TUNED = ['push', 'restore', 'check', 'prune'];
+
+// The commands that open the repository with the device's passphrase: its scrypt (~0.1 s)
+// starts before oclif and the SDK load, on libuv's thread pool, and the open finds it done
+// (@backupctl/core/key-warm-up says when it does nothing). Only in the process that runs
+// the command, and never for help or a dry-run push (no repository access).
+const OPENS_REPOSITORY = ['push', 'restore', 'check', 'prune', 'snapshots', 'ls', 'diff', 'dump', 'forget'];
+let warmUp;
+function warmUpKey() {
+  if (warmUp !== undefined || !OPENS_REPOSITORY.includes(argv[0])) return;
+  if (argv.includes('--help') || argv.includes('-h') || (argv[0] === 'push' && argv.includes('--dry-run')))
+    return;
+  warmUp = import('@backupctl/core/key-warm-up').then(
+    (m) => m.warmUpRepositoryKey(),
+    () => undefined,
+  );
+  return warmUp;
+}
+
 let relaunched = false;
 if (
   fast === undefined &&
@@ -40,6 +58,7 @@ if (
     if (process.env[tuning.V8_FLAGS_ENV] !== undefined) {
       // The tuned process itself (a child, or this process after execve).
       await tuning.applyTunedFlags();
+      await warmUpKey();
       if (process.env[tuning.PARENT_FD_ENV] !== undefined) await tuning.watchParent();
     } else {
       relaunched = await tuning.relaunchTuned(argv, fileURLToPath(import.meta.url));
@@ -54,6 +73,7 @@ if (relaunched) {
 } else if (fast !== undefined) {
   process.stdout.write(fast);
 } else {
+  await warmUpKey();
   // The AWS SDK warns on every run that its releases after early 2027 need Node >= 22.
   // backupctl supports Node >= 20 and is tested on 24 too; the notice belongs in the
   // README, not in every journal entry of an hourly timer. (The SDK's own switch.)

@@ -144,8 +144,10 @@ export abstract class BaseCommand extends Command {
   protected async withRepository<T>(
     work: (session: Session) => Promise<T>,
     env = this.environment(),
+    /** The device config the command has already read (read and validated once). */
+    loaded?: DeviceConfig,
   ): Promise<T> {
-    const config = await this.deviceConfig(env);
+    const config = loaded ?? (await this.deviceConfig(env));
     return withDeviceHealth(
       env,
       config,

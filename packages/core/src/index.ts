@@ -6,7 +6,8 @@ export * from './cache/lock.js';
 export * from './cache/repo-cache.js';
 export * from './chunk/fastcdc.js';
 export * from './compress/compression.js';
-export * from './config/config-schema.js';
+// Types only: the schema (zod) loads when a config needs it (config/device-config.ts).
+export type { ConfigParseResult } from './config/config-schema.js';
 export * from './config/device-config.js';
 export * from './config/environment.js';
 export * from './errors/index.js';

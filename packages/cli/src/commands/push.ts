@@ -162,6 +162,7 @@ Exit codes: 0 done; 3 snapshot written but some files could not be read; 11 anot
             },
           ),
         env,
+        config,
       );
       progress.stop();
       try {

@@ -68,7 +68,17 @@ export function builtinCodec(): ZstdCodec | undefined {
 export async function nativeCodec(): Promise<ZstdCodec | undefined> {
   try {
     const specifier = '@mongodb-js/zstd/bindings.js';
-    const imported = (await import(specifier)) as NativeBinding & { default?: NativeBinding };
+    // Its loader asks Node's diagnostic report whether the C library is glibc; the report's
+    // network part (every interface) is most of its 10–20 ms on the main thread at start-up.
+    const report = process.report as { excludeNetwork?: boolean } | undefined;
+    const excludeNetwork = report?.excludeNetwork;
+    if (report && excludeNetwork === false) report.excludeNetwork = true;
+    let imported: NativeBinding & { default?: NativeBinding };
+    try {
+      imported = (await import(specifier)) as NativeBinding & { default?: NativeBinding };
+    } finally {
+      if (report && excludeNetwork === false) report.excludeNetwork = false;
+    }
     const native = typeof imported.compress === 'function' ? imported : imported.default!;
     // Probe once: a platform without a prebuilt fails here, not in the middle of a push.
     await native.decompress(await native.compress(Buffer.from('probe'), 1));

@@ -2,12 +2,13 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { type DeviceConfig, parseDeviceConfig } from './config-schema.js';
+import { CONFIG_FILE } from './config-file.js';
+import { quickDeviceConfig } from './config-quick-check.js';
+import type { ConfigParseResult, DeviceConfig } from './config-schema.js';
 
+export { CONFIG_FILE } from './config-file.js';
 /** `config.json` in the config folder: what this device backs up, and where to (see config-schema.ts). */
 export type { DeviceConfig, DeviceGuardConfig } from './config-schema.js';
-
-export const CONFIG_FILE = 'config.json';
 
 export async function loadDeviceConfig(configDir: string): Promise<DeviceConfig> {
   const file = path.join(configDir, CONFIG_FILE);
@@ -40,7 +41,7 @@ export async function loadDeviceConfig(configDir: string): Promise<DeviceConfig>
       },
     );
   }
-  const result = parseDeviceConfig(parsed);
+  const result = await parseDeviceConfig(parsed);
   if (!result.ok) {
     const lines = result.problems.map((p) => `${p.field}: ${p.message}`);
     throw new BackupctlError(
@@ -59,4 +60,14 @@ export async function saveDeviceConfig(configDir: string, config: DeviceConfig):
   const file = path.join(configDir, CONFIG_FILE);
   await writeFileAtomic(file, `${JSON.stringify(config, null, 2)}\n`);
   return file;
+}
+
+/**
+ * The schema's answer, from the quick check when the config is plainly valid: the schema
+ * (zod) is loaded only for a config the check is not sure of, to say what is wrong.
+ */
+async function parseDeviceConfig(value: unknown): Promise<ConfigParseResult> {
+  const config = quickDeviceConfig(value);
+  if (config) return { ok: true, config };
+  return (await import('./config-schema.js')).parseDeviceConfig(value);
 }

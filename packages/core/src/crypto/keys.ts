@@ -44,13 +44,60 @@ export function newMasterKey(): MasterKey {
   return { encryption: randomBytes(32), id: randomBytes(32), chunkerSeed: randomBytes(32) };
 }
 
-async function deriveWrappingKey(passphrase: string, kdf: KdfParams): Promise<SecretKey> {
-  const raw = await scrypt(passphrase, Buffer.from(kdf.salt, 'base64'), 32, {
+function scryptOf(passphrase: string, kdf: KdfParams): Promise<Buffer> {
+  return scrypt(passphrase, Buffer.from(kdf.salt, 'base64'), 32, {
     N: kdf.N,
     r: kdf.r,
     p: kdf.p,
     maxmem: 256 * kdf.N * kdf.r,
   });
+}
+
+interface EarlyDerivation {
+  passphrase: string;
+  kdf: KdfParams;
+  raw: Promise<Buffer>;
+}
+
+/** Derivations started by `deriveAhead`, by salt: each is taken once, or dropped. */
+const early = new Map<string, EarlyDerivation>();
+
+/** How long an early derivation nobody took is kept (a key file the open did not need). */
+const EARLY_DERIVATION_TTL_MS = 30_000;
+
+/**
+ * Starts scrypt for a key file before the repository is opened: it runs on libuv's thread
+ * pool while the main thread loads the command's modules (~0.1 s of every start-up,
+ * otherwise spent waiting). `unwrapMasterKey` with the same passphrase and parameters takes
+ * its result; anything else derives as before.
+ */
+export function deriveAhead(passphrase: string, kdf: KdfParams): void {
+  if (early.has(kdf.salt)) return;
+  const raw = scryptOf(passphrase, kdf);
+  // Owned here: a failure is derived again, and so seen, by the open that needs it.
+  raw.catch(() => undefined);
+  early.set(kdf.salt, { passphrase, kdf: { ...kdf }, raw });
+  setTimeout(() => {
+    if (early.get(kdf.salt)?.raw === raw) early.delete(kdf.salt);
+  }, EARLY_DERIVATION_TTL_MS).unref();
+}
+
+function takeEarly(passphrase: string, kdf: KdfParams): Promise<Buffer> | undefined {
+  const found = early.get(kdf.salt);
+  if (!found) return undefined;
+  early.delete(kdf.salt);
+  const same =
+    found.passphrase === passphrase &&
+    found.kdf.algorithm === kdf.algorithm &&
+    found.kdf.N === kdf.N &&
+    found.kdf.r === kdf.r &&
+    found.kdf.p === kdf.p;
+  return same ? found.raw : undefined;
+}
+
+async function deriveWrappingKey(passphrase: string, kdf: KdfParams): Promise<SecretKey> {
+  const ahead = takeEarly(passphrase, kdf);
+  const raw = ahead ? await ahead.catch(() => scryptOf(passphrase, kdf)) : await scryptOf(passphrase, kdf);
   return importEncryptionKey(raw);
 }
 
