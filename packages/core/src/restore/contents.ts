@@ -8,6 +8,7 @@ import type { Repository } from '../repository/repository.js';
 import { TaskGroup } from '../util/task-group.js';
 import { settleAll } from './bounded.js';
 import { compareContents } from './compare.js';
+import type { PackSpool } from './pack-spool.js';
 import { isDamage, type PlannedEntry } from './plan.js';
 import { type BatchOutcome, RestorePool, type WholeFile, type WriteError } from './restore-pool.js';
 import { DAMAGED, FAILED, VERIFIED, type WorkerPath } from './restore-worker.js';
@@ -133,6 +134,8 @@ export interface ContentOptions {
    * with `limits.workers` 0, every file is written on the main thread.
    */
   workerMeta?: (entry: PlannedEntry, owner: Owner | undefined) => Omit<WholeFile, 'tmp' | 'dest'> | undefined;
+  /** Packs read once each ahead of the windows (restore/pack-spool.ts); runs are read from it first. */
+  spool?: PackSpool;
 }
 
 /**
@@ -316,15 +319,28 @@ export class ContentRestorer {
   }
 
   private async fetchRun(packId: string, run: Slot[]): Promise<void> {
+    const spool = this.options.spool;
+    try {
+      await this.readRun(packId, run);
+    } finally {
+      // Each place of the run was planned as one reference to the pack (PackPlan).
+      await spool?.used(packId, run.reduce((n, slot) => n + slot.at.length, 0));
+    }
+  }
+
+  private async readRun(packId: string, run: Slot[]): Promise<void> {
     if (run.every(({ at }) => at.every((p) => p.job.failed))) return;
     const start = run[0]!.blob.offset;
     const end = run.at(-1)!.blob.offset + run.at(-1)!.blob.length;
     let bytes: Buffer | undefined;
     let fetchError: string | undefined;
     try {
-      bytes = await this.repo.backend.get(keys.pack(packId), { offset: start, length: end - start });
-      this.bytesDownloaded += bytes.length;
-      this.requests++;
+      bytes = await this.options.spool?.read(packId, start, end);
+      if (!bytes) {
+        bytes = await this.repo.backend.get(keys.pack(packId), { offset: start, length: end - start });
+        this.bytesDownloaded += bytes.length;
+        this.requests++;
+      }
     } catch (error) {
       if (!isDamage(error)) throw error;
       fetchError = `pack ${packId} cannot be read: ${errorMessage(error)}`;
