@@ -324,7 +324,10 @@ export class ContentRestorer {
       await this.readRun(packId, run);
     } finally {
       // Each place of the run was planned as one reference to the pack (PackPlan).
-      await spool?.used(packId, run.reduce((n, slot) => n + slot.at.length, 0));
+      await spool?.used(
+        packId,
+        run.reduce((n, slot) => n + slot.at.length, 0),
+      );
     }
   }
 

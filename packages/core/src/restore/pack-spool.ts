@@ -24,8 +24,15 @@ interface Spooled {
   readonly needs: PackNeeds;
   readonly file: string;
   handle?: FileHandle;
-  /** Every span written (false: a reader reads the pack itself). Never rejects. */
+  /** The download, settled once it stopped (false: it failed). Never rejects. */
   ready: Promise<boolean>;
+  /** Written so far: every span before `span`, and span `span` up to `at` (a pack offset). */
+  span: number;
+  at: number;
+  /** The download stopped (all written, or failed). */
+  stopped: boolean;
+  /** Readers waiting for their range to be written. */
+  waiters: Array<() => void>;
   /** Readers between asking and having their bytes: the file stays while there are any. */
   readers: number;
   /** Let go (used up, or evicted): removed once no reader holds it. */
@@ -69,8 +76,10 @@ export class PackSpool {
     private readonly limits: SpoolLimits,
   ) {
     this.order = [...plan.keys()];
-    this.order.forEach((pack, i) => this.position.set(pack, i));
-    for (const [pack, needs] of plan) this.refsLeft.set(pack, needs.refs);
+    for (const [pack, needs] of plan) {
+      this.position.set(pack, this.position.size);
+      this.refsLeft.set(pack, needs.refs);
+    }
   }
 
   /**
@@ -106,7 +115,11 @@ export class PackSpool {
     spooled.readers++;
     try {
       this.readAhead(pack);
-      if (!(await spooled.ready) || !spooled.handle) return undefined;
+      // A range is read as soon as it is written, not when the whole span is.
+      const span = needs.spans.findIndex((s) => s.start <= start && end <= s.end);
+      const written = () => spooled.span > span || (spooled.span === span && spooled.at >= end);
+      while (!written() && !spooled.stopped) await new Promise<void>((r) => spooled.waiters.push(r));
+      if (!written() || !spooled.handle) return undefined;
       const bytes = Buffer.allocUnsafe(end - start);
       let done = 0;
       while (done < bytes.length) {
@@ -167,6 +180,10 @@ export class PackSpool {
       needs,
       file: path.join(this.dir, pack),
       ready: Promise.resolve(false),
+      span: 0,
+      at: needs.spans[0]?.start ?? 0,
+      stopped: false,
+      waiters: [],
       readers: 0,
       dropped: false,
     };
@@ -175,6 +192,8 @@ export class PackSpool {
     const download = this.download(spooled).finally(() => {
       this.loading--;
       this.downloads.delete(download);
+      spooled.stopped = true;
+      this.wake(spooled);
     });
     this.downloads.add(download);
     spooled.ready = download;
@@ -187,9 +206,13 @@ export class PackSpool {
     try {
       const flags = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
       spooled.handle = await fs.open(spooled.file, flags, 0o600);
-      for (const span of spooled.needs.spans) {
+      const spans = spooled.needs.spans;
+      for (let i = 0; i < spans.length; i++) {
         if (this.closed || spooled.dropped) return false;
-        await this.fetchSpan(spooled, spooled.handle, span.start, span.end);
+        await this.fetchSpan(spooled, spooled.handle, spans[i]!.start, spans[i]!.end);
+        spooled.span = i + 1;
+        spooled.at = spans[i + 1]?.start ?? 0;
+        this.wake(spooled);
       }
       return !this.closed;
     } catch {
@@ -207,6 +230,7 @@ export class PackSpool {
         const bytes = await this.backend.get(key, { offset: at, length: Math.min(GET_PIECE, end - at) });
         this.bytesDownloaded += bytes.length;
         await writeAt(handle, bytes, at);
+        this.written(spooled, at + bytes.length);
       }
       return;
     }
@@ -227,6 +251,7 @@ export class PackSpool {
           await writeAt(handle, gathered, at);
           at += fill;
           fill = 0;
+          this.written(spooled, at);
         }
       }
       // Leaving the loop ends the GET (its body destroyed).
@@ -235,6 +260,18 @@ export class PackSpool {
     if (fill > 0) await writeAt(handle, gathered.subarray(0, fill), at);
     at += fill;
     if (at !== end) throw new Error(`pack ${spooled.pack}: ${at - start} of ${end - start} bytes`);
+  }
+
+  /** Bytes of the span being downloaded are written up to `at`: readers of them go on. */
+  private written(spooled: Spooled, at: number): void {
+    spooled.at = at;
+    this.wake(spooled);
+  }
+
+  private wake(spooled: Spooled): void {
+    const waiters = spooled.waiters;
+    spooled.waiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   private async drop(spooled: Spooled): Promise<void> {

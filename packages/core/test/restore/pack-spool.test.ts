@@ -50,7 +50,9 @@ class CountingStore implements Backend {
 }
 
 const text = (n: number, seed: number) =>
-  Buffer.from(Array.from({ length: n }, (_, i) => String.fromCharCode(97 + ((i * seed + i / 7) % 26))).join(''));
+  Buffer.from(
+    Array.from({ length: n }, (_, i) => String.fromCharCode(97 + ((i * seed + i / 7) % 26))).join(''),
+  );
 
 /** Small files in several folders (several packs of the tests' 512 KiB), a duplicate, a hard link, a large file. */
 async function buildTree(src: string): Promise<void> {
@@ -58,7 +60,10 @@ async function buildTree(src: string): Promise<void> {
     const dir = path.join(src, `d${d}`);
     await fs.mkdir(dir);
     for (let f = 0; f < 50; f++) {
-      await fs.writeFile(path.join(dir, `f${f}`), f % 2 ? randomBytes(3000 + f * 97) : text(4000 + f * 13, d + f));
+      await fs.writeFile(
+        path.join(dir, `f${f}`),
+        f % 2 ? randomBytes(3000 + f * 97) : text(4000 + f * 13, d + f),
+      );
     }
   }
   await fs.writeFile(path.join(src, 'dup'), text(4000, 0));
