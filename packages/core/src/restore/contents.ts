@@ -39,11 +39,12 @@ export interface ContentLimits {
 }
 
 /*
- * Windows of 1,024 files take several ranged GETs per pack of small files (the real tree:
- * 97 where restic sends 26): push's workers interleave files in packs, so one window's
- * blobs are spread over its packs. Windows of 4,096 files and runs of 16 MiB (2 in flight)
- * took 36, but held ~30 MiB more at the peak (docs/benchmarks.md, "Restore CPU"); reading a
- * pack ahead of the window took 64 and downloaded a third more bytes.
+ * Windows of 1,024 files take several ranged reads per pack of small files (the real tree:
+ * 97 where restic sends 26 requests): push's workers interleave files in packs, so one
+ * window's blobs are spread over its packs. Windows of 4,096 files and runs of 16 MiB took
+ * 36 GETs, but held ~30 MiB more at the peak (docs/benchmarks.md, "Restore CPU"). Where
+ * requests cost (S3) the windows read from a spool of the packs instead, each needed span
+ * fetched once (pack-spool.ts: 16 data GETs for the real tree); a local folder is read in place.
  */
 export const DEFAULT_CONTENT_LIMITS: ContentLimits = {
   concurrency: 4,

@@ -192,6 +192,48 @@ describe('restore from a store whose requests cost: each pack read once (pack sp
   });
 });
 
+describe('PackSpool', () => {
+  it('hands out a range as soon as it is written, not when the whole span is; a pack used up leaves the disk', async () => {
+    const MiB = 1024 * 1024;
+    const pack = Buffer.from(randomBytes(3 * MiB));
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const store = new NoStore();
+    // The body's first MiB comes at once, the rest only once the gate opens.
+    const streaming = Object.assign(store, {
+      getStream: async (_key: string, range?: ByteRange) =>
+        (async function* () {
+          const part = pack.subarray(range!.offset, range!.offset + range!.length);
+          yield part.subarray(0, MiB);
+          await gate;
+          yield part.subarray(MiB);
+        })(),
+    });
+    const parent = await tmp('spool');
+    const plan = new Map([
+      ['p'.repeat(64), { spans: [{ start: 0, end: 3 * MiB }], refs: 2, bytes: 3 * MiB }],
+    ]);
+    const spool = (await PackSpool.create(streaming, plan, parent, { bytes: 64 * MiB, ahead: 2 }))!;
+    // Would wait forever for the gate if a read waited for the whole span.
+    expect((await spool.read('p'.repeat(64), 10, 5000))?.equals(pack.subarray(10, 5000))).toBe(true);
+    open();
+    const tail = await spool.read('p'.repeat(64), 2 * MiB, 3 * MiB);
+    expect(tail?.equals(pack.subarray(2 * MiB, 3 * MiB))).toBe(true);
+    // Outside every planned span, or a pack not planned: the caller reads the store itself.
+    expect(await spool.read('p'.repeat(64), 3 * MiB, 3 * MiB + 1)).toBeUndefined();
+    expect(await spool.read('q'.repeat(64), 0, 1)).toBeUndefined();
+    const [dir] = await fs.readdir(parent);
+    expect(await fs.readdir(path.join(parent, dir!))).toEqual(['p'.repeat(64)]);
+    await spool.used('p'.repeat(64), 2);
+    expect(await fs.readdir(path.join(parent, dir!))).toEqual([]);
+    expect(await spool.read('p'.repeat(64), 0, 1)).toBeUndefined();
+    await spool.close();
+    expect(await fs.readdir(parent)).toEqual([]);
+  });
+});
+
 describe('PackPlan', () => {
   const blob = (pack: string, offset: number, length: number): LocatedBlob => ({
     id: `${pack}-${offset}`,
