@@ -33,7 +33,7 @@ import { utimeArg } from '../restore/utime-precision.js';
 import { TaskGroup } from '../util/task-group.js';
 import { findSnapshot } from './find-snapshot.js';
 
-/** Packs kept on disk by default when requests cost (a few dozen of push's packs). */
+/** Bytes of packs kept on disk by default when requests cost (about 16 of push's ~16 MiB packs). */
 const DEFAULT_SPOOL_BYTES = 256 * 1024 * 1024;
 /** Packs downloaded into the spool at once. */
 const SPOOL_AHEAD = 3;
