@@ -1,4 +1,5 @@
 import { constants, promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { RepoCache } from '../cache/repo-cache.js';
 import { BackupctlError, ErrorCodes, errorMessage } from '../errors/index.js';
@@ -17,6 +18,8 @@ import {
   restoreSymlinkFresh,
 } from '../restore/entries.js';
 import { DEFAULT_FOLDERS_AHEAD, FoldersAhead } from '../restore/folders-ahead.js';
+import { PackPlan } from '../restore/pack-plan.js';
+import { PackSpool } from '../restore/pack-spool.js';
 import { countFiles, folderEntries, IncludeRules, isDamage, type PlannedEntry } from '../restore/plan.js';
 import {
   applyDirMetaSync,
@@ -29,6 +32,11 @@ import { TreeReader } from '../restore/tree-reader.js';
 import { utimeArg } from '../restore/utime-precision.js';
 import { TaskGroup } from '../util/task-group.js';
 import { findSnapshot } from './find-snapshot.js';
+
+/** Bytes of packs kept on disk by default when requests cost (about 16 of push's ~16 MiB packs). */
+const DEFAULT_SPOOL_BYTES = 256 * 1024 * 1024;
+/** Packs downloaded into the spool at once. */
+const SPOOL_AHEAD = 3;
 
 /** Whether a node has extended attributes to set (they need the main thread's xattr module). */
 function hasXattrs(node: TreeNode): boolean {
@@ -71,6 +79,12 @@ export interface RestoreLimits {
   workers: number;
   /** Folders made before any file, during the counting walk (restore/folders-ahead.ts; 0: none). */
   foldersAhead: number;
+  /**
+   * Bytes of packs kept on disk (the cache folder) so that each needed span of a pack is
+   * read with one request (restore/pack-spool.ts); 0: none. By default 256 MiB on a store
+   * whose requests cost (S3), none on a local folder.
+   */
+  spoolBytes: number;
 }
 
 export interface RestoreProgress {
@@ -172,6 +186,7 @@ export async function restore(
     fsConcurrency: DEFAULT_CONTENT_LIMITS.fsConcurrency,
     workers: DEFAULT_CONTENT_LIMITS.workers,
     foldersAhead: DEFAULT_FOLDERS_AHEAD,
+    spoolBytes: repo.backend.requestsCost ? DEFAULT_SPOOL_BYTES : 0,
     ...options.limits,
   };
   const snapshot = await findSnapshot(repo, cache, options.snapshot);
@@ -188,10 +203,23 @@ export async function restore(
     countFiles(reader, treeId, abs, include, included);
   // The same walk makes the folders to restore, before any file (restore/folders-ahead.ts).
   const foldersAhead = new FoldersAhead(limits.foldersAhead);
-  const totals = await countFiles(reader, snapshot.tree, '/', include, false, {
-    folders: foldersAhead,
-    dest: target,
-  });
+  // And learns which parts of which packs the files need, to read each once (pack-spool.ts).
+  const packPlan = limits.spoolBytes > 0 ? new PackPlan((id) => repo.index.get(id)) : undefined;
+  const totals = await countFiles(
+    reader,
+    snapshot.tree,
+    '/',
+    include,
+    false,
+    { folders: foldersAhead, dest: target },
+    packPlan,
+  );
+  const spool = packPlan
+    ? await PackSpool.create(repo.backend, packPlan.finish(), cache?.dir ?? os.tmpdir(), {
+        bytes: limits.spoolBytes,
+        ahead: SPOOL_AHEAD,
+      })
+    : undefined;
   const progress: RestoreProgress = {
     filesDone: 0,
     filesTotal: totals.files,
@@ -228,6 +256,7 @@ export async function restore(
       fsConcurrency: limits.fsConcurrency,
       workers: limits.workers,
     },
+    spool,
     verify: options.verify ?? false,
     progress,
     onProgress: report,
@@ -476,6 +505,8 @@ export async function restore(
     await contents.drain();
     await linkTasks.wait().catch(() => undefined);
     throw error;
+  } finally {
+    await spool?.close();
   }
   report();
   const conflictsOnly = conflicts.filter((c) => !failedPaths.has(c.path));
@@ -486,8 +517,8 @@ export async function restore(
     dirs,
     symlinks,
     bytes: progress.bytesTotal,
-    bytesDownloaded: contents.bytesDownloaded,
-    requests: contents.requests,
+    bytesDownloaded: contents.bytesDownloaded + (spool?.bytesDownloaded ?? 0),
+    requests: contents.requests + (spool?.requests ?? 0),
     unchanged,
     verified: contents.verified,
     failed,

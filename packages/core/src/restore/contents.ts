@@ -8,6 +8,7 @@ import type { Repository } from '../repository/repository.js';
 import { TaskGroup } from '../util/task-group.js';
 import { settleAll } from './bounded.js';
 import { compareContents } from './compare.js';
+import type { PackSpool } from './pack-spool.js';
 import { isDamage, type PlannedEntry } from './plan.js';
 import { type BatchOutcome, RestorePool, type WholeFile, type WriteError } from './restore-pool.js';
 import { DAMAGED, FAILED, VERIFIED, type WorkerPath } from './restore-worker.js';
@@ -38,11 +39,12 @@ export interface ContentLimits {
 }
 
 /*
- * Windows of 1,024 files take several ranged GETs per pack of small files (the real tree:
- * 97 where restic sends 26): push's workers interleave files in packs, so one window's
- * blobs are spread over its packs. Windows of 4,096 files and runs of 16 MiB (2 in flight)
- * took 36, but held ~30 MiB more at the peak (docs/benchmarks.md, "Restore CPU"); reading a
- * pack ahead of the window took 64 and downloaded a third more bytes.
+ * Windows of 1,024 files take several ranged reads per pack of small files (the real tree:
+ * 97 where restic sends 26 requests): push's workers interleave files in packs, so one
+ * window's blobs are spread over its packs. Windows of 4,096 files and runs of 16 MiB took
+ * 36 GETs, but held ~30 MiB more at the peak (docs/benchmarks.md, "Restore CPU"). Where
+ * requests cost (S3) the windows read from a spool of the packs instead, each needed span
+ * fetched once (pack-spool.ts: 16 data GETs for the real tree); a local folder is read in place.
  */
 export const DEFAULT_CONTENT_LIMITS: ContentLimits = {
   concurrency: 4,
@@ -133,6 +135,8 @@ export interface ContentOptions {
    * with `limits.workers` 0, every file is written on the main thread.
    */
   workerMeta?: (entry: PlannedEntry, owner: Owner | undefined) => Omit<WholeFile, 'tmp' | 'dest'> | undefined;
+  /** Packs read once each ahead of the windows (restore/pack-spool.ts); runs are read from it first. */
+  spool?: PackSpool;
 }
 
 /**
@@ -316,15 +320,31 @@ export class ContentRestorer {
   }
 
   private async fetchRun(packId: string, run: Slot[]): Promise<void> {
+    const spool = this.options.spool;
+    try {
+      await this.readRun(packId, run);
+    } finally {
+      // Each place of the run was planned as one reference to the pack (PackPlan).
+      await spool?.used(
+        packId,
+        run.reduce((n, slot) => n + slot.at.length, 0),
+      );
+    }
+  }
+
+  private async readRun(packId: string, run: Slot[]): Promise<void> {
     if (run.every(({ at }) => at.every((p) => p.job.failed))) return;
     const start = run[0]!.blob.offset;
     const end = run.at(-1)!.blob.offset + run.at(-1)!.blob.length;
     let bytes: Buffer | undefined;
     let fetchError: string | undefined;
     try {
-      bytes = await this.repo.backend.get(keys.pack(packId), { offset: start, length: end - start });
-      this.bytesDownloaded += bytes.length;
-      this.requests++;
+      bytes = await this.options.spool?.read(packId, start, end);
+      if (!bytes) {
+        bytes = await this.repo.backend.get(keys.pack(packId), { offset: start, length: end - start });
+        this.bytesDownloaded += bytes.length;
+        this.requests++;
+      }
     } catch (error) {
       if (!isDamage(error)) throw error;
       fetchError = `pack ${packId} cannot be read: ${errorMessage(error)}`;

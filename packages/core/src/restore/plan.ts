@@ -3,6 +3,7 @@ import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import type { Tree, TreeNode } from '../repository/format.js';
 import { PathPatterns } from '../scan/excludes.js';
 import type { FoldersAhead } from './folders-ahead.js';
+import type { PackPlan } from './pack-plan.js';
 import type { FsPath } from './safe-fs.js';
 import type { TreeReader } from './tree-reader.js';
 
@@ -123,6 +124,8 @@ export async function countFiles(
   included: boolean,
   /** Makes the folders to restore as it goes (restore/folders-ahead.ts), below `dest`. */
   ahead?: { folders: FoldersAhead; dest: FsPath },
+  /** Learns which parts of which packs the files counted need (restore/pack-plan.ts). */
+  packs?: PackPlan,
 ): Promise<Totals> {
   const totals: Totals = { files: 0, bytes: 0 };
   /** `dest`: where the folder at `at` is restored, when folders may be made in it. */
@@ -159,6 +162,7 @@ export async function countFiles(
       } else if (entry.node.type === 'file' && wanted) {
         totals.files++;
         totals.bytes += entry.node.size ?? 0;
+        packs?.addFile(entry.node);
       }
     }
   };

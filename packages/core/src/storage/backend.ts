@@ -50,6 +50,18 @@ export interface Backend {
   putIfAbsent(key: string, body: Uint8Array): Promise<PutResult>;
   /** Reads an object, or a byte range of it. Throws `OBJECT_NOT_FOUND` when missing. */
   get(key: string, range?: ByteRange): Promise<Buffer>;
+  /**
+   * Each request has a price and a round trip (S3 bills per request): a reader of many
+   * ranges asks for fewer, larger ones (restore spools the packs it needs, restore/pack-spool.ts).
+   * A local folder does not set it.
+   */
+  readonly requestsCost?: boolean;
+  /**
+   * Reads an object, or a byte range of it, as pieces in order (held one piece at a time,
+   * not the whole range); ends with an error when the body is cut short. Throws
+   * `OBJECT_NOT_FOUND` when missing. Backends without it: callers use `get`.
+   */
+  getStream?(key: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array>>;
   /** Lists objects whose key starts with `prefix` (repository-relative). */
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Size of an object, or undefined when it does not exist. */

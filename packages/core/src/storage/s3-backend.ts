@@ -40,6 +40,7 @@ const BODY_ATTEMPTS = 3;
 export class S3Backend implements DeletableBackend {
   readonly location: string;
   readonly writeConcurrency = 4;
+  readonly requestsCost = true;
 
   constructor(
     readonly client: S3Client,
@@ -173,8 +174,50 @@ export class S3Backend implements DeletableBackend {
     }
   }
 
+  /**
+   * One GET whose body is read piece by piece as the caller takes them (the socket's flow
+   * control holds the rest back). The body is consumed or destroyed whatever the caller
+   * does; one cut short ends in an error (the caller decides whether to read again).
+   */
+  async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array>> {
+    const response = await this.send(key, range);
+    const expected = Number(response.ContentLength ?? Number.NaN);
+    const body = response.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+    return (async function* pieces() {
+      let got = 0;
+      try {
+        if (body) {
+          for await (const piece of body) {
+            got += piece.byteLength;
+            yield piece;
+          }
+        }
+      } finally {
+        body?.destroy?.();
+      }
+      if (Number.isFinite(expected) && got !== expected) {
+        throw new Error(`body cut off: ${got} of ${expected} bytes`);
+      }
+    })();
+  }
+
   /** Sends the GET; returns the reader of its body. */
   private async open(key: string, range?: ByteRange): Promise<() => Promise<Buffer>> {
+    const response = await this.send(key, range);
+    const expected = Number(response.ContentLength ?? Number.NaN);
+    return async () => {
+      if (!response.Body) return Buffer.alloc(0);
+      const bytes = await response.Body.transformToByteArray();
+      // A body shorter than announced was cut off (some stacks end it without an error).
+      if (Number.isFinite(expected) && bytes.byteLength !== expected) {
+        throw new Error(`body cut off: ${bytes.byteLength} of ${expected} bytes`);
+      }
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    };
+  }
+
+  /** Sends a GET (ranged when asked); a missing object is OBJECT_NOT_FOUND. */
+  private async send(key: string, range?: ByteRange): Promise<GetObjectCommandOutput> {
     let response: GetObjectCommandOutput;
     try {
       response = await this.client.send(
@@ -193,16 +236,7 @@ export class S3Backend implements DeletableBackend {
       }
       throw error;
     }
-    const expected = Number(response.ContentLength ?? Number.NaN);
-    return async () => {
-      if (!response.Body) return Buffer.alloc(0);
-      const bytes = await response.Body.transformToByteArray();
-      // A body shorter than announced was cut off (some stacks end it without an error).
-      if (Number.isFinite(expected) && bytes.byteLength !== expected) {
-        throw new Error(`body cut off: ${bytes.byteLength} of ${expected} bytes`);
-      }
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    };
+    return response;
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {

@@ -1,0 +1,300 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { push } from '../../src/operations/push.js';
+import { restore } from '../../src/operations/restore.js';
+import type { TreeNode } from '../../src/repository/format.js';
+import type { LocatedBlob } from '../../src/repository/master-index.js';
+import { PackPlan, SPAN_GAP } from '../../src/restore/pack-plan.js';
+import { PackSpool } from '../../src/restore/pack-spool.js';
+import type { Backend, ByteRange } from '../../src/storage/backend.js';
+import { listAll, localRepo, tmp } from './helpers.js';
+
+/**
+ * A store whose requests cost (as S3's): counts every read of a data pack, and streams
+ * through `getStream` (in small pieces) unless told to fail mid-body.
+ */
+class CountingStore implements Backend {
+  readonly requestsCost = true;
+  readonly location: string;
+  readonly packReads: string[] = [];
+  failStreams = false;
+  constructor(private readonly inner: Backend) {
+    this.location = inner.location;
+  }
+  putIfAbsent(key: string, body: Uint8Array) {
+    return this.inner.putIfAbsent(key, body);
+  }
+  list(prefix: string) {
+    return this.inner.list(prefix);
+  }
+  stat(key: string) {
+    return this.inner.stat(key);
+  }
+  async get(key: string, range?: ByteRange): Promise<Buffer> {
+    if (key.startsWith('data/')) this.packReads.push(key);
+    return this.inner.get(key, range);
+  }
+  async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array>> {
+    if (key.startsWith('data/')) this.packReads.push(key);
+    const bytes = await this.inner.get(key, range);
+    const fail = this.failStreams;
+    return (async function* () {
+      for (let at = 0; at < bytes.length; at += 1000) {
+        if (fail && at > 0) throw new Error('connection reset');
+        yield bytes.subarray(at, at + 1000);
+      }
+    })();
+  }
+}
+
+const text = (n: number, seed: number) =>
+  Buffer.from(
+    Array.from({ length: n }, (_, i) => String.fromCharCode(97 + ((i * seed + i / 7) % 26))).join(''),
+  );
+
+/** Small files in several folders (several packs of the tests' 512 KiB), a duplicate, a hard link, a large file. */
+async function buildTree(src: string): Promise<void> {
+  for (let d = 0; d < 5; d++) {
+    const dir = path.join(src, `d${d}`);
+    await fs.mkdir(dir);
+    for (let f = 0; f < 50; f++) {
+      await fs.writeFile(
+        path.join(dir, `f${f}`),
+        f % 2 ? randomBytes(3000 + f * 97) : text(4000 + f * 13, d + f),
+      );
+    }
+  }
+  await fs.writeFile(path.join(src, 'dup'), text(4000, 0));
+  await fs.link(path.join(src, 'd0', 'f1'), path.join(src, 'linked'));
+  await fs.writeFile(path.join(src, 'large.bin'), randomBytes(1_500_000));
+}
+
+async function digest(root: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const rel of await listAll(root)) {
+    const st = await fs.lstat(path.join(root, rel));
+    out.set(
+      rel,
+      st.isFile()
+        ? createHash('sha256')
+            .update(await fs.readFile(path.join(root, rel)))
+            .digest('hex')
+        : 'dir',
+    );
+  }
+  return out;
+}
+
+async function setUp() {
+  const { repo, cache } = await localRepo();
+  const src = await tmp('src');
+  await buildTree(src);
+  const snap = await push(repo, cache, { paths: [src], host: 'test' });
+  const store = new CountingStore(repo.backend);
+  (repo as { backend: Backend }).backend = store;
+  const packs = new Set([...repo.index.allBlobs()].filter((b) => b.type === 'data').map((b) => b.pack));
+  /** Reads of packs holding file contents (the walk's reads of tree packs are apart). */
+  const dataReads = () => store.packReads.filter((key) => [...packs].some((p) => key.endsWith(p)));
+  return { repo, cache, src, snap, store, packs, dataReads };
+}
+
+describe('restore from a store whose requests cost: each pack read once (pack spool)', () => {
+  it('restores the same tree with one read of each data pack, where windows alone read each several times', async () => {
+    const { repo, cache, src, snap, store, packs, dataReads } = await setUp();
+    expect(packs.size).toBeGreaterThan(2);
+    const expected = await digest(src);
+    const reads: Record<string, number> = {};
+    for (const spoolBytes of [0, 64 * 1024 * 1024]) {
+      store.packReads.length = 0;
+      const target = await tmp(`target-${spoolBytes}`);
+      // Windows of a few files: without the spool, each window reads its packs again.
+      const result = await restore(repo, cache, {
+        snapshot: snap.snapshotId,
+        target,
+        limits: { windowFiles: 9, spoolBytes },
+      });
+      expect(result.failed).toEqual([]);
+      expect(await digest(path.join(target, src))).toEqual(expected);
+      expect(result.requests).toBe(dataReads().length);
+      reads[spoolBytes] = dataReads().length;
+    }
+    expect(reads[0]).toBeGreaterThan(packs.size * 2);
+    // The packs are smaller than SPAN_GAP: one span, one read each.
+    expect(reads[64 * 1024 * 1024]).toBe(packs.size);
+    // Nothing is left of the spool in the cache folder.
+    expect((await fs.readdir(cache.dir)).filter((n) => n.startsWith('restore-spool-'))).toEqual([]);
+  });
+
+  it('a spool smaller than one pack, or a download cut off, still restores every file (from the store)', async () => {
+    const { repo, cache, src, snap, store } = await setUp();
+    const expected = await digest(src);
+    for (const [spoolBytes, failStreams] of [
+      [100_000, false],
+      [64 * 1024 * 1024, true],
+    ] as const) {
+      store.failStreams = failStreams;
+      const target = await tmp('target');
+      const result = await restore(repo, cache, {
+        snapshot: snap.snapshotId,
+        target,
+        limits: { windowFiles: 9, spoolBytes },
+      });
+      expect(result.failed).toEqual([]);
+      expect(await digest(path.join(target, src))).toEqual(expected);
+    }
+  });
+
+  it('a damaged pack fails only the files that need it, through the spool too', async () => {
+    const { repo, cache, src, snap } = await setUp();
+    const victim = [...repo.index.allBlobs()].find((b) => b.type === 'data' && b.rawLength < 10_000)!;
+    const inner = (repo.backend as unknown as { inner: Backend }).inner;
+    const original = inner.get.bind(inner);
+    // The store hands back the pack with one byte of the blob flipped.
+    inner.get = async (key, range) => {
+      const bytes = Buffer.from(await original(key, range));
+      if (key.includes(victim.pack)) {
+        const at = victim.offset + 5 - (range?.offset ?? 0);
+        if (at >= 0 && at < bytes.length) bytes[at] = (bytes[at] ?? 0) ^ 0xff;
+      }
+      return bytes;
+    };
+    const target = await tmp('target');
+    const result = await restore(repo, cache, {
+      snapshot: snap.snapshotId,
+      target,
+      limits: { windowFiles: 9, spoolBytes: 64 * 1024 * 1024 },
+    });
+    expect(result.failed.length).toBeGreaterThan(0);
+    for (const f of result.failed) expect(f.reason).toMatch(new RegExp(`damaged data: blob ${victim.id}`));
+    const restored = (await listAll(path.join(target, src))).length;
+    expect(restored).toBeGreaterThan(200);
+  });
+
+  it('removes the spool folders of restores whose process is gone, keeps a live one', async () => {
+    const parent = await tmp('spool-parent');
+    // A PID that cannot be a live process here, and this test's own parent (alive).
+    await fs.mkdir(path.join(parent, 'restore-spool-999999999-abc'));
+    await fs.writeFile(path.join(parent, 'restore-spool-999999999-abc', 'pack'), 'x');
+    await fs.mkdir(path.join(parent, `restore-spool-${process.ppid}-def`));
+    await fs.mkdir(path.join(parent, 'other'));
+    const spool = await PackSpool.create(new CountingStore(new NoStore()), new Map(), parent, {
+      bytes: 1,
+      ahead: 1,
+    });
+    const names = (await fs.readdir(parent)).sort();
+    expect(names).toContain(`restore-spool-${process.ppid}-def`);
+    expect(names).toContain('other');
+    expect(names).not.toContain('restore-spool-999999999-abc');
+    await spool!.close();
+    expect((await fs.readdir(parent)).sort()).toEqual(['other', `restore-spool-${process.ppid}-def`]);
+  });
+});
+
+describe('PackSpool', () => {
+  it('hands out a range as soon as it is written, not when the whole span is; a pack used up leaves the disk', async () => {
+    const MiB = 1024 * 1024;
+    const pack = Buffer.from(randomBytes(3 * MiB));
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const store = new NoStore();
+    // The body's first MiB comes at once, the rest only once the gate opens.
+    const streaming = Object.assign(store, {
+      getStream: async (_key: string, range?: ByteRange) =>
+        (async function* () {
+          const part = pack.subarray(range!.offset, range!.offset + range!.length);
+          yield part.subarray(0, MiB);
+          await gate;
+          yield part.subarray(MiB);
+        })(),
+    });
+    const parent = await tmp('spool');
+    const plan = new Map([
+      ['p'.repeat(64), { spans: [{ start: 0, end: 3 * MiB }], refs: 2, bytes: 3 * MiB }],
+    ]);
+    const spool = (await PackSpool.create(streaming, plan, parent, { bytes: 64 * MiB, ahead: 2 }))!;
+    // Would wait forever for the gate if a read waited for the whole span.
+    expect((await spool.read('p'.repeat(64), 10, 5000))?.equals(pack.subarray(10, 5000))).toBe(true);
+    open();
+    const tail = await spool.read('p'.repeat(64), 2 * MiB, 3 * MiB);
+    expect(tail?.equals(pack.subarray(2 * MiB, 3 * MiB))).toBe(true);
+    // Outside every planned span, or a pack not planned: the caller reads the store itself.
+    expect(await spool.read('p'.repeat(64), 3 * MiB, 3 * MiB + 1)).toBeUndefined();
+    expect(await spool.read('q'.repeat(64), 0, 1)).toBeUndefined();
+    const [dir] = await fs.readdir(parent);
+    expect(await fs.readdir(path.join(parent, dir!))).toEqual(['p'.repeat(64)]);
+    await spool.used('p'.repeat(64), 2);
+    expect(await fs.readdir(path.join(parent, dir!))).toEqual([]);
+    expect(await spool.read('p'.repeat(64), 0, 1)).toBeUndefined();
+    await spool.close();
+    expect(await fs.readdir(parent)).toEqual([]);
+  });
+});
+
+describe('PackPlan', () => {
+  const blob = (pack: string, offset: number, length: number): LocatedBlob => ({
+    id: `${pack}-${offset}`,
+    type: 'data',
+    offset,
+    length,
+    rawLength: length,
+    pack,
+  });
+  const file = (chunks: string[], hardlink?: string): TreeNode => ({
+    name: 'f',
+    type: 'file',
+    mode: 0o644,
+    mtimeNs: '0',
+    size: 1,
+    chunks,
+    ...(hardlink ? { hardlink } : {}),
+  });
+
+  it('merges close needs of a pack into spans, keeps far ones apart, counts every reference once', () => {
+    const blobs = new Map(
+      [
+        blob('p', 0, 100),
+        blob('p', 5000, 100),
+        blob('p', 2000, 100),
+        blob('p', 100 + SPAN_GAP + 10_000, 50),
+        blob('q', 7, 3),
+      ].map((b) => [b.id, b]),
+    );
+    const plan = new PackPlan((id) => blobs.get(id));
+    plan.addFile(file(['p-5000', 'q-7']));
+    plan.addFile(file(['p-0', 'p-2000']));
+    plan.addFile(file([`p-${100 + SPAN_GAP + 10_000}`, 'unknown']));
+    // A hard link's second entry writes nothing: not counted.
+    plan.addFile(file(['p-0'], 'inode-1'));
+    plan.addFile(file(['p-0'], 'inode-1'));
+    const packs = plan.finish();
+    expect([...packs.keys()]).toEqual(['p', 'q']);
+    expect(packs.get('p')).toEqual({
+      spans: [
+        { start: 0, end: 5100 },
+        { start: 100 + SPAN_GAP + 10_000, end: 100 + SPAN_GAP + 10_050 },
+      ],
+      refs: 5,
+      bytes: 5150,
+    });
+    expect(packs.get('q')).toEqual({ spans: [{ start: 7, end: 10 }], refs: 1, bytes: 3 });
+  });
+});
+
+/** A store with nothing in it (for the spool's folder handling alone). */
+class NoStore implements Backend {
+  readonly location = 'none:';
+  async putIfAbsent(): Promise<'created'> {
+    return 'created';
+  }
+  async get(): Promise<Buffer> {
+    throw new Error('nothing here');
+  }
+  async *list() {}
+  async stat() {
+    return undefined;
+  }
+}
