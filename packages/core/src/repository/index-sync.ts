@@ -55,10 +55,13 @@ export async function loadIndex(
     const fetching = next!;
     next = i + 1 < keys.length ? fetch(keys[i + 1]!) : undefined;
     try {
-      const sealed = await fetching;
-      const file = await repo.loadJson<IndexFile>(key, sealed);
-      if (!isIndexFile(file)) throw notAnIndex(key);
-      repo.index.add(exclude?.size ? { ...file, packs: file.packs.filter((p) => !exclude.has(p.id)) } : file);
+      const json = await repo.loadJsonBytes(key, await fetching);
+      // The shape backupctl writes is read in place (index-scan.ts); any other is parsed.
+      if (!repo.index.addJson(json, exclude?.size ? exclude : undefined)) {
+        const file = repo.parseJson<IndexFile>(key, json);
+        if (!isIndexFile(file)) throw notAnIndex(key);
+        repo.index.add(exclude?.size ? { ...file, packs: file.packs.filter((p) => !exclude.has(p.id)) } : file);
+      }
       files++;
     } catch (error) {
       if (!isIntegrityError(error)) {
