@@ -55,8 +55,13 @@ const WORKER_CREDITS = 4;
 /**
  * An index file is written once this many blobs are in uploaded packs: what the push holds
  * for its index, and the size of each index file, stay bounded whatever the file count.
+ * Until then every blob is an entry object and an id string on the main thread's heap, and
+ * writing the file makes its JSON text, bytes and sealed copy at once (~130 B a blob each):
+ * at 50,000 a push of a million small files peaked ~40 MiB higher than at 10,000
+ * (docs/benchmarks.md, "Push memory, 2026-12-02"). A pack of small files holds ~15,000
+ * blobs, so this is about one index file per pack of them, one PUT each.
  */
-const INDEX_FILE_BLOBS = 50_000;
+const INDEX_FILE_BLOBS = 10_000;
 /**
  * Files handed to the readers and not done yet, across the whole walk: beyond it the walk
  * waits. With the walk itself sequential, this (and the depth of the tree) bounds what a

@@ -43,7 +43,7 @@ export async function loadIndex(
   const keys: string[] = [];
   for await (const object of repo.backend.list(prefixes.index)) keys.push(object.key);
   // The next file is fetched while this one is decrypted and parsed (at most one ahead:
-  // an index file is up to ~50,000 blobs); each is added in listing order, as before.
+  // an index file is up to 10,000–50,000 blobs); each is added in listing order, as before.
   const fetch = (key: string) => {
     const got = repo.getObject(key, cache, options);
     got.catch(() => undefined); // owned: awaited (and its error handled) in its turn below
