@@ -15,7 +15,14 @@
 export interface IndexSink {
   pack(id: string, size: number): void;
   /** `id`: a 32-byte scratch buffer, valid until the next call. */
-  blob(id: Buffer, type: 'data' | 'tree', offset: number, length: number, rawLength: number, compressed: boolean): void;
+  blob(
+    id: Buffer,
+    type: 'data' | 'tree',
+    offset: number,
+    length: number,
+    rawLength: number,
+    compressed: boolean,
+  ): void;
   endPack(): void;
 }
 

@@ -60,7 +60,9 @@ export async function loadIndex(
       if (!repo.index.addJson(json, exclude?.size ? exclude : undefined)) {
         const file = repo.parseJson<IndexFile>(key, json);
         if (!isIndexFile(file)) throw notAnIndex(key);
-        repo.index.add(exclude?.size ? { ...file, packs: file.packs.filter((p) => !exclude.has(p.id)) } : file);
+        repo.index.add(
+          exclude?.size ? { ...file, packs: file.packs.filter((p) => !exclude.has(p.id)) } : file,
+        );
       }
       files++;
     } catch (error) {
