@@ -55,8 +55,17 @@ const WORKER_CREDITS = 4;
 /**
  * An index file is written once this many blobs are in uploaded packs: what the push holds
  * for its index, and the size of each index file, stay bounded whatever the file count.
+ * Until then every blob is an entry object and an id string on the main thread's heap, and
+ * writing the file makes its JSON text, bytes, compressed and sealed copies at once.
+ * The first waits for FIRST_INDEX_FILE_BLOBS: most pushes stay under it and write their one
+ * index file at the end, once the chunk workers are gone (written during the walk, on top of
+ * the workers' buffers, one raised the real tree's peak by ~10–15 MiB); a larger push then
+ * writes one every INDEX_FILE_BLOBS, which took a million-file push's peak ~40 MiB lower
+ * than one every 50,000 (docs/benchmarks.md, "Push memory, 2026-12-02"). A pack of small
+ * files holds ~15,000 blobs: about one index file per pack of them, one PUT each.
  */
-const INDEX_FILE_BLOBS = 50_000;
+const FIRST_INDEX_FILE_BLOBS = 50_000;
+const INDEX_FILE_BLOBS = 10_000;
 /**
  * Files handed to the readers and not done yet, across the whole walk: beyond it the walk
  * waits. With the walk itself sequential, this (and the depth of the tree) bounds what a
@@ -286,10 +295,14 @@ export class Archiver {
 
   private lastReport = 0;
   private indexSaving: Promise<unknown> = Promise.resolve();
+  /** Index files maybeSaveIndex started (the first waits for more blobs). */
+  private indexFilesSaved = 0;
 
   /** Writes an index file for the packs uploaded so far once they hold enough blobs. */
   private maybeSaveIndex(): void {
-    if (this.packer.untakenBlobs + this.treePacker.untakenBlobs < INDEX_FILE_BLOBS) return;
+    const limit = this.indexFilesSaved === 0 ? FIRST_INDEX_FILE_BLOBS : INDEX_FILE_BLOBS;
+    if (this.packer.untakenBlobs + this.treePacker.untakenBlobs < limit) return;
+    this.indexFilesSaved++;
     const packs = [...this.packer.takeWritten(), ...this.treePacker.takeWritten()];
     // Chained, so the final save waits for it; a failure surfaces there (promise owned).
     // Once saved, the repository's index knows those blobs: the packers forget them.

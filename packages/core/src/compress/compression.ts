@@ -1,4 +1,5 @@
-import { type SyncZstd, smallCodec, type ZstdCodec, zstd } from './zstd.js';
+import { isMainThread } from 'node:worker_threads';
+import { hasBuiltinSyncZstd, type SyncZstd, smallCodec, type ZstdCodec, zstd } from './zstd.js';
 
 /**
  * restic's modes: `auto` compresses fast (zstd level 3), `max` compresses harder (level 11,
@@ -44,12 +45,25 @@ export function smallBlobLimit(small: Pick<SyncZstd, 'name'>, large: Pick<ZstdCo
 /** The compressed bytes, or undefined when the data is to be stored as it is. */
 export async function compressBlob(plain: Uint8Array, mode: CompressionMode): Promise<Buffer | undefined> {
   if (mode === 'off' || plain.byteLength < MIN_BYTES) return undefined;
-  const [small, large] = await Promise.all([smallCodec(), zstd()]);
+  const large = await zstd();
+  const small = wasmOnlyForSmall(large) ? undefined : await smallCodec();
   const packed =
-    plain.byteLength <= smallBlobLimit(small, large)
+    small && plain.byteLength <= smallBlobLimit(small, large)
       ? small.compress(plain, LEVEL[mode])
       : await large.compress(plain, LEVEL[mode]);
   return packed.length <= plain.byteLength - plain.byteLength / 32 ? packed : undefined;
+}
+
+/**
+ * The main thread of a push compresses few blobs (trees, index files, snapshots: one tree
+ * per folder), the chunk workers every file's: where the calling thread's codec would be
+ * the WebAssembly build only for that (Node < 22.15 with the native codec there), the main
+ * thread sends its blobs to the native codec instead and never instantiates it. An instance
+ * holds ~6 MiB once used (its memory grows and never shrinks), on a thread whose few
+ * hundred calls a second the thread-pool round trip costs nothing that shows.
+ */
+function wasmOnlyForSmall(large: Pick<ZstdCodec, 'name'>): boolean {
+  return isMainThread && !hasBuiltinSyncZstd() && large.name !== '@bokuweb/zstd-wasm';
 }
 
 export async function decompressBlob(packed: Uint8Array): Promise<Buffer> {
@@ -74,6 +88,11 @@ export async function encodeMeta(json: string, mode: CompressionMode): Promise<B
 }
 
 export async function decodeMeta(bytes: Buffer): Promise<string> {
-  if (bytes.length > 0 && bytes[0] === META_ZSTD) return (await decompressBlob(bytes.subarray(1))).toString();
-  return bytes.toString();
+  return (await decodeMetaBytes(bytes)).toString();
+}
+
+/** The JSON's UTF-8 bytes (for a reader that scans them rather than parse a string). */
+export async function decodeMetaBytes(bytes: Buffer): Promise<Buffer> {
+  if (bytes.length > 0 && bytes[0] === META_ZSTD) return decompressBlob(bytes.subarray(1));
+  return bytes;
 }

@@ -148,11 +148,18 @@ export function smallCodec(): Promise<SyncZstd> {
   return loadingSync;
 }
 
+interface BuiltinSyncZstd {
+  zstdCompressSync?: (data: Uint8Array, options: { params: Record<number, number> }) => Buffer;
+  constants: Record<string, number>;
+}
+
+/** True where the runtime has its own synchronous zstd (smallCodec is then not WebAssembly). */
+export function hasBuiltinSyncZstd(): boolean {
+  return typeof (zlib as unknown as BuiltinSyncZstd).zstdCompressSync === 'function';
+}
+
 async function loadSync(): Promise<SyncZstd> {
-  const builtin = zlib as unknown as {
-    zstdCompressSync?: (data: Uint8Array, options: { params: Record<number, number> }) => Buffer;
-    constants: Record<string, number>;
-  };
+  const builtin = zlib as unknown as BuiltinSyncZstd;
   if (typeof builtin.zstdCompressSync === 'function') {
     const compressSync = builtin.zstdCompressSync;
     const levelParam = builtin.constants.ZSTD_c_compressionLevel ?? 100;

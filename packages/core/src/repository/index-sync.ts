@@ -43,7 +43,7 @@ export async function loadIndex(
   const keys: string[] = [];
   for await (const object of repo.backend.list(prefixes.index)) keys.push(object.key);
   // The next file is fetched while this one is decrypted and parsed (at most one ahead:
-  // an index file is up to ~50,000 blobs); each is added in listing order, as before.
+  // an index file is up to 10,000–50,000 blobs); each is added in listing order, as before.
   const fetch = (key: string) => {
     const got = repo.getObject(key, cache, options);
     got.catch(() => undefined); // owned: awaited (and its error handled) in its turn below
@@ -55,10 +55,15 @@ export async function loadIndex(
     const fetching = next!;
     next = i + 1 < keys.length ? fetch(keys[i + 1]!) : undefined;
     try {
-      const sealed = await fetching;
-      const file = await repo.loadJson<IndexFile>(key, sealed);
-      if (!isIndexFile(file)) throw notAnIndex(key);
-      repo.index.add(exclude?.size ? { ...file, packs: file.packs.filter((p) => !exclude.has(p.id)) } : file);
+      const json = await repo.loadJsonBytes(key, await fetching);
+      // The shape backupctl writes is read in place (index-scan.ts); any other is parsed.
+      if (!repo.index.addJson(json, exclude?.size ? exclude : undefined)) {
+        const file = repo.parseJson<IndexFile>(key, json);
+        if (!isIndexFile(file)) throw notAnIndex(key);
+        repo.index.add(
+          exclude?.size ? { ...file, packs: file.packs.filter((p) => !exclude.has(p.id)) } : file,
+        );
+      }
       files++;
     } catch (error) {
       if (!isIntegrityError(error)) {

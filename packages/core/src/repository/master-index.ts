@@ -1,4 +1,5 @@
 import type { BlobEntry, IndexFile } from './format.js';
+import { scanIndex } from './index-scan.js';
 
 export type LocatedBlob = BlobEntry & { pack: string };
 
@@ -33,27 +34,73 @@ export class MasterIndex {
 
   add(file: IndexFile): void {
     for (const pack of file.packs) {
-      let packNo = this.packNumbers.get(pack.id);
-      if (packNo === undefined) {
-        packNo = this.packList.length;
-        this.packList.push(pack.id);
-        this.packSizes.push(pack.size);
-        this.packNumbers.set(pack.id, packNo);
-      }
-      const onlyTrees = pack.blobs.length > 0 && pack.blobs.every((b) => b.type === 'tree');
-      const treeRecords: number[] = [];
+      this.startPack(pack.id, pack.size);
       for (const blob of pack.blobs) {
         // A reused buffer: a million blobs are a million ids to parse, no Buffer each.
         const id = this.scratch;
         if (blob.id.length !== 64 || id.write(blob.id, 'hex') !== 32) {
           throw new RangeError(`blob id ${blob.id} is not 32 bytes of hex`);
         }
-        let record = this.find(id);
-        if (record < 0) record = this.insert(id, packNo, blob);
-        if (onlyTrees) treeRecords.push(record);
+        this.addBlob(id, blob.type, blob.offset, blob.length, blob.rawLength, Boolean(blob.compressed));
       }
-      if (onlyTrees) this.treePacks.set(packNo, treeRecords);
+      this.endPack();
     }
+  }
+
+  /**
+   * Reads an index file's JSON bytes straight in (index-scan.ts), leaving out the packs of
+   * `exclude`; false (and nothing added) when they are not in the shape backupctl writes.
+   */
+  addJson(bytes: Uint8Array, exclude?: ReadonlySet<string>): boolean {
+    let skip = false;
+    return scanIndex(bytes, {
+      pack: (id, size) => {
+        skip = exclude?.has(id) === true;
+        if (!skip) this.startPack(id, size);
+      },
+      blob: (id, type, offset, length, rawLength, compressed) => {
+        if (!skip) this.addBlob(id, type, offset, length, rawLength, compressed);
+      },
+      endPack: () => {
+        if (!skip) this.endPack();
+      },
+    });
+  }
+
+  /** The pack blobs are being added to (startPack … endPack). */
+  private current = { packNo: 0, blobs: 0, onlyTrees: true, treeRecords: [] as number[] };
+
+  private startPack(id: string, size: number): void {
+    let packNo = this.packNumbers.get(id);
+    if (packNo === undefined) {
+      packNo = this.packList.length;
+      this.packList.push(id);
+      this.packSizes.push(size);
+      this.packNumbers.set(id, packNo);
+    }
+    this.current = { packNo, blobs: 0, onlyTrees: true, treeRecords: [] };
+  }
+
+  private addBlob(
+    id: Buffer,
+    type: BlobEntry['type'],
+    offset: number,
+    length: number,
+    rawLength: number,
+    compressed: boolean,
+  ): void {
+    const pack = this.current;
+    let record = this.find(id);
+    if (record < 0) record = this.insert(id, pack.packNo, type, offset, length, rawLength, compressed);
+    pack.blobs++;
+    if (type !== 'tree') pack.onlyTrees = false;
+    // Tree records are kept only while the pack may still hold only trees.
+    else if (pack.onlyTrees) pack.treeRecords.push(record);
+  }
+
+  private endPack(): void {
+    const pack = this.current;
+    if (pack.blobs > 0 && pack.onlyTrees) this.treePacks.set(pack.packNo, pack.treeRecords);
   }
 
   has(id: string): boolean {
@@ -125,8 +172,16 @@ export class MasterIndex {
     }
   }
 
-  private insert(id: Buffer, packNo: number, blob: BlobEntry): number {
-    if (id.length !== 32) throw new RangeError(`blob id ${blob.id} is not 32 bytes of hex`);
+  private insert(
+    id: Buffer,
+    packNo: number,
+    type: BlobEntry['type'],
+    offset: number,
+    length: number,
+    rawLength: number,
+    compressed: boolean,
+  ): number {
+    if (id.length !== 32) throw new RangeError(`blob id ${id.toString('hex')} is not 32 bytes`);
     const record = this.count;
     if (record >>> SLAB_SHIFT === this.slabs.length) this.slabs.push(Buffer.alloc(RECORD * SLAB_RECORDS));
     this.count++;
@@ -134,13 +189,10 @@ export class MasterIndex {
     const at = (record & (SLAB_RECORDS - 1)) * RECORD;
     id.copy(slab, at);
     slab.writeUInt32LE(packNo, at + 32);
-    slab.writeUInt32LE(blob.offset, at + 36);
-    slab.writeUInt32LE(blob.length, at + 40);
-    slab.writeUInt32LE(blob.rawLength, at + 44);
-    slab.writeUInt32LE(
-      (blob.type === 'tree' ? FLAG_TREE : 0) | (blob.compressed ? FLAG_COMPRESSED : 0),
-      at + 48,
-    );
+    slab.writeUInt32LE(offset, at + 36);
+    slab.writeUInt32LE(length, at + 40);
+    slab.writeUInt32LE(rawLength, at + 44);
+    slab.writeUInt32LE((type === 'tree' ? FLAG_TREE : 0) | (compressed ? FLAG_COMPRESSED : 0), at + 48);
     if (this.count * 2 > this.table.length) this.rehash(this.table.length * 2);
     else this.place(record);
     return record;

@@ -4,6 +4,7 @@ import {
   type CompressionMode,
   compressBlob,
   decodeMeta,
+  decodeMetaBytes,
   decompressBlob,
   encodeMeta,
 } from '../compress/compression.js';
@@ -228,14 +229,27 @@ export class Repository {
   }
 
   async loadJson<T>(key: string, sealed?: Buffer): Promise<T> {
+    return this.parseJson<T>(key, await this.loadJsonBytes(key, sealed));
+  }
+
+  /** A metadata object's JSON, decrypted and decompressed, as bytes (see loadJson). */
+  async loadJsonBytes(key: string, sealed?: Buffer): Promise<Buffer> {
     const bytes = sealed ?? (await this.getObject(key));
     const plain = await this.open(bytes, key);
     try {
-      return JSON.parse(await decodeMeta(plain)) as T;
+      return await decodeMetaBytes(plain);
     } catch {
-      throw new BackupctlError(ErrorCodes.integrity, `${key} decrypts but is not valid JSON`, {
-        source: 'environment',
-      });
+      // A frame that does not decompress: as damaged as JSON that does not parse.
+      throw notJson(key);
+    }
+  }
+
+  /** `json` parsed, or an integrity error: the object decrypted, so it is not ours. */
+  parseJson<T>(key: string, json: Buffer): T {
+    try {
+      return JSON.parse(json.toString()) as T;
+    } catch {
+      throw notJson(key);
     }
   }
 
@@ -449,6 +463,12 @@ export class Repository {
     }
     return out.sort((a, b) => a.time.localeCompare(b.time));
   }
+}
+
+function notJson(key: string): BackupctlError {
+  return new BackupctlError(ErrorCodes.integrity, `${key} decrypts but is not valid JSON`, {
+    source: 'environment',
+  });
 }
 
 /** A local copy of immutable objects (index and snapshot files), so they download once. */
