@@ -33,6 +33,15 @@ export interface BlobEntry {
   compressed?: true;
 }
 
+/**
+ * Whether `n` can be a blob's offset, length or raw length: an integer in [0, 2^32). Packs
+ * are ~16 MiB and blobs at most a few MiB; the master index keeps these in 32 bits, so a
+ * larger number is a damaged or foreign index file, not one to load.
+ */
+export function isBlobField(n: unknown): n is number {
+  return Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffff_ffff;
+}
+
 /** `index/<id>`: which blobs each pack holds. */
 export interface IndexFile {
   version: FormatVersion;

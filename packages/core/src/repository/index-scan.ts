@@ -7,10 +7,13 @@
  * "Push memory, 2026-12-02"); this reads the bytes where they are and makes nothing per blob.
  *
  * Anything else (another writer's key order, whitespace, a missing field, a number that is
- * not a plain integer) makes `scanIndex` answer false before it has called `sink` once, and
- * the caller parses the file as before (JSON.parse, isIndexFile): the scan is a fast path,
- * never a second definition of what an index file may be.
+ * not a plain integer or too large for a blob: isBlobField) makes `scanIndex` answer false
+ * before it has called `sink` once, and the caller parses the file as before (JSON.parse,
+ * isIndexFile): the scan is a fast path, never a second definition of what an index file
+ * may be.
  */
+
+import { isBlobField } from './format.js';
 
 export interface IndexSink {
   pack(id: string, size: number): void;
@@ -113,11 +116,11 @@ class Scanner {
     else if (this.literal(TYPE_TREE)) type = 'tree';
     else return false;
     const offset = this.integer();
-    if (offset < 0 || !this.literal(LENGTH)) return false;
+    if (!isBlobField(offset) || !this.literal(LENGTH)) return false;
     const length = this.integer();
-    if (length < 0 || !this.literal(RAW_LENGTH)) return false;
+    if (!isBlobField(length) || !this.literal(RAW_LENGTH)) return false;
     const rawLength = this.integer();
-    if (rawLength < 0) return false;
+    if (!isBlobField(rawLength)) return false;
     const compressed = this.literal(COMPRESSED);
     if (this.b[this.at++] !== CLOSE_BRACE) return false;
     this.sink.blob(this.id, type, offset, length, rawLength, compressed);

@@ -1,6 +1,6 @@
 import type { RepoCache } from '../cache/repo-cache.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
-import { FORMAT_VERSION, type IndexFile, keys, type PruneMarker, prefixes } from './format.js';
+import { FORMAT_VERSION, type IndexFile, isBlobField, keys, type PruneMarker, prefixes } from './format.js';
 import { readPackHeader } from './pack.js';
 import { isIntegrityError, type Repository } from './repository.js';
 
@@ -119,10 +119,9 @@ function isIndexFile(file: unknown): file is IndexFile {
           (b) =>
             typeof b?.id === 'string' &&
             (b.type === 'data' || b.type === 'tree') &&
-            Number.isSafeInteger(b.offset) &&
-            Number.isSafeInteger(b.length) &&
-            b.offset >= 0 &&
-            b.length >= 0,
+            isBlobField(b.offset) &&
+            isBlobField(b.length) &&
+            isBlobField(b.rawLength),
         ),
     )
   );

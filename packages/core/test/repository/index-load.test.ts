@@ -40,3 +40,24 @@ it('index files load in listing order while the next is fetched: a damaged one i
   expect(chunks.length).toBeGreaterThanOrEqual(4);
   for (const id of chunks) expect(reopened.index.has(id)).toBe(true);
 });
+
+it('an index file that decrypts but whose numbers no pack can have (a blob past 4 GiB, no rawLength) is set aside, not thrown', async () => {
+  const backend = new MemoryBackend();
+  const repo = await Repository.init(backend, 'correct horse', { host: 'test', kdf: FAST_KDF });
+  const id = (n: number) => n.toString(16).padStart(64, '0');
+  const blob = { id: id(1), type: 'data', offset: 0, length: 10, rawLength: 10 };
+  const foreign = [
+    // In backupctl's own shape (the scan's fast path) and in another key order (JSON.parse).
+    { version: 2, packs: [{ id: id(9), size: 100, blobs: [{ ...blob, offset: 2 ** 32 }] }] },
+    { packs: [{ id: id(9), size: 100, blobs: [{ ...blob, length: 2 ** 40 }] }], version: 2 },
+    { version: 2, packs: [{ id: id(9), size: 100, blobs: [{ ...blob, rawLength: undefined }] }] },
+  ];
+  const keys: string[] = [];
+  for (const file of foreign) keys.push(`index/${(await repo.saveJson('index/', file)).id}`);
+
+  const reopened = await Repository.open(backend, 'correct horse');
+  const loaded = await loadIndex(reopened);
+  expect(loaded.files).toBe(0);
+  expect(loaded.rejected.sort()).toEqual(keys.sort());
+  expect(reopened.index.blobCount).toBe(0);
+});
