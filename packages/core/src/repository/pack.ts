@@ -6,7 +6,14 @@ import { encryptInto, OVERHEAD, type SecretKey } from '../crypto/cipher.js';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
 import type { StagedObject } from '../storage/backend.js';
 import { stageObject } from '../storage/stage-object.js';
-import { type BlobEntry, type BlobType, type IndexFile, keys, PACK_TRAILER_BYTES } from './format.js';
+import {
+  type BlobEntry,
+  type BlobType,
+  type IndexFile,
+  isBlobField,
+  keys,
+  PACK_TRAILER_BYTES,
+} from './format.js';
 import type { Repository } from './repository.js';
 
 /** Blobs are gathered into a buffer this large before it is written to the staged pack. */
@@ -399,11 +406,10 @@ function parseHeader(packId: string, plain: string, blobArea: number): BlobEntry
       (e: Partial<BlobEntry>) =>
         typeof e?.id === 'string' &&
         (e.type === 'data' || e.type === 'tree') &&
-        Number.isSafeInteger(e.offset) &&
-        Number.isSafeInteger(e.length) &&
-        e.offset! >= 0 &&
-        e.length! >= 0 &&
-        e.offset! + e.length! <= blobArea,
+        isBlobField(e.offset) &&
+        isBlobField(e.length) &&
+        isBlobField(e.rawLength) &&
+        e.offset + e.length <= blobArea,
     )
   ) {
     throw damaged(packId, 'its header is malformed');

@@ -1,11 +1,14 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { RepoCache } from '../../src/cache/repo-cache.js';
+import { ErrorCodes } from '../../src/errors/index.js';
 import { push } from '../../src/operations/push.js';
+import { keys, PACK_TRAILER_BYTES } from '../../src/repository/format.js';
 import { loadIndex } from '../../src/repository/index-sync.js';
+import { readPackHeader } from '../../src/repository/pack.js';
 import { Repository } from '../../src/repository/repository.js';
 import { MemoryBackend } from '../../src/testing/memory-backend.js';
 
@@ -60,4 +63,30 @@ it('an index file that decrypts but whose numbers no pack can have (a blob past 
   expect(loaded.files).toBe(0);
   expect(loaded.rejected.sort()).toEqual(keys.sort());
   expect(reopened.index.blobCount).toBe(0);
+});
+
+it('a pack header that decrypts but lacks a blob field or overflows 32 bits is damaged (integrity), not loaded', async () => {
+  const backend = new MemoryBackend();
+  const repo = await Repository.init(backend, 'correct horse', { host: 'test', kdf: FAST_KDF });
+  const entry = { id: '1'.repeat(64), type: 'data', offset: 0, length: 10, rawLength: 10 };
+  for (const bad of [{ rawLength: undefined }, { rawLength: 2 ** 32 }, { rawLength: -1 }]) {
+    const header = await repo.sealMeta(JSON.stringify([{ ...entry, ...bad }]));
+    const trailer = Buffer.alloc(PACK_TRAILER_BYTES);
+    trailer.writeUInt32LE(header.length);
+    const body = Buffer.concat([Buffer.alloc(10), header, trailer]);
+    const packId = createHash('sha256').update(body).digest('hex');
+    await backend.putIfAbsent(keys.pack(packId), body);
+    await expect(readPackHeader(repo, packId, body.length)).rejects.toMatchObject({
+      code: ErrorCodes.integrity,
+      message: expect.stringContaining('malformed'),
+    });
+  }
+  // The same header with every field is read.
+  const header = await repo.sealMeta(JSON.stringify([entry]));
+  const trailer = Buffer.alloc(PACK_TRAILER_BYTES);
+  trailer.writeUInt32LE(header.length);
+  const body = Buffer.concat([Buffer.alloc(10), header, trailer]);
+  const packId = createHash('sha256').update(body).digest('hex');
+  await backend.putIfAbsent(keys.pack(packId), body);
+  expect(await readPackHeader(repo, packId, body.length)).toEqual([entry]);
 });
