@@ -6,6 +6,7 @@ import { keys } from '../repository/format.js';
 import type { LocatedBlob } from '../repository/master-index.js';
 import type { Repository } from '../repository/repository.js';
 import { TaskGroup } from '../util/task-group.js';
+import { writeFully, writeFullySync } from '../util/write-fully.js';
 import { settleAll } from './bounded.js';
 import { compareContents } from './compare.js';
 import type { PackSpool } from './pack-spool.js';
@@ -13,7 +14,6 @@ import { isDamage, type PlannedEntry } from './plan.js';
 import { type BatchOutcome, RestorePool, type WholeFile, type WriteError } from './restore-pool.js';
 import { DAMAGED, FAILED, VERIFIED, type WorkerPath } from './restore-worker.js';
 import { type FsPath, removeStale, tmpNameFor } from './safe-fs.js';
-import { writeFullySync } from './write-fully.js';
 
 /** The bounds of a restore's content pipeline (see ContentRestorer). */
 export interface ContentLimits {
@@ -826,12 +826,3 @@ function tmpOf(job: FileJob): FsPath {
   return job.tmp;
 }
 const ZEROS = Buffer.alloc(64 * 1024);
-
-async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
-    if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-    done += bytesWritten;
-  }
-}

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { keys } from '../repository/format.js';
 import type { Backend } from '../storage/backend.js';
 import { isProcessAlive } from '../util/process-alive.js';
+import { writeFully } from '../util/write-fully.js';
 import type { PackNeeds } from './pack-plan.js';
 
 /** The longest `get` of a backend without `getStream` (the bytes of one are held at once). */
@@ -229,7 +230,7 @@ export class PackSpool {
         this.requests++;
         const bytes = await this.backend.get(key, { offset: at, length: Math.min(GET_PIECE, end - at) });
         this.bytesDownloaded += bytes.length;
-        await writeAt(handle, bytes, at);
+        await writeFully(handle, bytes, at);
         this.written(spooled, at + bytes.length);
       }
       return;
@@ -248,7 +249,7 @@ export class PackSpool {
         fill += n;
         from += n;
         if (fill === WRITE_BYTES) {
-          await writeAt(handle, gathered, at);
+          await writeFully(handle, gathered, at);
           at += fill;
           fill = 0;
           this.written(spooled, at);
@@ -257,7 +258,7 @@ export class PackSpool {
       // Leaving the loop ends the GET (its body destroyed).
       if (stop()) break;
     }
-    if (fill > 0) await writeAt(handle, gathered.subarray(0, fill), at);
+    if (fill > 0) await writeFully(handle, gathered.subarray(0, fill), at);
     at += fill;
     if (at !== end) throw new Error(`pack ${spooled.pack}: ${at - start} of ${end - start} bytes`);
   }
@@ -289,15 +290,6 @@ export class PackSpool {
     spooled.handle = undefined;
     await handle?.close().catch(() => undefined);
     await fs.rm(spooled.file, { force: true }).catch(() => undefined);
-  }
-}
-
-async function writeAt(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < bytes.byteLength) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, position + done);
-    if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-    done += bytesWritten;
   }
 }
 

@@ -34,8 +34,8 @@ import {
 import { parentPort, workerData } from 'node:worker_threads';
 import { smallZstdDecoder, zstd } from '../compress/zstd.js';
 import { NONCE_BYTES, OVERHEAD, TAG_BYTES } from '../crypto/cipher.js';
+import { writeFullySync } from '../util/write-fully.js';
 import { type FsPath, tmpNameFor } from './safe-fs.js';
-import { writeFullySync } from './write-fully.js';
 
 export interface RestoreWorkerData {
   encKey: Uint8Array;

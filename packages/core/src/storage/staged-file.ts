@@ -3,6 +3,7 @@ import { constants, promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { isProcessAlive } from '../util/process-alive.js';
+import { writeFully } from '../util/write-fully.js';
 import type { PutResult, StagedObject } from './backend.js';
 
 /** A temporary file older than this is a dead writer's, whoever it was. */
@@ -43,10 +44,7 @@ export class StagedFile implements StagedObject {
   async write(bytes: Uint8Array, position: number): Promise<void> {
     if (!this.handle) throw new Error(`staged file ${this.path} is closed`);
     if (!(bytes instanceof Uint8Array)) throw new TypeError('a staged write takes bytes (a Uint8Array)');
-    for (let done = 0; done < bytes.byteLength; ) {
-      const { bytesWritten } = await this.handle.write(bytes, done, bytes.byteLength - done, position + done);
-      done += bytesWritten;
-    }
+    await writeFully(this.handle, bytes, position);
   }
 
   /** Flushes what was written to the disk (before the file is linked into a repository). */
