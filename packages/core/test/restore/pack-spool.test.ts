@@ -100,23 +100,34 @@ async function setUp() {
   return { repo, cache, src, snap, store, packs, dataReads };
 }
 
+/** Restores the whole snapshot in windows of 9 files with a spool of `spoolBytes`: nothing fails, every file as pushed. */
+async function restoreWhole(
+  { repo, cache, src, snap }: Awaited<ReturnType<typeof setUp>>,
+  spoolBytes: number,
+  expected: Map<string, string>,
+) {
+  const target = await tmp(`target-${spoolBytes}`);
+  const result = await restore(repo, cache, {
+    snapshot: snap.snapshotId,
+    target,
+    limits: { windowFiles: 9, spoolBytes },
+  });
+  expect(result.failed).toEqual([]);
+  expect(await digest(path.join(target, src))).toEqual(expected);
+  return result;
+}
+
 describe('restore from a store whose requests cost: each pack read once (pack spool)', () => {
   it('restores the same tree with one read of each data pack, where windows alone read each several times', async () => {
-    const { repo, cache, src, snap, store, packs, dataReads } = await setUp();
+    const setup = await setUp();
+    const { cache, src, store, packs, dataReads } = setup;
     expect(packs.size).toBeGreaterThan(2);
     const expected = await digest(src);
     const reads: Record<string, number> = {};
     for (const spoolBytes of [0, 64 * 1024 * 1024]) {
       store.packReads.length = 0;
-      const target = await tmp(`target-${spoolBytes}`);
       // Windows of a few files: without the spool, each window reads its packs again.
-      const result = await restore(repo, cache, {
-        snapshot: snap.snapshotId,
-        target,
-        limits: { windowFiles: 9, spoolBytes },
-      });
-      expect(result.failed).toEqual([]);
-      expect(await digest(path.join(target, src))).toEqual(expected);
+      const result = await restoreWhole(setup, spoolBytes, expected);
       expect(result.requests).toBe(dataReads().length);
       reads[spoolBytes] = dataReads().length;
     }
@@ -128,21 +139,15 @@ describe('restore from a store whose requests cost: each pack read once (pack sp
   });
 
   it('a spool smaller than one pack, or a download cut off, still restores every file (from the store)', async () => {
-    const { repo, cache, src, snap, store } = await setUp();
+    const setup = await setUp();
+    const { src, store } = setup;
     const expected = await digest(src);
     for (const [spoolBytes, failStreams] of [
       [100_000, false],
       [64 * 1024 * 1024, true],
     ] as const) {
       store.failStreams = failStreams;
-      const target = await tmp('target');
-      const result = await restore(repo, cache, {
-        snapshot: snap.snapshotId,
-        target,
-        limits: { windowFiles: 9, spoolBytes },
-      });
-      expect(result.failed).toEqual([]);
-      expect(await digest(path.join(target, src))).toEqual(expected);
+      await restoreWhole(setup, spoolBytes, expected);
     }
   });
 
