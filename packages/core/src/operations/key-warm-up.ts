@@ -18,7 +18,7 @@ import path from 'node:path';
 import { CONFIG_FILE } from '../config/config-file.js';
 import { readEnvironment } from '../config/environment.js';
 import { deriveAhead, type KdfParams } from '../crypto/keys.js';
-import { SYSTEMD_PASSWORD_CREDENTIAL } from '../secrets/secret-store.js';
+import { credentialValue, SYSTEMD_PASSWORD_CREDENTIAL } from '../secrets/secret-store.js';
 
 /** A key file's name: the SHA-256 of its bytes. */
 const KEY_NAME = /^[0-9a-f]{64}$/;
@@ -59,7 +59,7 @@ function passphraseOf(environment: ReturnType<typeof readEnvironment>): string |
   if (!environment.credentialsDirectory) return undefined;
   try {
     const file = path.join(environment.credentialsDirectory, SYSTEMD_PASSWORD_CREDENTIAL);
-    return readFileSync(file, 'utf8').replace(/\r?\n$/, '') || undefined;
+    return credentialValue(readFileSync(file, 'utf8')) || undefined;
   } catch {
     return undefined;
   }

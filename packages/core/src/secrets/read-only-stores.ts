@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BackupctlError, ErrorCodes } from '../errors/index.js';
-import type { SecretStore } from './secret-store.js';
+import { credentialValue, type SecretStore } from './secret-store.js';
 
 abstract class ReadOnlyStore implements SecretStore {
   abstract readonly name: string;
@@ -42,7 +42,7 @@ export class SystemdCredentialStore extends ReadOnlyStore {
     const file = this.fileFor(account);
     if (!file) return undefined;
     try {
-      return (await fs.readFile(path.join(this.directory, file), 'utf8')).replace(/\r?\n$/, '');
+      return credentialValue(await fs.readFile(path.join(this.directory, file), 'utf8'));
     } catch {
       return undefined;
     }

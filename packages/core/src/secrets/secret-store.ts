@@ -36,3 +36,8 @@ export function secretLabel(account: string): string {
 
 /** systemd credential name (LoadCredential=backupctl-password:…) for the passphrase. */
 export const SYSTEMD_PASSWORD_CREDENTIAL = 'backupctl-password';
+
+/** A systemd credential file's secret: its text without the one line end an editor adds. */
+export function credentialValue(fileText: string): string {
+  return fileText.replace(/\r?\n$/, '');
+}
