@@ -9,6 +9,7 @@ import type {
   ToWorker,
   WorkerPath,
 } from './chunk-worker.js';
+import { withSmallYoungGeneration } from './worker-heap.js';
 
 export type { BatchFile, BatchFileResult } from './chunk-worker.js';
 
@@ -88,12 +89,28 @@ export class ChunkPool {
 
   constructor(data: ChunkWorkerData, size = ChunkPool.defaultSize()) {
     const script = ChunkPool.workerScript();
-    for (let i = 0; i < size; i++) {
-      const worker = new Worker(script, { workerData: data });
+    // Each worker's isolate gets a small young generation (worker-heap.ts).
+    const { result: workers, started } = withSmallYoungGeneration(size, () =>
+      Array.from({ length: size }, () => new Worker(script, { workerData: data })),
+    );
+    for (const worker of workers) {
       const slot: WorkerSlot = { worker, active: 0 };
+      let running = false;
+      const run = () => {
+        if (running) return;
+        running = true;
+        started();
+      };
+      worker.once('online', run);
       worker.on('message', (message: FromWorker) => this.onMessage(slot, message));
-      worker.on('error', (error) => this.failWorker(slot, error));
-      worker.on('exit', (code) => this.failWorker(slot, new Error(`chunk worker exited with code ${code}`)));
+      worker.on('error', (error) => {
+        run();
+        this.failWorker(slot, error);
+      });
+      worker.on('exit', (code) => {
+        run();
+        this.failWorker(slot, new Error(`chunk worker exited with code ${code}`));
+      });
       this.slots.push(slot);
     }
   }

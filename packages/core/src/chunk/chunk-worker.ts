@@ -20,7 +20,12 @@ import { createSecretKey } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { listXattrs, xattrModuleSync } from '../archive/xattrs.js';
-import { type CompressionMode, compressBlob } from '../compress/compression.js';
+import {
+  type BatchCompressor,
+  batchCompressor,
+  type CompressionMode,
+  compressBlob,
+} from '../compress/compression.js';
 import { contentIdSync, encryptInto, OVERHEAD, type SecretKey } from '../crypto/cipher.js';
 import { BufferPool } from '../util/buffer-pool.js';
 import { GarbageHint } from '../util/gc-hint.js';
@@ -154,6 +159,11 @@ if (parentPort) {
    */
   const garbage = new GarbageHint(GARBAGE_BYTES);
   const compress = serialize((chunk: Buffer) => compressBlob(chunk, compression));
+  /**
+   * Small-file batches' blobs that compress on this thread, into one scratch area: loaded
+   * by the first seal (a push of large files only never instantiates the WebAssembly build).
+   */
+  let batchCodec: Promise<BatchCompressor> | undefined;
   let credits = data.credits;
   let waiting: (() => void) | undefined;
   const queue: Array<{ job: number; path: WorkerPath }> = [];
@@ -363,26 +373,44 @@ if (parentPort) {
       if (!batch) throw new Error(`chunk worker: no batch ${job}`);
       const chunks = batch.chunks;
       if (want.length > 0 && !encKey) throw new Error('chunk worker: sealing needs the encryption key');
-      // As Repository.sealBlob: compressed when that pays, then encrypted.
-      const bodies = await Promise.all(want.map((i) => compress(chunks[i]!)));
+      // As Repository.sealBlob: compressed when that pays, then encrypted. First the
+      // blobs the thread pool compresses (compressBlob, one at a time as every call here)…
+      batchCodec ??= batchCompressor(compression);
+      const codec = await batchCodec;
+      const pooled = await Promise.all(
+        want.map((i) => (codec.takes(chunks[i]!.length) ? undefined : compress(chunks[i]!))),
+      );
+      // …then, with no await from here to the post, the others into the codec's scratch
+      // (views of it are valid only until something else compresses on this thread).
+      let bytes = 0;
+      let count = 0;
+      for (const i of want) {
+        const length = chunks[i]!.length;
+        if (codec.takes(length)) {
+          bytes += length;
+          count++;
+        }
+      }
+      codec.begin(bytes, count);
+      const added = want.map((i, k) => (codec.takes(chunks[i]!.length) ? codec.add(chunks[i]!) : pooled[k]));
+      const bodies = added.map((a, k) => (a === undefined ? chunks[want[k]!]! : codec.body(a)));
       let total = 0;
-      const lengths = want.map((i, k) => {
-        const length = (bodies[k]?.length ?? chunks[i]!.length) + OVERHEAD;
+      const lengths = bodies.map((body) => {
+        const length = body.byteLength + OVERHEAD;
         total += length;
         return length;
       });
       const out = Buffer.from(sealedBatches.take(total), 0, total);
       let at = 0;
-      for (let k = 0; k < want.length; k++)
-        at += encryptInto(encKey!, bodies[k] ?? chunks[want[k]!]!, out, at);
-      const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+      for (const body of bodies) at += encryptInto(encKey!, body, out, at);
+      const sealedBytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
       port.postMessage(
         {
           type: 'sealed',
           job,
-          data: bytes,
+          data: sealedBytes,
           lengths,
-          compressed: bodies.map((b) => b !== undefined),
+          compressed: added.map((a) => a !== undefined),
         } satisfies FromWorker,
         [out.buffer as ArrayBuffer],
       );

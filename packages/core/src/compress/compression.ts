@@ -1,5 +1,13 @@
 import { isMainThread } from 'node:worker_threads';
-import { hasBuiltinSyncZstd, type SyncZstd, smallCodec, type ZstdCodec, zstd } from './zstd.js';
+import {
+  hasBuiltinSyncZstd,
+  type ScratchZstd,
+  type SyncZstd,
+  scratchZstd,
+  smallCodec,
+  type ZstdCodec,
+  zstd,
+} from './zstd.js';
 
 /**
  * restic's modes: `auto` compresses fast (zstd level 3), `max` compresses harder (level 11,
@@ -51,7 +59,70 @@ export async function compressBlob(plain: Uint8Array, mode: CompressionMode): Pr
     small && plain.byteLength <= smallBlobLimit(small, large)
       ? small.compress(plain, LEVEL[mode])
       : await large.compress(plain, LEVEL[mode]);
-  return packed.length <= plain.byteLength - plain.byteLength / 32 ? packed : undefined;
+  return pays(packed.length, plain.byteLength) ? packed : undefined;
+}
+
+/** Whether compressing `plain` pays: at least 1/32 smaller (else it is stored as it is). */
+function pays(packed: number, plain: number): boolean {
+  return packed <= plain - plain / 32;
+}
+
+/**
+ * Compresses the blobs of a batch that `compressBlob` would compress on the calling thread
+ * (`takes`), deciding as it does (the same codec, level and 1/32 rule, so the same bytes
+ * stored), into one scratch area of the thread's codec where it has one (ScratchZstd): no
+ * buffer per blob. A blob it does not take goes through `compressBlob` (the thread pool).
+ */
+export interface BatchCompressor {
+  /** True when a blob of `length` bytes is compressed here, synchronously. */
+  takes(length: number): boolean;
+  /** Starts a batch of `count` blobs taken here, `bytes` in all: the outputs before are gone. */
+  begin(bytes: number, count: number): void;
+  /**
+   * Compresses `plain` (one `takes` said yes to): its compressed bytes, or undefined when
+   * it is to be stored as it is. The bytes may be a view of the codec's memory: valid
+   * until the next `begin` or `add`, so the caller reads them (`body`) only after the
+   * last `add` of the batch, and before anything else compresses on this thread.
+   */
+  add(plain: Uint8Array): { offset: number; length: number } | Buffer | undefined;
+  /** The bytes `add` answered with. */
+  body(added: { offset: number; length: number } | Buffer): Uint8Array;
+}
+
+export async function batchCompressor(mode: CompressionMode): Promise<BatchCompressor> {
+  if (mode === 'off') {
+    return { takes: () => true, begin: () => undefined, add: () => undefined, body: (b) => b as Buffer };
+  }
+  const level = LEVEL[mode];
+  const large = await zstd();
+  const small = wasmOnlyForSmall(large) ? undefined : await smallCodec();
+  const limit = small ? smallBlobLimit(small, large) : 0;
+  const takes = (length: number) => length < MIN_BYTES || length <= limit;
+  const scratch: ScratchZstd | undefined =
+    small?.name === '@bokuweb/zstd-wasm' ? await scratchZstd() : undefined;
+  if (!small || !scratch) {
+    return {
+      takes,
+      begin: () => undefined,
+      add: (plain) => {
+        if (plain.byteLength < MIN_BYTES || !small) return undefined;
+        const packed = small.compress(plain, level);
+        return pays(packed.length, plain.byteLength) ? packed : undefined;
+      },
+      body: (b) => b as Buffer,
+    };
+  }
+  return {
+    takes,
+    // Each frame's bound is its input plus 1/256 plus at most 64 bytes (ZSTD_compressBound).
+    begin: (bytes, count) => scratch.begin(scratch.bound(bytes) + 64 * count),
+    add: (plain) => {
+      if (plain.byteLength < MIN_BYTES) return undefined;
+      const out = scratch.compress(plain, level);
+      return pays(out.length, plain.byteLength) ? out : undefined;
+    },
+    body: (b) => (Buffer.isBuffer(b) ? b : scratch.view(b.offset, b.length)),
+  };
 }
 
 /**
