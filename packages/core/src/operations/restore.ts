@@ -203,23 +203,37 @@ export async function restore(
     countFiles(reader, treeId, abs, include, included);
   // The same walk makes the folders to restore, before any file (restore/folders-ahead.ts).
   const foldersAhead = new FoldersAhead(limits.foldersAhead);
-  // And learns which parts of which packs the files need, to read each once (pack-spool.ts).
-  const packPlan = limits.spoolBytes > 0 ? new PackPlan((id) => repo.index.get(id)) : undefined;
-  const totals = await countFiles(
-    reader,
-    snapshot.tree,
-    '/',
-    include,
-    false,
-    { folders: foldersAhead, dest: target },
-    packPlan,
-  );
-  const spool = packPlan
-    ? await PackSpool.create(repo.backend, packPlan.finish(), cache?.dir ?? os.tmpdir(), {
-        bytes: limits.spoolBytes,
-        ahead: SPOOL_AHEAD,
+  // And learns which parts of which packs the files need, to read each once (pack-spool.ts);
+  // a pack needed for most of itself is read whole while the walk goes on (EarlyReads).
+  const spool =
+    limits.spoolBytes > 0
+      ? await PackSpool.create(repo.backend, undefined, cache?.dir ?? os.tmpdir(), {
+          bytes: limits.spoolBytes,
+          ahead: SPOOL_AHEAD,
+        })
+      : undefined;
+  const packPlan = spool
+    ? new PackPlan((id) => repo.index.get(id), {
+        sizeOf: (pack) => repo.index.packSize(pack),
+        start: (pack, size) => spool.early(pack, size),
       })
     : undefined;
+  let totals: Awaited<ReturnType<typeof countFiles>>;
+  try {
+    totals = await countFiles(
+      reader,
+      snapshot.tree,
+      '/',
+      include,
+      false,
+      { folders: foldersAhead, dest: target },
+      packPlan,
+    );
+  } catch (error) {
+    await spool?.close();
+    throw error;
+  }
+  if (packPlan) spool?.planned(packPlan.finish());
   const progress: RestoreProgress = {
     filesDone: 0,
     filesTotal: totals.files,
