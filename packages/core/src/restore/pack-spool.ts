@@ -212,8 +212,10 @@ export class PackSpool {
     if (this.planning) {
       while (this.earlyQueue.length > 0 && this.loading < this.limits.ahead) {
         const { pack, size } = this.earlyQueue[0]!;
-        if (this.held + size > this.limits.bytes) return;
+        // One that can never fit is left to the plan (its spans); one that fits later waits.
+        if (size <= this.limits.bytes && this.held + size > this.limits.bytes) return;
         this.earlyQueue.shift();
+        if (size > this.limits.bytes) continue;
         if (!this.spooled.has(pack))
           this.start(pack, { spans: [{ start: 0, end: size }], refs: 0, bytes: size }, false);
       }

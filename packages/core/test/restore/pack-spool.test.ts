@@ -329,7 +329,13 @@ describe('PackSpool, while the walk still plans', () => {
       bytes: MiB / 2,
       ahead: 2,
     }))!;
+    // Larger than the whole bound: skipped, and the small one after it is read early.
     spool.early(P, pack.length);
+    spool.early('r'.repeat(64), 10);
+    // Its download has begun once the store is asked (a few event-loop turns).
+    for (let i = 0; i < 500 && streams.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(streams).toEqual([{ offset: 0, length: 10 }]);
+    streams.length = 0;
     spool.planned(new Map([[P, { spans: [{ start: 0, end: 100 }], refs: 1, bytes: 100 }]]));
     spool.early('q'.repeat(64), 10);
     // Only the planned span, asked for by the reader: the early pack never fit.
