@@ -194,6 +194,8 @@ export async function restore(
   // The target itself is the user's choice: a symlink there is followed, once, here.
   await fs.mkdir(path.resolve(options.target), { recursive: true });
   const target = await fs.realpath(path.resolve(options.target));
+  // Into an empty target every file planned is written: its packs may be read ahead of need.
+  const emptyTarget = limits.spoolBytes > 0 && (await isEmptyFolder(target));
   const include = new IncludeRules(options.include);
   const xattrs = await XattrApplier.create();
   const reader = new TreeReader(repo, limits.treeCacheBytes);
@@ -210,13 +212,16 @@ export async function restore(
       ? await PackSpool.create(repo.backend, undefined, cache?.dir ?? os.tmpdir(), {
           bytes: limits.spoolBytes,
           ahead: SPOOL_AHEAD,
+          eager: emptyTarget,
         })
       : undefined;
   const packPlan = spool
-    ? new PackPlan((id) => repo.index.get(id), {
-        sizeOf: (pack) => repo.index.packSize(pack),
-        start: (pack, size) => spool.early(pack, size),
-      })
+    ? new PackPlan(
+        (id) => repo.index.get(id),
+        emptyTarget
+          ? { sizeOf: (pack) => repo.index.packSize(pack), start: (pack, size) => spool.early(pack, size) }
+          : undefined,
+      )
     : undefined;
   let totals: Awaited<ReturnType<typeof countFiles>>;
   try {
@@ -539,4 +544,14 @@ export async function restore(
     conflicts: conflictsOnly,
     warnings: xattrs.warnings(),
   };
+}
+
+/** Whether a folder holds nothing (one entry read, whatever its size). */
+async function isEmptyFolder(folder: string): Promise<boolean> {
+  const dir = await fs.opendir(folder);
+  try {
+    return (await dir.read()) === null;
+  } finally {
+    await dir.close();
+  }
 }

@@ -18,6 +18,13 @@ export interface SpoolLimits {
   bytes: number;
   /** Packs downloaded at once (the one asked for and those planned next). */
   ahead: number;
+  /**
+   * Every pack planned will be read (the target was empty: each file planned is written),
+   * so packs are read before any reader asks: early, while the walk plans, and the next
+   * one as each download ends. Otherwise (files may be found unchanged and never read) a
+   * pack is read only when a reader asks for it or for one planned just before it.
+   */
+  eager?: boolean;
 }
 
 interface Spooled {
@@ -156,7 +163,7 @@ export class PackSpool {
    * (PackPlan's EarlyReads), so it is read whole now, while downloads and disk allow.
    */
   early(pack: string, size: number): void {
-    if (this.closed || !this.planning || this.spooled.has(pack)) return;
+    if (this.closed || !this.planning || !this.limits.eager || this.spooled.has(pack)) return;
     this.earlyQueue.push({ pack, size });
     this.pump();
   }
@@ -178,7 +185,7 @@ export class PackSpool {
     }
     // Read early but not in the plan (a plan cannot lose a pack, but then no reader comes).
     for (const spooled of [...this.spooled.values()]) if (!plan.has(spooled.pack)) void this.drop(spooled);
-    this.pump();
+    if (this.limits.eager) this.pump();
   }
 
   /** `refs` chunk references of `pack` were served: a pack used up is removed from disk. */
@@ -258,7 +265,7 @@ export class PackSpool {
       spooled.stopped = true;
       this.wake(spooled);
       // A slot is free: the next pack starts without waiting for a reader to ask.
-      this.pump();
+      if (this.limits.eager) this.pump();
     });
     this.downloads.add(download);
     spooled.ready = download;

@@ -149,6 +149,25 @@ describe('restore from a store whose requests cost: each pack read once (pack sp
     expect((await fs.readdir(cache.dir)).filter((n) => n.startsWith('restore-spool-'))).toEqual([]);
   });
 
+  it('a restore run again into a target that has every file reads no data pack', async () => {
+    const setup = await setUp();
+    const { repo, cache, src, snap, store, dataReads } = setup;
+    const target = await tmp('target-again');
+    const options = {
+      snapshot: snap.snapshotId,
+      target,
+      limits: { windowFiles: 9, spoolBytes: 64 * 1024 * 1024 },
+    };
+    await restore(repo, cache, options);
+    store.packReads.length = 0;
+    const again = await restore(repo, cache, options);
+    expect(again.failed).toEqual([]);
+    expect(again.unchanged).toBeGreaterThan(200);
+    // Not empty: nothing is read ahead of a reader, and no reader comes.
+    expect(dataReads()).toEqual([]);
+    expect(await digest(path.join(target, src))).toEqual(await digest(src));
+  });
+
   it('a spool smaller than one pack, or a download cut off, still restores every file (from the store)', async () => {
     const setup = await setUp();
     const { src, store } = setup;
@@ -277,6 +296,7 @@ describe('PackSpool, while the walk still plans', () => {
     const spool = (await PackSpool.create(store, undefined, await tmp('spool'), {
       bytes: 64 * MiB,
       ahead: 2,
+      eager: true,
     }))!;
     spool.early(P, pack.length);
     spool.early(P, pack.length);
@@ -315,6 +335,7 @@ describe('PackSpool, while the walk still plans', () => {
     const spool = (await PackSpool.create(store, undefined, await tmp('spool'), {
       bytes: 64 * MiB,
       ahead: 2,
+      eager: true,
     }))!;
     spool.early(P, pack.length);
     spool.planned(new Map([[P, { spans: [{ start: 0, end: MiB }], refs: 1, bytes: MiB }]]));
@@ -328,6 +349,7 @@ describe('PackSpool, while the walk still plans', () => {
     const spool = (await PackSpool.create(store, undefined, await tmp('spool'), {
       bytes: MiB / 2,
       ahead: 2,
+      eager: true,
     }))!;
     // Larger than the whole bound: skipped, and the small one after it is read early.
     spool.early(P, pack.length);
@@ -339,6 +361,35 @@ describe('PackSpool, while the walk still plans', () => {
     spool.planned(new Map([[P, { spans: [{ start: 0, end: 100 }], refs: 1, bytes: 100 }]]));
     spool.early('q'.repeat(64), 10);
     // Only the planned span, asked for by the reader: the early pack never fit.
+    expect((await spool.read(P, 0, 100))?.equals(pack.subarray(0, 100))).toBe(true);
+    expect(streams).toEqual([{ offset: 0, length: 100 }]);
+    await spool.close();
+  });
+});
+
+describe('PackSpool, not eager (a target that held files: some may never be read)', () => {
+  it('reads nothing early, nor before a reader asks', async () => {
+    const MiB = 1024 * 1024;
+    const P = 'p'.repeat(64);
+    const pack = Buffer.from(randomBytes(MiB));
+    const streams: ByteRange[] = [];
+    const store = Object.assign(new NoStore(), {
+      getStream: async (_key: string, range?: ByteRange) => {
+        streams.push(range!);
+        const part = pack.subarray(range!.offset, range!.offset + range!.length);
+        return (async function* () {
+          yield part;
+        })();
+      },
+    });
+    const spool = (await PackSpool.create(store, undefined, await tmp('spool'), {
+      bytes: 64 * MiB,
+      ahead: 2,
+    }))!;
+    spool.early(P, pack.length);
+    spool.planned(new Map([[P, { spans: [{ start: 0, end: 100 }], refs: 1, bytes: 100 }]]));
+    for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(streams).toEqual([]);
     expect((await spool.read(P, 0, 100))?.equals(pack.subarray(0, 100))).toBe(true);
     expect(streams).toEqual([{ offset: 0, length: 100 }]);
     await spool.close();
