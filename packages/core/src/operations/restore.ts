@@ -194,6 +194,8 @@ export async function restore(
   // The target itself is the user's choice: a symlink there is followed, once, here.
   await fs.mkdir(path.resolve(options.target), { recursive: true });
   const target = await fs.realpath(path.resolve(options.target));
+  // Into an empty target every file planned is written: its packs may be read ahead of need.
+  const emptyTarget = limits.spoolBytes > 0 && (await isEmptyFolder(target));
   const include = new IncludeRules(options.include);
   const xattrs = await XattrApplier.create();
   const reader = new TreeReader(repo, limits.treeCacheBytes);
@@ -203,23 +205,40 @@ export async function restore(
     countFiles(reader, treeId, abs, include, included);
   // The same walk makes the folders to restore, before any file (restore/folders-ahead.ts).
   const foldersAhead = new FoldersAhead(limits.foldersAhead);
-  // And learns which parts of which packs the files need, to read each once (pack-spool.ts).
-  const packPlan = limits.spoolBytes > 0 ? new PackPlan((id) => repo.index.get(id)) : undefined;
-  const totals = await countFiles(
-    reader,
-    snapshot.tree,
-    '/',
-    include,
-    false,
-    { folders: foldersAhead, dest: target },
-    packPlan,
-  );
-  const spool = packPlan
-    ? await PackSpool.create(repo.backend, packPlan.finish(), cache?.dir ?? os.tmpdir(), {
-        bytes: limits.spoolBytes,
-        ahead: SPOOL_AHEAD,
-      })
+  // And learns which parts of which packs the files need, to read each once (pack-spool.ts);
+  // a pack needed for most of itself is read whole while the walk goes on (EarlyReads).
+  const spool =
+    limits.spoolBytes > 0
+      ? await PackSpool.create(repo.backend, undefined, cache?.dir ?? os.tmpdir(), {
+          bytes: limits.spoolBytes,
+          ahead: SPOOL_AHEAD,
+          eager: emptyTarget,
+        })
+      : undefined;
+  const packPlan = spool
+    ? new PackPlan(
+        (id) => repo.index.get(id),
+        emptyTarget
+          ? { sizeOf: (pack) => repo.index.packSize(pack), start: (pack, size) => spool.early(pack, size) }
+          : undefined,
+      )
     : undefined;
+  let totals: Awaited<ReturnType<typeof countFiles>>;
+  try {
+    totals = await countFiles(
+      reader,
+      snapshot.tree,
+      '/',
+      include,
+      false,
+      { folders: foldersAhead, dest: target },
+      packPlan,
+    );
+  } catch (error) {
+    await spool?.close();
+    throw error;
+  }
+  if (packPlan) spool?.planned(packPlan.finish());
   const progress: RestoreProgress = {
     filesDone: 0,
     filesTotal: totals.files,
@@ -525,4 +544,14 @@ export async function restore(
     conflicts: conflictsOnly,
     warnings: xattrs.warnings(),
   };
+}
+
+/** Whether a folder holds nothing (one entry read, whatever its size). */
+async function isEmptyFolder(folder: string): Promise<boolean> {
+  const dir = await fs.opendir(folder);
+  try {
+    return (await dir.read()) === null;
+  } finally {
+    await dir.close();
+  }
 }

@@ -127,6 +127,12 @@ export class MasterIndex {
     return this.packNumbers.has(id);
   }
 
+  /** A pack's stored size, as its index file gives it; undefined for a pack not indexed. */
+  packSize(id: string): number | undefined {
+    const packNo = this.packNumbers.get(id);
+    return packNo === undefined ? undefined : this.packSizes[packNo];
+  }
+
   *packIds(): IterableIterator<[string, number]> {
     for (let i = 0; i < this.packList.length; i++) yield [this.packList[i]!, this.packSizes[i]!];
   }

@@ -18,6 +18,13 @@ export interface SpoolLimits {
   bytes: number;
   /** Packs downloaded at once (the one asked for and those planned next). */
   ahead: number;
+  /**
+   * Every pack planned will be read (the target was empty: each file planned is written),
+   * so packs are read before any reader asks: early, while the walk plans, and the next
+   * one as each download ends. Otherwise (files may be found unchanged and never read) a
+   * pack is read only when a reader asks for it or for one planned just before it.
+   */
+  eager?: boolean;
 }
 
 interface Spooled {
@@ -53,13 +60,24 @@ interface Spooled {
  * serve (a pack not planned, a failed download, a full disk) answers undefined and the
  * caller reads the store as before. Only for backends whose requests cost
  * (`Backend.requestsCost`): a local folder is read in place.
+ *
+ * The downloads need not wait for the walk's end: a pack the files planned so far need
+ * for at least half of itself (PackPlan's EarlyReads) is read whole at once (`early`), so
+ * the walk, which keeps one core busy, and the downloads overlap. Once the plan is given
+ * (`planned`), the other packs follow in the order the walk first needs them, as far
+ * ahead as `limits` allow, whether or not a reader has asked yet.
  */
 export class PackSpool {
   requests = 0;
   bytesDownloaded = 0;
-  private readonly order: string[];
+  private plan: Map<string, PackNeeds>;
+  /** The walk still plans: no reader yet, only packs read whole early (`early`). */
+  private planning: boolean;
+  private order: string[] = [];
   private readonly position = new Map<string, number>();
   private readonly refsLeft = new Map<string, number>();
+  /** Packs told of by `early`, waiting for a download slot or room on disk. */
+  private readonly earlyQueue: Array<{ pack: string; size: number }> = [];
   /** Spooled packs, least recently read first. */
   private readonly spooled = new Map<string, Spooled>();
   /** Used up: never spooled again. */
@@ -72,25 +90,24 @@ export class PackSpool {
 
   private constructor(
     private readonly backend: Backend,
-    private readonly plan: Map<string, PackNeeds>,
+    plan: Map<string, PackNeeds> | undefined,
     private readonly dir: string,
     private readonly limits: SpoolLimits,
   ) {
-    this.order = [...plan.keys()];
-    for (const [pack, needs] of plan) {
-      this.position.set(pack, this.position.size);
-      this.refsLeft.set(pack, needs.refs);
-    }
+    this.plan = new Map();
+    this.planning = true;
+    if (plan) this.planned(plan);
   }
 
   /**
    * A spool in a folder of its own under `parent` (the repository's cache folder: a disk,
    * not /tmp, which is memory on many systems), or undefined when none can be made there.
-   * Folders a killed restore left (its process gone) are removed first.
+   * Folders a killed restore left (its process gone) are removed first. Without `plan` the
+   * walk is still planning: `early` may start packs, `planned` gives the plan.
    */
   static async create(
     backend: Backend,
-    plan: Map<string, PackNeeds>,
+    plan: Map<string, PackNeeds> | undefined,
     parent: string,
     limits: SpoolLimits,
   ): Promise<PackSpool | undefined> {
@@ -107,9 +124,14 @@ export class PackSpool {
   /** Bytes [start, end) of `pack`, from its spooled copy; undefined: read the store instead. */
   async read(pack: string, start: number, end: number): Promise<Buffer | undefined> {
     const needs = this.plan.get(pack);
-    if (this.closed || !needs || this.finished.has(pack)) return undefined;
-    if (!needs.spans.some((s) => s.start <= start && end <= s.end)) return undefined;
-    const spooled = this.spooled.get(pack) ?? this.start(pack, needs, true);
+    if (this.closed || this.planning || !needs || this.finished.has(pack)) return undefined;
+    const covers = (s: { start: number; end: number }) => s.start <= start && end <= s.end;
+    // A pack read early covers all of itself; one started now, the spans planned.
+    const spooled =
+      this.spooled.get(pack) ?? (needs.spans.some(covers) ? this.start(pack, needs, true) : undefined);
+    if (!spooled) return undefined;
+    const span = spooled.needs.spans.findIndex(covers);
+    if (span < 0) return undefined;
     // Most recently read: to the end.
     this.spooled.delete(pack);
     this.spooled.set(pack, spooled);
@@ -117,7 +139,6 @@ export class PackSpool {
     try {
       this.readAhead(pack);
       // A range is read as soon as it is written, not when the whole span is.
-      const span = needs.spans.findIndex((s) => s.start <= start && end <= s.end);
       const written = () => spooled.span > span || (spooled.span === span && spooled.at >= end);
       while (!written() && !spooled.stopped) await new Promise<void>((r) => spooled.waiters.push(r));
       if (!written() || !spooled.handle) return undefined;
@@ -135,6 +156,36 @@ export class PackSpool {
       spooled.readers--;
       if (spooled.dropped) await this.remove(spooled);
     }
+  }
+
+  /**
+   * While the walk plans: `pack`, of `size` stored bytes, is needed for much of itself
+   * (PackPlan's EarlyReads), so it is read whole now, while downloads and disk allow.
+   */
+  early(pack: string, size: number): void {
+    if (this.closed || !this.planning || !this.limits.eager || this.spooled.has(pack)) return;
+    this.earlyQueue.push({ pack, size });
+    this.pump();
+  }
+
+  /**
+   * The walk's plan, complete: readers may come, and the packs not read yet are started in
+   * the order the walk first needs them. A pack read early stays, whatever the plan says
+   * it needs of it (all of that lies inside it).
+   */
+  planned(plan: Map<string, PackNeeds>): void {
+    if (!this.planning) throw new Error('PackSpool: planned twice');
+    this.planning = false;
+    this.earlyQueue.length = 0;
+    this.plan = plan;
+    this.order = [...plan.keys()];
+    for (const [pack, needs] of plan) {
+      this.position.set(pack, this.position.size);
+      this.refsLeft.set(pack, needs.refs);
+    }
+    // Read early but not in the plan (a plan cannot lose a pack, but then no reader comes).
+    for (const spooled of [...this.spooled.values()]) if (!plan.has(spooled.pack)) void this.drop(spooled);
+    if (this.limits.eager) this.pump();
   }
 
   /** `refs` chunk references of `pack` were served: a pack used up is removed from disk. */
@@ -159,6 +210,24 @@ export class PackSpool {
   /** Starts the packs planned after `pack`, while downloads and disk allow. */
   private readAhead(pack: string): void {
     this.cursor = Math.max(this.cursor, (this.position.get(pack) ?? 0) + 1);
+    this.pump();
+  }
+
+  /** Starts what is waiting (packs told of early; then those planned from `cursor` on), while downloads and disk allow. */
+  private pump(): void {
+    if (this.closed) return;
+    if (this.planning) {
+      while (this.earlyQueue.length > 0 && this.loading < this.limits.ahead) {
+        const { pack, size } = this.earlyQueue[0]!;
+        // One that can never fit is left to the plan (its spans); one that fits later waits.
+        if (size <= this.limits.bytes && this.held + size > this.limits.bytes) return;
+        this.earlyQueue.shift();
+        if (size > this.limits.bytes) continue;
+        if (!this.spooled.has(pack))
+          this.start(pack, { spans: [{ start: 0, end: size }], refs: 0, bytes: size }, false);
+      }
+      return;
+    }
     for (let i = this.cursor; i < this.order.length && this.loading < this.limits.ahead; i++) {
       const next = this.order[i]!;
       if (this.spooled.has(next) || this.finished.has(next)) continue;
@@ -195,6 +264,8 @@ export class PackSpool {
       this.downloads.delete(download);
       spooled.stopped = true;
       this.wake(spooled);
+      // A slot is free: the next pack starts without waiting for a reader to ask.
+      if (this.limits.eager) this.pump();
     });
     this.downloads.add(download);
     spooled.ready = download;

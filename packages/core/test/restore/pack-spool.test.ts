@@ -19,6 +19,8 @@ class CountingStore implements Backend {
   readonly requestsCost = true;
   readonly location: string;
   readonly packReads: string[] = [];
+  /** The ranges of data packs asked for with getStream. */
+  readonly streamed: Array<{ key: string; range?: ByteRange }> = [];
   failStreams = false;
   constructor(private readonly inner: Backend) {
     this.location = inner.location;
@@ -37,7 +39,10 @@ class CountingStore implements Backend {
     return this.inner.get(key, range);
   }
   async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array>> {
-    if (key.startsWith('data/')) this.packReads.push(key);
+    if (key.startsWith('data/')) {
+      this.packReads.push(key);
+      this.streamed.push({ key, ...(range ? { range } : {}) });
+    }
     const bytes = await this.inner.get(key, range);
     const fail = this.failStreams;
     return (async function* () {
@@ -134,8 +139,33 @@ describe('restore from a store whose requests cost: each pack read once (pack sp
     expect(reads[0]).toBeGreaterThan(packs.size * 2);
     // The packs are smaller than SPAN_GAP: one span, one read each.
     expect(reads[64 * 1024 * 1024]).toBe(packs.size);
+    // Every file is restored, all of each pack is needed: the walk read some whole while it
+    // planned (PackSpool.early), the same single read, the same bytes.
+    const whole = store.streamed.filter(
+      ({ key, range }) => range?.offset === 0 && range.length === setup.repo.index.packSize(key.slice(-64)),
+    );
+    expect(whole.length).toBeGreaterThan(0);
     // Nothing is left of the spool in the cache folder.
     expect((await fs.readdir(cache.dir)).filter((n) => n.startsWith('restore-spool-'))).toEqual([]);
+  });
+
+  it('a restore run again into a target that has every file reads no data pack', async () => {
+    const setup = await setUp();
+    const { repo, cache, src, snap, store, dataReads } = setup;
+    const target = await tmp('target-again');
+    const options = {
+      snapshot: snap.snapshotId,
+      target,
+      limits: { windowFiles: 9, spoolBytes: 64 * 1024 * 1024 },
+    };
+    await restore(repo, cache, options);
+    store.packReads.length = 0;
+    const again = await restore(repo, cache, options);
+    expect(again.failed).toEqual([]);
+    expect(again.unchanged).toBeGreaterThan(200);
+    // Not empty: nothing is read ahead of a reader, and no reader comes.
+    expect(dataReads()).toEqual([]);
+    expect(await digest(path.join(target, src))).toEqual(await digest(src));
   });
 
   it('a spool smaller than one pack, or a download cut off, still restores every file (from the store)', async () => {
@@ -239,6 +269,133 @@ describe('PackSpool', () => {
   });
 });
 
+describe('PackSpool, while the walk still plans', () => {
+  const MiB = 1024 * 1024;
+  const P = 'p'.repeat(64);
+
+  /** A store of one pack `P` whose body can fail after its first piece; it records each stream. */
+  function onePackStore(pack: Buffer, options: { failAfterFirst?: boolean } = {}) {
+    const streams: ByteRange[] = [];
+    const store = Object.assign(new NoStore(), {
+      getStream: async (_key: string, range?: ByteRange) => {
+        streams.push(range!);
+        const part = pack.subarray(range!.offset, range!.offset + range!.length);
+        return (async function* () {
+          yield part.subarray(0, 1000);
+          if (options.failAfterFirst) throw new Error('connection reset');
+          yield part.subarray(1000);
+        })();
+      },
+    });
+    return { store, streams };
+  }
+
+  it('reads a pack told of early whole, once, and serves the planned ranges from it after the plan', async () => {
+    const pack = Buffer.from(randomBytes(3 * MiB));
+    const { store, streams } = onePackStore(pack);
+    const spool = (await PackSpool.create(store, undefined, await tmp('spool'), {
+      bytes: 64 * MiB,
+      ahead: 2,
+      eager: true,
+    }))!;
+    spool.early(P, pack.length);
+    spool.early(P, pack.length);
+    // No reader before the plan: the windows only come after the walk.
+    expect(await spool.read(P, 0, 10)).toBeUndefined();
+    spool.planned(
+      new Map([
+        [
+          P,
+          {
+            spans: [
+              { start: 10, end: 5000 },
+              { start: 2 * MiB, end: 3 * MiB },
+            ],
+            refs: 2,
+            bytes: 5000 - 10 + MiB,
+          },
+        ],
+      ]),
+    );
+    expect((await spool.read(P, 10, 5000))?.equals(pack.subarray(10, 5000))).toBe(true);
+    expect((await spool.read(P, 2 * MiB + 7, 3 * MiB))?.equals(pack.subarray(2 * MiB + 7, 3 * MiB))).toBe(
+      true,
+    );
+    // A pack the plan does not hold: the caller reads the store.
+    expect(await spool.read('q'.repeat(64), 0, 1)).toBeUndefined();
+    // One request for the whole pack, none for the spans.
+    expect(streams).toEqual([{ offset: 0, length: pack.length }]);
+    expect(spool.requests).toBe(1);
+    await spool.close();
+  });
+
+  it('a pack read early whose download is cut off answers undefined (the caller reads the store)', async () => {
+    const pack = Buffer.from(randomBytes(MiB));
+    const { store } = onePackStore(pack, { failAfterFirst: true });
+    const spool = (await PackSpool.create(store, undefined, await tmp('spool'), {
+      bytes: 64 * MiB,
+      ahead: 2,
+      eager: true,
+    }))!;
+    spool.early(P, pack.length);
+    spool.planned(new Map([[P, { spans: [{ start: 0, end: MiB }], refs: 1, bytes: MiB }]]));
+    expect(await spool.read(P, 0, MiB)).toBeUndefined();
+    await spool.close();
+  });
+
+  it('reads nothing early beyond its disk bound, and nothing once the plan is given', async () => {
+    const pack = Buffer.from(randomBytes(MiB));
+    const { store, streams } = onePackStore(pack);
+    const spool = (await PackSpool.create(store, undefined, await tmp('spool'), {
+      bytes: MiB / 2,
+      ahead: 2,
+      eager: true,
+    }))!;
+    // Larger than the whole bound: skipped, and the small one after it is read early.
+    spool.early(P, pack.length);
+    spool.early('r'.repeat(64), 10);
+    // Its download has begun once the store is asked (a few event-loop turns).
+    for (let i = 0; i < 500 && streams.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(streams).toEqual([{ offset: 0, length: 10 }]);
+    streams.length = 0;
+    spool.planned(new Map([[P, { spans: [{ start: 0, end: 100 }], refs: 1, bytes: 100 }]]));
+    spool.early('q'.repeat(64), 10);
+    // Only the planned span, asked for by the reader: the early pack never fit.
+    expect((await spool.read(P, 0, 100))?.equals(pack.subarray(0, 100))).toBe(true);
+    expect(streams).toEqual([{ offset: 0, length: 100 }]);
+    await spool.close();
+  });
+});
+
+describe('PackSpool, not eager (a target that held files: some may never be read)', () => {
+  it('reads nothing early, nor before a reader asks', async () => {
+    const MiB = 1024 * 1024;
+    const P = 'p'.repeat(64);
+    const pack = Buffer.from(randomBytes(MiB));
+    const streams: ByteRange[] = [];
+    const store = Object.assign(new NoStore(), {
+      getStream: async (_key: string, range?: ByteRange) => {
+        streams.push(range!);
+        const part = pack.subarray(range!.offset, range!.offset + range!.length);
+        return (async function* () {
+          yield part;
+        })();
+      },
+    });
+    const spool = (await PackSpool.create(store, undefined, await tmp('spool'), {
+      bytes: 64 * MiB,
+      ahead: 2,
+    }))!;
+    spool.early(P, pack.length);
+    spool.planned(new Map([[P, { spans: [{ start: 0, end: 100 }], refs: 1, bytes: 100 }]]));
+    for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(streams).toEqual([]);
+    expect((await spool.read(P, 0, 100))?.equals(pack.subarray(0, 100))).toBe(true);
+    expect(streams).toEqual([{ offset: 0, length: 100 }]);
+    await spool.close();
+  });
+});
+
 describe('PackPlan', () => {
   const blob = (pack: string, offset: number, length: number): LocatedBlob => ({
     id: `${pack}-${offset}`,
@@ -286,6 +443,36 @@ describe('PackPlan', () => {
       bytes: 5150,
     });
     expect(packs.get('q')).toEqual({ spans: [{ start: 7, end: 10 }], refs: 1, bytes: 3 });
+  });
+
+  it('tells of a pack once the files planned need half of it, once; never of one whose size it cannot trust', () => {
+    const blobs = new Map(
+      [
+        blob('p', 0, 300),
+        blob('p', 300, 300),
+        blob('p', 600, 300),
+        blob('p', 900, 300),
+        blob('short', 0, 500),
+        blob('unknown', 0, 500),
+      ].map((b) => [b.id, b]),
+    );
+    const sizes = new Map([
+      ['p', 1200],
+      // The index says 100 bytes, a blob ends at 500: not read early.
+      ['short', 100],
+    ]);
+    const told: Array<[string, number]> = [];
+    const plan = new PackPlan((id) => blobs.get(id), {
+      sizeOf: (pack) => sizes.get(pack),
+      start: (pack, size) => told.push([pack, size]),
+    });
+    plan.addFile(file(['p-0', 'short-0', 'unknown-0']));
+    expect(told).toEqual([]);
+    plan.addFile(file(['p-300']));
+    expect(told).toEqual([['p', 1200]]);
+    plan.addFile(file(['p-600', 'p-900', 'p-0']));
+    expect(told).toEqual([['p', 1200]]);
+    expect(plan.finish().get('p')?.refs).toBe(5);
   });
 });
 
