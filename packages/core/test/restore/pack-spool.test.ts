@@ -229,7 +229,6 @@ describe('restore from a store whose requests cost: each pack read once (pack sp
 
 describe('PackSpool', () => {
   it('hands out a range as soon as it is written, not when the whole span is; a pack used up leaves the disk', async () => {
-    const MiB = 1024 * 1024;
     const pack = Buffer.from(randomBytes(3 * MiB));
     let open: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => {
@@ -269,27 +268,27 @@ describe('PackSpool', () => {
   });
 });
 
+const MiB = 1024 * 1024;
+const P = 'p'.repeat(64);
+
+/** A store of one pack `P` whose body can fail after its first piece; it records each stream. */
+function onePackStore(pack: Buffer, options: { failAfterFirst?: boolean } = {}) {
+  const streams: ByteRange[] = [];
+  const store = Object.assign(new NoStore(), {
+    getStream: async (_key: string, range?: ByteRange) => {
+      streams.push(range!);
+      const part = pack.subarray(range!.offset, range!.offset + range!.length);
+      return (async function* () {
+        yield part.subarray(0, 1000);
+        if (options.failAfterFirst) throw new Error('connection reset');
+        yield part.subarray(1000);
+      })();
+    },
+  });
+  return { store, streams };
+}
+
 describe('PackSpool, while the walk still plans', () => {
-  const MiB = 1024 * 1024;
-  const P = 'p'.repeat(64);
-
-  /** A store of one pack `P` whose body can fail after its first piece; it records each stream. */
-  function onePackStore(pack: Buffer, options: { failAfterFirst?: boolean } = {}) {
-    const streams: ByteRange[] = [];
-    const store = Object.assign(new NoStore(), {
-      getStream: async (_key: string, range?: ByteRange) => {
-        streams.push(range!);
-        const part = pack.subarray(range!.offset, range!.offset + range!.length);
-        return (async function* () {
-          yield part.subarray(0, 1000);
-          if (options.failAfterFirst) throw new Error('connection reset');
-          yield part.subarray(1000);
-        })();
-      },
-    });
-    return { store, streams };
-  }
-
   it('reads a pack told of early whole, once, and serves the planned ranges from it after the plan', async () => {
     const pack = Buffer.from(randomBytes(3 * MiB));
     const { store, streams } = onePackStore(pack);
@@ -369,19 +368,8 @@ describe('PackSpool, while the walk still plans', () => {
 
 describe('PackSpool, not eager (a target that held files: some may never be read)', () => {
   it('reads nothing early, nor before a reader asks', async () => {
-    const MiB = 1024 * 1024;
-    const P = 'p'.repeat(64);
     const pack = Buffer.from(randomBytes(MiB));
-    const streams: ByteRange[] = [];
-    const store = Object.assign(new NoStore(), {
-      getStream: async (_key: string, range?: ByteRange) => {
-        streams.push(range!);
-        const part = pack.subarray(range!.offset, range!.offset + range!.length);
-        return (async function* () {
-          yield part;
-        })();
-      },
-    });
+    const { store, streams } = onePackStore(pack);
     const spool = (await PackSpool.create(store, undefined, await tmp('spool'), {
       bytes: 64 * MiB,
       ahead: 2,
