@@ -18,6 +18,7 @@ import {
   restoreSymlinkFresh,
 } from '../restore/entries.js';
 import { DEFAULT_FOLDERS_AHEAD, FoldersAhead } from '../restore/folders-ahead.js';
+import { KeptTrees } from '../restore/kept-trees.js';
 import { PackPlan } from '../restore/pack-plan.js';
 import { PackSpool } from '../restore/pack-spool.js';
 import { countFiles, folderEntries, IncludeRules, isDamage, type PlannedEntry } from '../restore/plan.js';
@@ -71,6 +72,11 @@ export interface RestoreLimits {
   openFiles: number;
   /** Bytes of tree packs kept for the walk. */
   treeCacheBytes: number;
+  /**
+   * Bytes of plain trees the counting walk keeps for the restore walk, which then opens
+   * them once, not twice (restore/kept-trees.ts); past that, trees are read again. 0: none.
+   */
+  keptTreeBytes: number;
   /** Files and symlinks being decided and set up at once. */
   entryConcurrency: number;
   /** File-system calls of the content pipeline in flight (writes, metadata, renames). */
@@ -182,6 +188,7 @@ export async function restore(
     windowBlobs: DEFAULT_CONTENT_LIMITS.windowBlobs,
     openFiles: DEFAULT_CONTENT_LIMITS.openFiles,
     treeCacheBytes: 16 * 1024 * 1024,
+    keptTreeBytes: 12 * 1024 * 1024,
     entryConcurrency: 16,
     fsConcurrency: DEFAULT_CONTENT_LIMITS.fsConcurrency,
     workers: DEFAULT_CONTENT_LIMITS.workers,
@@ -198,7 +205,11 @@ export async function restore(
   const emptyTarget = limits.spoolBytes > 0 && (await isEmptyFolder(target));
   const include = new IncludeRules(options.include);
   const xattrs = await XattrApplier.create();
-  const reader = new TreeReader(repo, limits.treeCacheBytes);
+  const reader = new TreeReader(
+    repo,
+    limits.treeCacheBytes,
+    limits.keptTreeBytes > 0 ? new KeptTrees(limits.keptTreeBytes) : undefined,
+  );
 
   // Totals for progress: a first walk that holds nothing but the trees on its path.
   const count = (treeId: string, abs: string, included: boolean) =>
@@ -226,7 +237,7 @@ export async function restore(
   let totals: Awaited<ReturnType<typeof countFiles>>;
   try {
     totals = await countFiles(
-      reader,
+      reader.keeping(),
       snapshot.tree,
       '/',
       include,
@@ -238,6 +249,7 @@ export async function restore(
     await spool?.close();
     throw error;
   }
+  reader.counted();
   if (packPlan) spool?.planned(packPlan.finish());
   const progress: RestoreProgress = {
     filesDone: 0,

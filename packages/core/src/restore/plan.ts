@@ -5,7 +5,7 @@ import { PathPatterns } from '../scan/excludes.js';
 import type { FoldersAhead } from './folders-ahead.js';
 import type { PackPlan } from './pack-plan.js';
 import type { FsPath } from './safe-fs.js';
-import type { TreeReader } from './tree-reader.js';
+import type { TreeSource } from './tree-reader.js';
 
 export interface PlannedEntry {
   /** The backed-up absolute path (for messages and --include). */
@@ -117,7 +117,7 @@ export interface Totals {
  * depth first and holding only the trees on the current path: the totals progress shows.
  */
 export async function countFiles(
-  reader: TreeReader,
+  reader: TreeSource,
   treeId: string,
   abs: string,
   include: IncludeRules,

@@ -1,5 +1,11 @@
 import { keys, type Tree } from '../repository/format.js';
 import { decodeTree, type Repository } from '../repository/repository.js';
+import type { KeptTrees } from './kept-trees.js';
+
+/** What a walk reads its trees from. */
+export interface TreeSource {
+  read(id: string): Promise<Tree>;
+}
 
 /** Tree pack bodies kept at most (bytes): a depth-first walk meets tree packs in order. */
 const DEFAULT_BODY_BUDGET = 16 * 1024 * 1024;
@@ -21,6 +27,8 @@ export class TreeReader {
   constructor(
     private readonly repo: Repository,
     private readonly budget = DEFAULT_BODY_BUDGET,
+    /** Trees the counting walk kept (its `keeping()` reads), taken by the restore walk's reads. */
+    private readonly kept?: KeptTrees,
   ) {}
 
   /** Bytes of tree pack bodies held now. */
@@ -28,15 +36,51 @@ export class TreeReader {
     return this.held;
   }
 
+  /** A tree: the kept copy when there is one (taken: each kept reference serves one read). */
   async read(id: string): Promise<Tree> {
+    const kept = this.kept?.take(id);
+    return decodeTree(id, kept ?? (await this.plain(id)));
+  }
+
+  /**
+   * Reads for the counting walk: each tree read is also kept (within the budget), for the
+   * restore walk's `read` of it. The same tree again is not read again.
+   */
+  keeping(): TreeSource {
+    const kept = this.kept;
+    if (!kept) return this;
+    return {
+      read: async (id) => {
+        const again = kept.addRef(id);
+        if (again) return decodeTree(id, again);
+        const plain = await this.plain(id);
+        const tree = decodeTree(id, plain);
+        kept.keep(id, plain);
+        return tree;
+      },
+    };
+  }
+
+  /**
+   * The counting walk is over: when it kept every tree, the tree pack bodies are let go
+   * (the restore walk needs none of them).
+   */
+  counted(): void {
+    if (!this.kept || this.kept.overflowed) return;
+    this.bodies.clear();
+    this.sizes.clear();
+    this.held = 0;
+  }
+
+  /** A tree's plain bytes, read from its pack (opened and checked). */
+  private async plain(id: string): Promise<Buffer> {
     const entry = await this.repo.locate(id);
     if (!entry || !this.isTreePack(entry.pack)) {
       // Not in a tree-only pack, or in no index: readBlob reads it (or names the damage).
-      return decodeTree(id, await this.repo.readBlob(id));
+      return this.repo.readBlob(id);
     }
     const body = await this.body(entry.pack);
-    const plain = await this.repo.openBlob(body.subarray(entry.offset, entry.offset + entry.length), entry);
-    return decodeTree(id, plain);
+    return this.repo.openBlob(body.subarray(entry.offset, entry.offset + entry.length), entry);
   }
 
   /** Whether a pack holds only trees (asked once per pack: the answer lists all its blobs). */
