@@ -112,8 +112,11 @@ export class MasterIndex {
   private readonly scratch = Buffer.alloc(32);
 
   get(id: string): LocatedBlob | undefined {
-    const record = this.find(Buffer.from(id, 'hex'));
-    return record < 0 ? undefined : this.entry(record);
+    // The reused buffer, as `has`: a restore asks once per chunk of every file it writes.
+    if (id.length !== 64 || this.scratch.write(id, 'hex') !== 32) return undefined;
+    const record = this.find(this.scratch);
+    // The id asked for is the record's, in its text form when it is lowercase (no copy).
+    return record < 0 ? undefined : this.entry(record, id === id.toLowerCase() ? id : undefined);
   }
 
   /** The blobs of a pack that holds only trees, or undefined for any other pack. */
@@ -149,12 +152,13 @@ export class MasterIndex {
     return this.packList.length;
   }
 
-  private entry(record: number): LocatedBlob {
+  /** A record as an object; `hex`: its id as text, when the caller has it. */
+  private entry(record: number, hex?: string): LocatedBlob {
     const r = this.slabs[record >>> SLAB_SHIFT]!;
     const at = (record & (SLAB_RECORDS - 1)) * RECORD;
     const flags = r.readUInt32LE(at + 48);
     return {
-      id: r.toString('hex', at, at + 32),
+      id: hex ?? r.toString('hex', at, at + 32),
       type: flags & FLAG_TREE ? 'tree' : 'data',
       offset: r.readUInt32LE(at + 36),
       length: r.readUInt32LE(at + 40),

@@ -45,6 +45,14 @@ describe('MasterIndex (compact binary records)', () => {
     }
     expect(index.has(hex('blob 50000'))).toBe(false);
     expect(index.get('not hex')).toBeUndefined();
+    // Looked up through one reused buffer: an id of 64 characters that is not all hex, or
+    // one asked for just after a found one, finds nothing; an id in capitals is found and
+    // answered in the index's own lowercase form.
+    const found = hex('blob 7');
+    expect(index.get(`${found.slice(0, 62)}zz`)).toBeUndefined();
+    expect(index.get(hex('blob 50000'))).toBeUndefined();
+    expect(index.get(found.toUpperCase())?.id).toBe(found);
+    expect(index.get(found)?.offset).toBe(700);
     expect([...index.packIds()]).toEqual([
       [hex('p1'), 3_000_000],
       [hex('p2'), 2_000_000],
