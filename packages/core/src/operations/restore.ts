@@ -8,7 +8,7 @@ import { loadIndex } from '../repository/index-sync.js';
 import type { Repository } from '../repository/repository.js';
 import { XattrApplier } from '../restore/apply-xattrs.js';
 import { BoundedTasks } from '../restore/bounded.js';
-import { ContentRestorer, DEFAULT_CONTENT_LIMITS } from '../restore/contents.js';
+import { ContentRestorer, DEFAULT_CONTENT_LIMITS, type FileDone } from '../restore/contents.js';
 import {
   decide,
   ensureDir,
@@ -345,9 +345,14 @@ export async function restore(
     return folder.ready;
   };
 
-  /** One thing in `folder` is done; the last one sets the folder's metadata, then its parent's. */
-  const release = async (folder: Folder): Promise<void> => {
-    if (--folder.pending > 0) return;
+  /**
+   * One thing in `folder` is done; the last one sets the folder's metadata, then its
+   * parent's (a promise then; nothing to wait for before).
+   */
+  const release = (folder: Folder): Promise<void> | undefined =>
+    --folder.pending > 0 ? undefined : complete(folder);
+
+  const complete = async (folder: Folder): Promise<void> => {
     if (folder.entry && folder.ready && (await folder.ready)) {
       try {
         const node = folder.entry.node;
@@ -360,25 +365,40 @@ export async function restore(
     if (folder.parent) await release(folder.parent);
   };
 
-  /** A file to write into `folder` (made ours): handed to the content pipeline. */
-  const write = async (entry: PlannedEntry, folder: Folder, primary?: Primary): Promise<void> => {
-    await contents.add(entry, folder.owner, async (reason) => {
+  /** What the content pipeline calls once `entry` has its name or has failed. */
+  const fileDone =
+    (entry: PlannedEntry, folder: Folder, primary?: Primary): FileDone =>
+    (reason) => {
       if (reason === undefined) files++;
       else fail(entry.abs, reason);
       primary?.settle(reason === undefined);
-      await release(folder);
-    });
+      return release(folder);
+    };
+
+  /** A file to write into `folder` (made ours): handed to the content pipeline. */
+  const write = async (entry: PlannedEntry, folder: Folder, primary?: Primary): Promise<void> => {
+    await contents.add(entry, folder.owner, fileDone(entry, folder, primary));
   };
 
-  /** `write` for a file of a folder this restore made (nothing to decide), from the walk itself. */
-  const writeFresh = async (entry: PlannedEntry, folder: Folder, primary?: Primary): Promise<void> => {
+  /** A file of a folder this restore made that the pipeline did not take: failed (a full disk stops all). */
+  const freshFailed = (error: unknown, entry: PlannedEntry, folder: Folder, primary?: Primary) => {
+    if (noSpace(error)) throw error;
+    fail(entry.abs, errorMessage(error));
+    primary?.settle(false);
+    return release(folder);
+  };
+
+  /**
+   * `write` for a file of a folder this restore made (nothing to decide), from the walk
+   * itself: a promise only when the walk is to wait (the pipeline is full), none per file.
+   */
+  const writeFresh = (entry: PlannedEntry, folder: Folder, primary?: Primary): Promise<void> | undefined => {
     try {
-      await write(entry, folder, primary);
+      return contents
+        .add(entry, folder.owner, fileDone(entry, folder, primary))
+        ?.catch((error: unknown) => freshFailed(error, entry, folder, primary));
     } catch (error) {
-      if (noSpace(error)) throw error;
-      fail(entry.abs, errorMessage(error));
-      primary?.settle(false);
-      await release(folder);
+      return freshFailed(error, entry, folder, primary);
     }
   };
 
@@ -517,8 +537,10 @@ export async function restore(
       }
       // In a folder this restore made there is nothing to look at first: no task of its own
       // (a promise chain and closures per file, on the main thread), the pipeline's bound holds.
-      if (folder.fresh) await writeFresh(entry, folder, primary);
-      else await entryTasks.start(() => restoreFile(entry, folder, primary));
+      if (folder.fresh) {
+        const room = writeFresh(entry, folder, primary);
+        if (room) await room;
+      } else await entryTasks.start(() => restoreFile(entry, folder, primary));
     }
   };
 

@@ -93,10 +93,20 @@ interface FileJob {
   /** Who owns the file once we create it, when known (see ReadyFolder). */
   owner: Owner | undefined;
   replacedStale?: boolean;
-  done: (reason?: string) => Promise<void>;
+  done: FileDone;
 }
 
 type Owner = { uid: number; gid: number };
+
+/**
+ * Told once that a file has its name (no reason) or has failed (a reason); may answer with
+ * a promise of what it does next (a folder's metadata), which is awaited, or with nothing.
+ */
+export type FileDone = (reason?: string) => Promise<void> | undefined;
+
+function newJob(entry: PlannedEntry, owner: Owner | undefined, done: FileDone, chunks: number): FileJob {
+  return { entry, remaining: chunks, writtenEnd: 0, created: false, users: 0, cleaned: false, owner, done };
+}
 
 interface Place {
   job: FileJob;
@@ -176,29 +186,36 @@ export class ContentRestorer {
   }
 
   /**
-   * Plans one file (already decided to be written) and returns when the pipeline has room
-   * for more: the caller's walk never gets more than a window ahead of the downloads.
-   * `done` is called once, when the file has its name (no reason) or has failed (a reason).
+   * Plans one file (already decided to be written). Returns undefined when the pipeline has
+   * room for more, else a promise of when it has: the caller's walk never gets more than a
+   * window ahead of the downloads, and a file planned at once costs no promise (the walk
+   * hands on tens of thousands of small files). `done` is called once, when the file has
+   * its name (no reason) or has failed (a reason).
    */
-  async add(
-    entry: PlannedEntry,
-    owner: Owner | undefined,
-    done: (reason?: string) => Promise<void>,
-  ): Promise<void> {
+  add(entry: PlannedEntry, owner: Owner | undefined, done: FileDone): Promise<void> | undefined {
     // A full window waiting for room holds everyone: at most one window is being planned.
+    if (this.waitingRoom || this.group.failed) return this.addLater(entry, owner, done);
+    const chunks = entry.node.chunks ?? [];
+    if (chunks.length === 0) {
+      void this.group.spawn(() => this.fsLimit(() => this.finishJob(newJob(entry, owner, done, 0))));
+      return undefined;
+    }
+    // Located in the loaded index here; a blob it lacks is asked of the repository (later).
+    const located: LocatedBlob[] = [];
+    for (const id of chunks) {
+      const blob = this.repo.index.get(id);
+      if (!blob) return this.addLater(entry, owner, done);
+      located.push(blob);
+    }
+    return this.plan(newJob(entry, owner, done, chunks.length), located);
+  }
+
+  /** `add` that may wait: for room, for a failed pipeline's error, for blobs not in the loaded index. */
+  private async addLater(entry: PlannedEntry, owner: Owner | undefined, done: FileDone): Promise<void> {
     while (this.waitingRoom) await this.waitingRoom;
     if (this.group.failed) await this.group.wait();
     const chunks = entry.node.chunks ?? [];
-    const job: FileJob = {
-      entry,
-      remaining: chunks.length,
-      writtenEnd: 0,
-      created: false,
-      users: 0,
-      cleaned: false,
-      owner,
-      done,
-    };
+    const job = newJob(entry, owner, done, chunks.length);
     if (chunks.length === 0) {
       void this.group.spawn(() => this.fsLimit(() => this.finishJob(job)));
       return;
@@ -214,6 +231,11 @@ export class ContentRestorer {
       }
       located.push(blob);
     }
+    await this.plan(job, located);
+  }
+
+  /** A file's blobs into the window; the window handed on once full (a promise of room then). */
+  private plan(job: FileJob, located: LocatedBlob[]): Promise<void> | undefined {
     const w = this.window;
     let offset = 0;
     for (const blob of located) {
@@ -233,7 +255,7 @@ export class ContentRestorer {
     w.files++;
     w.blobs += located.length;
     const { windowFiles, windowBlobs } = this.options.limits;
-    if (w.files >= windowFiles || w.blobs >= windowBlobs) await this.flush();
+    return w.files >= windowFiles || w.blobs >= windowBlobs ? this.flush() : undefined;
   }
 
   /** Plans what is left, waits for every file; throws the first error that stopped it. */
@@ -799,7 +821,9 @@ const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 class Writes {
   private pending: Array<Promise<void>> = [];
   private bytes = 0;
-  add(write: Promise<void>, bytes = 0): void {
+  /** A write in flight (nothing when it was done at once). */
+  add(write: Promise<void> | undefined, bytes = 0): void {
+    if (write === undefined) return;
     this.pending.push(write);
     this.bytes += bytes;
   }
