@@ -8,7 +8,7 @@ import { loadIndex } from '../repository/index-sync.js';
 import type { Repository } from '../repository/repository.js';
 import { XattrApplier } from '../restore/apply-xattrs.js';
 import { BoundedTasks } from '../restore/bounded.js';
-import { ContentRestorer, DEFAULT_CONTENT_LIMITS, type FileDone } from '../restore/contents.js';
+import { ContentRestorer, DEFAULT_CONTENT_LIMITS, type FileDone, readLimits } from '../restore/contents.js';
 import {
   decide,
   ensureDir,
@@ -54,7 +54,7 @@ export interface RestoreOptions {
    * otherwise at any depth; a matching folder brings everything below it.
    */
   include?: string[];
-  /** Pack downloads (ranged GETs) in flight (default 4, of up to 8 MiB each). */
+  /** Pack downloads (ranged GETs) in flight (default 4, of up to 8 MiB each; from a local folder 2, of up to 4 MiB). */
   concurrency?: number;
   overwrite?: OverwritePolicy;
   /** Read each written file back and compare it with the snapshot before it takes its name. */
@@ -277,10 +277,12 @@ export async function restore(
   let symlinks = 0;
   let unchanged = 0;
 
+  const reads = readLimits(repo.backend.requestsCost === true);
   const contents = new ContentRestorer(repo, {
     limits: {
       ...DEFAULT_CONTENT_LIMITS,
-      concurrency: options.concurrency ?? DEFAULT_CONTENT_LIMITS.concurrency,
+      ...reads,
+      concurrency: options.concurrency ?? reads.concurrency,
       windowFiles: limits.windowFiles,
       windowBlobs: limits.windowBlobs,
       openFiles: limits.openFiles,

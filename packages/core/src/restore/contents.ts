@@ -57,6 +57,28 @@ export const DEFAULT_CONTENT_LIMITS: ContentLimits = {
   workers: RestorePool.defaultSize(),
 };
 
+/**
+ * Reads from a store whose requests cost nothing (a local folder): 2 of up to 4 MiB in
+ * flight, not 4 of 8. A read there costs no round trip to hide, and what is in flight
+ * (with its copies for the workers, freed only when each thread's garbage collector gets
+ * to them) is a good part of the restore's peak: the real tree's restore held ~15 MiB less
+ * at the same time (docs/benchmarks.md, "Restore CPU on the real tree (restcpu2 …)").
+ */
+export const LOCAL_READS: Pick<ContentLimits, 'concurrency' | 'maxRequestBytes'> = {
+  concurrency: 2,
+  maxRequestBytes: 4 * 1024 * 1024,
+};
+
+/** How many reads of how many bytes at most are in flight, for a store whose requests cost or not. */
+export function readLimits(requestsCost: boolean): Pick<ContentLimits, 'concurrency' | 'maxRequestBytes'> {
+  return requestsCost
+    ? {
+        concurrency: DEFAULT_CONTENT_LIMITS.concurrency,
+        maxRequestBytes: DEFAULT_CONTENT_LIMITS.maxRequestBytes,
+      }
+    : LOCAL_READS;
+}
+
 /** A batch for a worker: at most this many blobs, … */
 const BATCH_BLOBS = 256;
 /** … and at most this many decoded bytes (or one blob). */
