@@ -385,13 +385,7 @@ export class ContentRestorer {
     try {
       bytes = await this.options.spool?.read(packId, start, end);
       if (!bytes) {
-        // Shared with the workers where the store can (a local folder): no copy per batch.
-        const shared = this.options.workerMeta !== undefined && this.options.limits.workers > 0;
-        bytes = await this.repo.backend.get(keys.pack(packId), {
-          offset: start,
-          length: end - start,
-          shared,
-        });
+        bytes = await this.repo.backend.get(keys.pack(packId), { offset: start, length: end - start });
         this.bytesDownloaded += bytes.length;
         this.requests++;
       }
@@ -515,7 +509,7 @@ export class ContentRestorer {
         if (here.length > 0) await this.decodeHere(packId, here, start, bytes, undefined, writes);
         if (inFlight.length >= BATCHES_PER_RUN) await settleNext();
       }
-      // Every batch has its own copy, or a share: the run's bytes can go here while the last ones are written.
+      // Every batch has its own copy: the run's bytes can go while the last ones are written.
       held.bytes = undefined;
       while (inFlight.length > 0) await settleNext();
     } finally {
@@ -595,10 +589,8 @@ export class ContentRestorer {
       if (rest) here.push(slot);
     }
     if (sent.length === 0) return { here };
-    // Memory shared with the workers goes as it is; other bytes are copied into a buffer of
-    // the batch's own, transferred (the run's may be pooled, and is still read here).
-    const span = bytes.subarray(from - start, to - start);
-    const data = span.buffer instanceof SharedArrayBuffer ? span : new Uint8Array(span);
+    // In a buffer of their own: the run's may be pooled, and is still read here.
+    const data = new Uint8Array(bytes.subarray(from - start, to - start));
     const answer = pool.run({
       pack: packId,
       data,

@@ -78,10 +78,10 @@ export class RestorePool {
       }
       slot.active++;
       this.pending.set(job, { resolve, reject, slot });
-      // The batch's own buffers move to the worker; shared memory is shared (never transferred).
-      const transfer = [batch.numbers.buffer as ArrayBuffer];
-      if (!(batch.data.buffer instanceof SharedArrayBuffer)) transfer.push(batch.data.buffer as ArrayBuffer);
-      slot.worker.postMessage({ type: 'batch', job, ...batch } satisfies ToWorker, transfer);
+      slot.worker.postMessage({ type: 'batch', job, ...batch } satisfies ToWorker, [
+        batch.data.buffer as ArrayBuffer,
+        batch.numbers.buffer as ArrayBuffer,
+      ]);
     });
   }
 

@@ -81,7 +81,6 @@ export type ToWorker = {
   type: 'batch';
   job: number;
   pack: string;
-  /** The blobs' sealed bytes: a buffer of the batch's own (transferred), or a view of memory shared with the main thread (a local read). */
   data: Uint8Array;
   numbers: Float64Array;
   ids: string;

@@ -18,12 +18,6 @@ export interface ObjectInfo {
 export interface ByteRange {
   offset: number;
   length: number;
-  /**
-   * A hint: worker threads read these bytes too, so a backend that can puts them in memory
-   * shared with them (a SharedArrayBuffer), which is handed over without a copy. A backend
-   * may ignore it: the caller looks at the buffer it gets.
-   */
-  shared?: boolean;
 }
 
 export type PutResult = 'created' | 'exists';

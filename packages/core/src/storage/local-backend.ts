@@ -90,9 +90,7 @@ export class LocalBackend implements DeletableBackend {
     }
     try {
       if (!range) return await handle.readFile();
-      const buffer = range.shared
-        ? Buffer.from(new SharedArrayBuffer(range.length))
-        : Buffer.allocUnsafe(range.length);
+      const buffer = Buffer.allocUnsafe(range.length);
       let done = 0;
       while (done < range.length) {
         const { bytesRead } = await handle.read(buffer, done, range.length - done, range.offset + done);

@@ -122,43 +122,6 @@ describe.skipIf(!RestorePool.available())('restore workers', () => {
     expect(sparse.blocks * 512).toBeLessThan(900_000);
   });
 
-  it('share a local read with the main thread (no copy per batch); a store that cannot share gets copies; the same tree', async () => {
-    const { repo, cache } = await localRepo();
-    const src = await tmp('src');
-    await buildTree(src);
-    const expected = await describe_(src);
-    const snap = await push(repo, cache, { paths: [src], host: 'test' });
-    const seen = { shared: 0, own: 0 };
-    const run = RestorePool.prototype.run;
-    RestorePool.prototype.run = function (batch) {
-      if (batch.data.buffer instanceof SharedArrayBuffer) seen.shared++;
-      else seen.own++;
-      return run.call(this, batch);
-    };
-    try {
-      const shared = await tmp('target-shared');
-      const result = await restore(repo, cache, { snapshot: snap.snapshotId, target: shared });
-      expect(result.failed).toEqual([]);
-      expectSameTree(await describe_(path.join(shared, src)), expected);
-      expect(seen.shared).toBeGreaterThan(0);
-      expect(seen.own).toBe(0);
-      // A backend that ignores the hint: every batch gets a buffer of its own.
-      const backend = repo.backend;
-      const get = backend.get.bind(backend);
-      (backend as { get: typeof backend.get }).get = (key, range) =>
-        get(key, range && { offset: range.offset, length: range.length });
-      seen.shared = 0;
-      const copied = await tmp('target-copied');
-      const again = await restore(repo, cache, { snapshot: snap.snapshotId, target: copied });
-      expect(again.failed).toEqual([]);
-      expectSameTree(await describe_(path.join(copied, src)), expected);
-      expect(seen.shared).toBe(0);
-      expect(seen.own).toBeGreaterThan(0);
-    } finally {
-      RestorePool.prototype.run = run;
-    }
-  });
-
   it('with --verify, every file is read back and verified', async () => {
     const { repo, cache } = await localRepo();
     const src = await tmp('src');
