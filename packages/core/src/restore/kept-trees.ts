@@ -20,16 +20,16 @@ interface Piece {
  * The plain bytes (decrypted, decompressed, checked) of the trees the counting walk read,
  * kept for the restore walk, which reads the same trees in the same order: each tree is
  * then opened once, not twice (a decryption, a native zstd call and an HMAC per folder).
- * Bounded by `budget` bytes: a tree that does not fit is not kept, and the restore walk
- * reads it again. A tree is kept once and counted per reference (a folder that appears
- * twice in a snapshot has one tree); a piece is let go as soon as the restore walk has
- * taken every tree in it, so what is kept shrinks as the restore walk goes on.
+ * Bounded by `budget` bytes, all or nothing: when the trees do not all fit, none is kept
+ * and the restore walk reads them again, as without. A tree is kept once and counted per
+ * reference (a folder that appears twice in a snapshot has one tree); a piece is let go as
+ * soon as the restore walk has taken every tree in it, so what is kept shrinks as it goes.
  */
 export class KeptTrees {
   private readonly trees = new Map<string, Kept>();
   private current: Piece | undefined;
   private held = 0;
-  /** A tree was not kept for want of room (the restore walk reads some trees again). */
+  /** The trees did not fit: none is kept (the restore walk reads them again). */
   overflowed = false;
 
   constructor(private readonly budget: number) {}
@@ -52,12 +52,21 @@ export class KeptTrees {
     return kept.piece.bytes.subarray(kept.offset, kept.offset + kept.length);
   }
 
-  /** Keeps a copy of `plain` for one later `take(id)`; false when the budget has no room. */
+  /**
+   * Keeps a copy of `plain` for one later `take(id)`; false when the budget has no room.
+   * Then nothing is kept any more, and what was is let go: a walk whose trees do not all
+   * fit would keep only its first ones, a few percent of its reads saved for up to the
+   * budget more memory while the restore's pipeline fills (the 1M-file restore's peak).
+   */
   keep(id: string, plain: Uint8Array): boolean {
+    if (this.overflowed) return false;
     if (this.addRef(id)) return true;
     const piece = this.room(plain.length);
     if (!piece) {
       this.overflowed = true;
+      this.trees.clear();
+      this.current = undefined;
+      this.held = 0;
       return false;
     }
     piece.bytes.set(plain, piece.used);
