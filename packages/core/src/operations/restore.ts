@@ -74,7 +74,8 @@ export interface RestoreLimits {
   treeCacheBytes: number;
   /**
    * Bytes of plain trees the counting walk keeps for the restore walk, which then opens
-   * them once, not twice (restore/kept-trees.ts); past that, trees are read again. 0: none.
+   * them once, not twice (restore/kept-trees.ts); when they do not all fit, none is kept
+   * and the restore walk reads them again. 0: none.
    */
   keptTreeBytes: number;
   /** Files and symlinks being decided and set up at once. */
