@@ -37,7 +37,7 @@ import { findSnapshot } from './find-snapshot.js';
 const DEFAULT_SPOOL_BYTES = 256 * 1024 * 1024;
 /**
  * Bytes the spool reads ahead of need (about 4 packs; a pack asked for still loads up to
- * DEFAULT_SPOOL_BYTES): held all at once, every pack took new page-cache pages, ~0.3 s of
+ * DEFAULT_SPOOL_BYTES): held all at once, every pack took new page-cache pages, ~0.4 s of
  * system time on the real tree (docs/benchmarks.md, "Restore from S3: CPU").
  */
 const SPOOL_AHEAD_BYTES = 64 * 1024 * 1024;
