@@ -413,9 +413,9 @@ describe('PackSpool, eager, with a read-ahead bound below its disk bound', () =>
   });
 });
 
-/** Waits (a few event-loop turns at a time, at most ~2.5 s) until `done` holds. */
+/** Waits (a few event-loop turns at a time, at most ~10 s) until `done` holds. */
 async function until(done: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 2000 && !done(); i++) await new Promise((r) => setTimeout(r, 5));
 }
 
 /** A few event-loop turns: what would start on its own has started. */
