@@ -36,6 +36,12 @@ import { findSnapshot } from './find-snapshot.js';
 
 /** Bytes of packs kept on disk by default when requests cost (about 16 of push's ~16 MiB packs). */
 const DEFAULT_SPOOL_BYTES = 256 * 1024 * 1024;
+/**
+ * Bytes the spool reads ahead of need (about 4 packs; a pack asked for still loads up to
+ * DEFAULT_SPOOL_BYTES): held all at once, every pack took new page-cache pages, ~0.4 s of
+ * system time on the real tree (docs/benchmarks.md, "Restore from S3: CPU").
+ */
+const SPOOL_AHEAD_BYTES = 64 * 1024 * 1024;
 /** Packs downloaded into the spool at once. */
 const SPOOL_AHEAD = 3;
 
@@ -223,6 +229,7 @@ export async function restore(
     limits.spoolBytes > 0
       ? await PackSpool.create(repo.backend, undefined, cache?.dir ?? os.tmpdir(), {
           bytes: limits.spoolBytes,
+          aheadBytes: SPOOL_AHEAD_BYTES,
           ahead: SPOOL_AHEAD,
           eager: emptyTarget,
         })

@@ -16,6 +16,13 @@ const PREFIX = 'restore-spool-';
 export interface SpoolLimits {
   /** Bytes of packs kept on disk at most (one pack more while the one asked for loads). */
   bytes: number;
+  /**
+   * Bytes read ahead of need at most (early, and the packs planned next), when less than
+   * `bytes`; a pack a reader asks for still loads up to `bytes`. Pages of a pack used up
+   * are given back before the next is read: fewer new page-cache pages, which cost more
+   * system time than the copy into them (docs/benchmarks.md, "Restore from S3: CPU").
+   */
+  aheadBytes?: number;
   /** Packs downloaded at once (the one asked for and those planned next). */
   ahead: number;
   /**
@@ -207,6 +214,11 @@ export class PackSpool {
     await fs.rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
   }
 
+  /** Bytes held beyond which nothing more is read ahead of need. */
+  private get aheadBound(): number {
+    return Math.min(this.limits.bytes, this.limits.aheadBytes ?? this.limits.bytes);
+  }
+
   /** Starts the packs planned after `pack`, while downloads and disk allow. */
   private readAhead(pack: string): void {
     this.cursor = Math.max(this.cursor, (this.position.get(pack) ?? 0) + 1);
@@ -220,7 +232,7 @@ export class PackSpool {
       while (this.earlyQueue.length > 0 && this.loading < this.limits.ahead) {
         const { pack, size } = this.earlyQueue[0]!;
         // One that can never fit is left to the plan (its spans); one that fits later waits.
-        if (size <= this.limits.bytes && this.held + size > this.limits.bytes) return;
+        if (size <= this.limits.bytes && this.held + size > this.aheadBound) return;
         this.earlyQueue.shift();
         if (size > this.limits.bytes) continue;
         if (!this.spooled.has(pack))
@@ -232,7 +244,7 @@ export class PackSpool {
       const next = this.order[i]!;
       if (this.spooled.has(next) || this.finished.has(next)) continue;
       const needs = this.plan.get(next)!;
-      if (this.held + needs.bytes > this.limits.bytes) return;
+      if (this.held + needs.bytes > this.aheadBound) return;
       this.start(next, needs, false);
     }
   }

@@ -366,6 +366,63 @@ describe('PackSpool, while the walk still plans', () => {
   });
 });
 
+describe('PackSpool, eager, with a read-ahead bound below its disk bound', () => {
+  it('reads ahead only up to aheadBytes; a pack a reader asks for still loads, and nothing is evicted', async () => {
+    const packs = new Map(['a', 'b', 'c', 'd'].map((c) => [c.repeat(64), Buffer.from(randomBytes(MiB))]));
+    const streams: string[] = [];
+    const store = Object.assign(new NoStore(), {
+      getStream: async (key: string, range?: ByteRange) => {
+        const id = key.split('/').at(-1)!;
+        streams.push(id);
+        const part = packs.get(id)!.subarray(range!.offset, range!.offset + range!.length);
+        return (async function* () {
+          yield part;
+        })();
+      },
+    });
+    const [a, b, c, d] = [...packs.keys()] as [string, string, string, string];
+    const spool = (await PackSpool.create(store, undefined, await tmp('spool'), {
+      bytes: 64 * MiB,
+      aheadBytes: 2 * MiB,
+      ahead: 4,
+      eager: true,
+    }))!;
+    const whole = { spans: [{ start: 0, end: MiB }], refs: 1, bytes: MiB };
+    for (const id of packs.keys()) spool.early(id, MiB);
+    // Two packs fit the read-ahead bound: the other two wait, though downloads and disk allow.
+    await until(() => streams.length >= 2);
+    await settle();
+    expect(streams).toEqual([a, b]);
+    spool.planned(new Map([...packs.keys()].map((id) => [id, whole])));
+    await settle();
+    expect(streams).toEqual([a, b]);
+    // The first used up: room under the bound again, so the next planned pack is read ahead.
+    expect((await spool.read(a, 0, MiB))?.equals(packs.get(a)!)).toBe(true);
+    await spool.used(a, 1);
+    expect((await spool.read(b, 0, MiB))?.equals(packs.get(b)!)).toBe(true);
+    await until(() => streams.length >= 3);
+    await settle();
+    expect(streams).toEqual([a, b, c]);
+    // A reader asks for the fourth: it loads beyond the read-ahead bound, and the others stay.
+    expect((await spool.read(d, 0, MiB))?.equals(packs.get(d)!)).toBe(true);
+    expect((await spool.read(c, 0, MiB))?.equals(packs.get(c)!)).toBe(true);
+    expect(streams).toEqual([a, b, c, d]);
+    // One request per pack: nothing was evicted and read again.
+    expect(spool.requests).toBe(4);
+    await spool.close();
+  });
+});
+
+/** Waits (a few event-loop turns at a time, at most ~10 s) until `done` holds. */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !done(); i++) await new Promise((r) => setTimeout(r, 5));
+}
+
+/** A few event-loop turns: what would start on its own has started. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 5));
+}
+
 describe('PackSpool, not eager (a target that held files: some may never be read)', () => {
   it('reads nothing early, nor before a reader asks', async () => {
     const pack = Buffer.from(randomBytes(MiB));
