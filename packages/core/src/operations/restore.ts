@@ -285,7 +285,7 @@ export async function restore(
   let symlinks = 0;
   let unchanged = 0;
 
-  const reads = readLimits(repo.backend.requestsCost === true);
+  const reads = readLimits(repo.backend.requestsCost === true && !spool);
   const contents = new ContentRestorer(repo, {
     limits: {
       ...DEFAULT_CONTENT_LIMITS,

@@ -380,27 +380,41 @@ export class ContentRestorer {
     if (run.every(({ at }) => at.every((p) => p.job.failed))) return;
     const start = run[0]!.blob.offset;
     const end = run.at(-1)!.blob.offset + run.at(-1)!.blob.length;
+    const spool = this.options.spool;
+    const spoolPool = spool ? this.workers() : undefined;
+    if (spool && spoolPool) {
+      // From the spool a batch at a time, each in a buffer of its own that a worker takes
+      // as it is: no copy of the run, and no run held while its batches are opened.
+      const source = new SpoolRun(spool, packId, (from) => this.getRange(packId, from, end));
+      await this.openInWorkers(spoolPool, packId, run, source);
+      this.options.onProgress();
+      return;
+    }
     let bytes: Buffer | undefined;
     let fetchError: string | undefined;
     try {
-      bytes = await this.options.spool?.read(packId, start, end);
-      if (!bytes) {
-        bytes = await this.repo.backend.get(keys.pack(packId), { offset: start, length: end - start });
-        this.bytesDownloaded += bytes.length;
-        this.requests++;
-      }
+      bytes = await spool?.read(packId, start, end);
+      if (!bytes) bytes = await this.getRange(packId, start, end);
     } catch (error) {
       if (!isDamage(error)) throw error;
       fetchError = `pack ${packId} cannot be read: ${errorMessage(error)}`;
     }
     const pool = bytes && !fetchError ? this.workers() : undefined;
     if (pool && bytes) {
-      // Held by `held` alone, which openInWorkers lets go of once every batch is handed out.
-      const held: { bytes?: Buffer } = { bytes };
+      // Held by the source alone, which openInWorkers lets go of once every batch is handed out.
+      const source = new MemoryRun(bytes, start);
       bytes = undefined;
-      await this.openInWorkers(pool, packId, run, start, held);
+      await this.openInWorkers(pool, packId, run, source);
     } else await this.openHere(packId, run, start, bytes, fetchError);
     this.options.onProgress();
+  }
+
+  /** One ranged GET of bytes [start, end) of a pack. */
+  private async getRange(packId: string, start: number, end: number): Promise<Buffer> {
+    this.requests++;
+    const bytes = await this.repo.backend.get(keys.pack(packId), { offset: start, length: end - start });
+    this.bytesDownloaded += bytes.length;
+    return bytes;
   }
 
   private poolChecked = false;
@@ -487,8 +501,7 @@ export class ContentRestorer {
     pool: RestorePool,
     packId: string,
     run: Slot[],
-    start: number,
-    held: { bytes?: Buffer },
+    source: RunSource,
   ): Promise<void> {
     const writes = new Writes();
     const inFlight: Array<{ sent: Sent[]; answer: Promise<BatchOutcome> }> = [];
@@ -497,20 +510,35 @@ export class ContentRestorer {
       this.takeAnswers(next.sent, await next.answer, writes);
       await writes.throttle();
     };
+    let fetchError: string | undefined;
     try {
       for (const batch of this.batches(run)) {
-        const bytes = held.bytes!;
-        const { sent, here } = this.sendBatch(pool, packId, batch, start, bytes);
+        if (fetchError !== undefined) {
+          await this.decodeHere(packId, batch, 0, undefined, fetchError, writes);
+          continue;
+        }
+        const last = batch.at(-1)!.blob;
+        let piece: RunPiece;
+        try {
+          piece = await source.read(batch[0]!.blob.offset, last.offset + last.length);
+        } catch (error) {
+          if (!isDamage(error)) throw error;
+          // The rest of the run cannot be read: its files fail, those written from it stay.
+          fetchError = `pack ${packId} cannot be read: ${errorMessage(error)}`;
+          await this.decodeHere(packId, batch, 0, undefined, fetchError, writes);
+          continue;
+        }
+        const { sent, here } = this.sendBatch(pool, packId, batch, piece);
         if (sent) {
           // Owned at once: a rejection is awaited below (or by settle), never left unhandled.
           sent.answer.catch(() => undefined);
           inFlight.push(sent);
         }
-        if (here.length > 0) await this.decodeHere(packId, here, start, bytes, undefined, writes);
+        if (here.length > 0) await this.decodeHere(packId, here, piece.base, piece.bytes, undefined, writes);
         if (inFlight.length >= BATCHES_PER_RUN) await settleNext();
       }
       // Every batch has its own copy: the run's bytes can go while the last ones are written.
-      held.bytes = undefined;
+      source.release();
       while (inFlight.length > 0) await settleNext();
     } finally {
       await Promise.allSettled(inFlight.map((f) => f.answer));
@@ -544,8 +572,7 @@ export class ContentRestorer {
     pool: RestorePool,
     packId: string,
     batch: Slot[],
-    start: number,
-    bytes: Buffer,
+    piece: RunPiece,
   ): { sent?: { sent: Sent[]; answer: Promise<BatchOutcome> }; here: Slot[] } {
     const sent: Sent[] = [];
     const here: Slot[] = [];
@@ -589,8 +616,7 @@ export class ContentRestorer {
       if (rest) here.push(slot);
     }
     if (sent.length === 0) return { here };
-    // In a buffer of their own: the run's may be pooled, and is still read here.
-    const data = new Uint8Array(bytes.subarray(from - start, to - start));
+    const data = workerBytes(piece, from, to, here.length === 0);
     const answer = pool.run({
       pack: packId,
       data,
@@ -872,3 +898,77 @@ function tmpOf(job: FileJob): FsPath {
   return job.tmp;
 }
 const ZEROS = Buffer.alloc(64 * 1024);
+
+/** Bytes of a pack for one batch: `bytes[i]` is the pack's byte `base + i`. */
+interface RunPiece {
+  bytes: Buffer;
+  base: number;
+  /** `bytes` is a buffer of its own, exactly the range asked for: a worker may take it as it is. */
+  own: boolean;
+}
+
+/** Where the bytes of one run of a pack come from, a batch's range at a time (in order). */
+interface RunSource {
+  /** Bytes covering [from, to) of the pack; throws as a GET does (damage: the files fail). */
+  read(from: number, to: number): Promise<RunPiece>;
+  /** The bytes held can go (every batch has what it needs). */
+  release(): void;
+}
+
+/** A run downloaded whole, held until its batches are handed out. */
+class MemoryRun implements RunSource {
+  constructor(
+    private bytes: Buffer | undefined,
+    private readonly base: number,
+  ) {}
+  async read(): Promise<RunPiece> {
+    return { bytes: this.bytes!, base: this.base, own: false };
+  }
+  release(): void {
+    this.bytes = undefined;
+  }
+}
+
+/**
+ * A run read from the spool one batch at a time, each batch's bytes in a buffer of their
+ * own. Where the spool cannot serve (a pack not planned, a failed download), the rest of
+ * the run is read from the store with one GET (`fetch`) and held.
+ */
+class SpoolRun implements RunSource {
+  private rest: MemoryRun | undefined;
+  constructor(
+    private readonly spool: PackSpool,
+    private readonly pack: string,
+    private readonly fetch: (from: number) => Promise<Buffer>,
+  ) {}
+  async read(from: number, to: number): Promise<RunPiece> {
+    if (!this.rest) {
+      const bytes = await this.spool.read(this.pack, from, to);
+      if (bytes) return { bytes, base: from, own: true };
+      this.rest = new MemoryRun(await this.fetch(from), from);
+    }
+    return this.rest.read();
+  }
+  release(): void {
+    this.rest?.release();
+  }
+}
+
+/**
+ * Bytes [from, to) of a pack for a worker, transferred to it: the piece's own buffer as it
+ * is when it is exactly that range and nothing here reads it any more (`only`), else a copy
+ * (a run's buffer may be pooled, and is still read here).
+ */
+function workerBytes(piece: RunPiece, from: number, to: number, only: boolean): Uint8Array {
+  const { bytes, base } = piece;
+  const whole =
+    piece.own &&
+    only &&
+    from === base &&
+    to === base + bytes.length &&
+    bytes.byteOffset === 0 &&
+    bytes.buffer.byteLength === bytes.length;
+  return whole
+    ? new Uint8Array(bytes.buffer, 0, bytes.length)
+    : new Uint8Array(bytes.subarray(from - base, to - base));
+}

@@ -128,7 +128,7 @@ export class PackSpool {
     }
   }
 
-  /** Bytes [start, end) of `pack`, from its spooled copy; undefined: read the store instead. */
+  /** Bytes [start, end) of `pack`, from its spooled copy, in a buffer of their own; undefined: read the store instead. */
   async read(pack: string, start: number, end: number): Promise<Buffer | undefined> {
     const needs = this.plan.get(pack);
     if (this.closed || this.planning || !needs || this.finished.has(pack)) return undefined;
@@ -149,7 +149,8 @@ export class PackSpool {
       const written = () => spooled.span > span || (spooled.span === span && spooled.at >= end);
       while (!written() && !spooled.stopped) await new Promise<void>((r) => spooled.waiters.push(r));
       if (!written() || !spooled.handle) return undefined;
-      const bytes = Buffer.allocUnsafe(end - start);
+      // A buffer of its own (never a slice of Node's pool): a restore worker may take it as it is.
+      const bytes = Buffer.allocUnsafeSlow(end - start);
       let done = 0;
       while (done < bytes.length) {
         const { bytesRead } = await spooled.handle.read(bytes, done, bytes.length - done, start + done);
