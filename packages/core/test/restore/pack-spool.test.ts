@@ -22,6 +22,8 @@ class CountingStore implements Backend {
   /** The ranges of data packs asked for with getStream. */
   readonly streamed: Array<{ key: string; range?: ByteRange }> = [];
   failStreams = false;
+  /** With failStreams: the share of each body streamed before the connection drops (0: after the first piece). */
+  failAfter = 0;
   constructor(private readonly inner: Backend) {
     this.location = inner.location;
   }
@@ -45,9 +47,10 @@ class CountingStore implements Backend {
     }
     const bytes = await this.inner.get(key, range);
     const fail = this.failStreams;
+    const failAt = Math.max(1, Math.floor(bytes.length * this.failAfter));
     return (async function* () {
       for (let at = 0; at < bytes.length; at += 1000) {
-        if (fail && at > 0) throw new Error('connection reset');
+        if (fail && at >= failAt) throw new Error('connection reset');
         yield bytes.subarray(at, at + 1000);
       }
     })();
@@ -179,6 +182,18 @@ describe('restore from a store whose requests cost: each pack read once (pack sp
       store.failStreams = failStreams;
       await restoreWhole(setup, spoolBytes, expected);
     }
+  });
+
+  it('a download cut off halfway through a run: the batches already spooled are used, the rest comes from the store, every file restored', async () => {
+    const setup = await setUp();
+    const { src, store } = setup;
+    const expected = await digest(src);
+    store.failStreams = true;
+    store.failAfter = 0.5;
+    const before = store.packReads.length;
+    await restoreWhole(setup, 64 * 1024 * 1024, expected);
+    // Each cut-off download is followed by reads of what it did not bring, from the store.
+    expect(store.packReads.length - before).toBeGreaterThan(store.streamed.length);
   });
 
   it('a damaged pack fails only the files that need it, through the spool too', async () => {
